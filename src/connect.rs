@@ -1,0 +1,275 @@
+//! Where to connect, the way psql decides it: `--db-url`, else
+//! `DATABASE_URL`, else the libpq variables (PGHOST, PGPORT, PGUSER,
+//! PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE, PGCONNECT_TIMEOUT).
+//! Also the timeouts every session runs under. A password is never printed:
+//! `Target::describe` names host, port, user and database only.
+
+use postgres::config::{Host, SslMode};
+use postgres::Config;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Timeouts. Nothing waits forever: hitting one is an ERROR, nothing written.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub lock: Duration,
+    pub statement: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            lock: Duration::from_secs(10),
+            statement: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A resolved connection target.
+pub struct Target {
+    pub config: Config,
+}
+
+impl Target {
+    /// `host:port (user U, database D)`, for messages. No password.
+    pub fn describe(&self) -> String {
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => format!("socket dir {}", path.display()),
+            })
+            .collect();
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "{} port {port} as user {} to database {}",
+            hosts.join(","),
+            self.config.get_user().unwrap_or("?"),
+            self.config.get_dbname().unwrap_or("?")
+        )
+    }
+}
+
+/// Reads the environment through `env` (so tests can pass their own).
+pub fn resolve(
+    db_url: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    timeouts: Timeouts,
+) -> Result<Target, String> {
+    let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
+    let mut config = match &url {
+        Some(u) => {
+            Config::from_str(u).map_err(|e| format!("the database URL is not valid: {e}"))?
+        }
+        None => Config::new(),
+    };
+    if config.get_hosts().is_empty() {
+        let hosts = env("PGHOST").unwrap_or_else(default_socket_dir);
+        for h in hosts.split(',') {
+            if h.starts_with('/') {
+                config.host_path(h);
+            } else {
+                config.host(h);
+            }
+        }
+    }
+    if config.get_ports().is_empty() {
+        if let Some(p) = env("PGPORT") {
+            config.port(
+                p.parse()
+                    .map_err(|_| format!("PGPORT {p:?} is not a port number"))?,
+            );
+        }
+    }
+    if config.get_user().is_none() {
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "postgres".into());
+        config.user(&user);
+    }
+    if config.get_dbname().is_none() {
+        let db = env("PGDATABASE")
+            .or_else(|| config.get_user().map(str::to_owned))
+            .unwrap_or_default();
+        config.dbname(&db);
+    }
+    if url.is_none() {
+        if let Some(mode) = env("PGSSLMODE") {
+            config.ssl_mode(match mode.as_str() {
+                "disable" => SslMode::Disable,
+                "allow" | "prefer" => SslMode::Prefer,
+                "require" | "verify-ca" | "verify-full" => SslMode::Require,
+                other => return Err(format!("PGSSLMODE {other:?} is not a known sslmode")),
+            });
+        }
+    }
+    if config.get_password().is_none() {
+        if let Some(pw) = env("PGPASSWORD") {
+            config.password(pw);
+        } else if let Some(pw) = pgpass_password(&config, env) {
+            config.password(pw);
+        }
+    }
+    let connect = env("PGCONNECT_TIMEOUT")
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(timeouts.connect, Duration::from_secs);
+    config.connect_timeout(config.get_connect_timeout().copied().unwrap_or(connect));
+    config.application_name("dot-authorize-build-step");
+    config.options(&format!(
+        "-c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+        timeouts.lock.as_millis().max(1),
+        timeouts.statement.as_millis().max(1),
+        (timeouts.statement.as_millis() * 2).max(1),
+    ));
+    Ok(Target { config })
+}
+
+fn default_socket_dir() -> String {
+    if Path::new("/var/run/postgresql").is_dir() {
+        "/var/run/postgresql".into()
+    } else {
+        "/tmp".into()
+    }
+}
+
+/// The first matching line of the password file, as libpq reads it:
+/// `host:port:database:user:password`, `*` matches anything, `\` escapes.
+/// A file readable by group or others is ignored, as libpq does.
+fn pgpass_password(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = env("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    let meta = std::fs::metadata(&path).ok()?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        eprintln!(
+            "warning: password file {} has group or world access; ignoring it (chmod 0600)",
+            path.display()
+        );
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let host = match config.get_hosts().first()? {
+        Host::Tcp(h) => h.clone(),
+        Host::Unix(_) => "localhost".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let want = [
+        host.as_str(),
+        port.as_str(),
+        config.get_dbname().unwrap_or(""),
+        config.get_user().unwrap_or(""),
+    ];
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(split_pgpass)
+        .find(|fields| {
+            fields.len() == 5 && fields.iter().zip(want).all(|(f, w)| f == "*" || f == w)
+        })
+        .map(|mut fields| fields.remove(4))
+}
+
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    fields.last_mut().map(|f| f.push(n));
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => {
+                fields.last_mut().map(|f| f.push(c));
+            }
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flag_wins_over_database_url_and_pg_variables() {
+        let env = env_of(&[("DATABASE_URL", "postgresql://a@h1/d1"), ("PGUSER", "b")]);
+        let t = resolve(Some("postgresql://c@h2:6543/d2"), &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_user(), Some("c"));
+        assert_eq!(t.config.get_dbname(), Some("d2"));
+        assert_eq!(t.config.get_ports(), &[6543]);
+    }
+
+    #[test]
+    fn pg_variables_are_used_like_psql() {
+        let env = env_of(&[
+            ("PGHOST", "/run/sock"),
+            ("PGPORT", "5433"),
+            ("PGUSER", "u"),
+            ("PGPASSWORD", "s3cret"),
+        ]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_hosts(), &[Host::Unix("/run/sock".into())]);
+        assert_eq!(t.config.get_ports(), &[5433]);
+        assert_eq!(
+            t.config.get_dbname(),
+            Some("u"),
+            "PGDATABASE defaults to the user, as in libpq"
+        );
+        assert_eq!(t.config.get_password(), Some(&b"s3cret"[..]));
+        assert!(!t.describe().contains("s3cret"));
+    }
+
+    #[test]
+    fn pgpass_is_read_with_wildcards_and_escapes_and_only_when_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dot-abs-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:*:*:*:no\nlocalhost:5432:*:u:pa\\:ss\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = file.display().to_string();
+        let env = env_of(&[
+            ("PGHOST", "/run/sock"),
+            ("PGUSER", "u"),
+            ("PGPASSFILE", &path),
+        ]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"pa:ss"[..]));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_password(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bad_port_is_refused_not_guessed() {
+        let env = env_of(&[("PGPORT", "fifty")]);
+        assert!(resolve(None, &env, Timeouts::default()).is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! The SQL the project ships, compiled in, so `harness` and the demo need
+//! nothing but the binary and PostgreSQL's server binaries.
+
+/// The model of the live governance database (SPEC §5).
+pub const SCHEMA_SQL: &str = include_str!("../fixtures/schema.sql");
+/// The least-privilege roles (staged; SPEC §8).
+pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
+/// Binds authorize_build_step to its handler (staged; SPEC §8).
+pub const BIND_SQL: &str = include_str!("../staged/bind-authorize_build_step-handler.staged.sql");
+/// The exact reverse of `BIND_SQL`.
+pub const UNBIND_SQL: &str =
+    include_str!("../staged/unbind-authorize_build_step-handler.staged.sql");
+
+/// The role `execute`, `consume`, `revoke` and `readback` run as.
+pub const HANDLER_ROLE: &str = "dot_authorize_build_step";
+/// The role `propose` runs as.
+pub const PROPOSER_ROLE: &str = "dot_c1_grant_issue";
+/// The template database every disposable copy is cloned from.
+pub const TEMPLATE_DB: &str = "governance_template";
+
+/// Starts a disposable cluster with the governance template loaded (schema
+/// and roles, handler still unbound).
+pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
+    let cluster = crate::pgtemp::Cluster::start()?;
+    cluster.create_database(TEMPLATE_DB, &[SCHEMA_SQL, HANDLER_ROLE_SQL])?;
+    Ok(cluster)
+}

@@ -1,0 +1,17 @@
+//! dot-authorize-build-step: the one lawful minter of C1 build-prep grants.
+//! The library decides (policy, cser, manifest), the shell writes (db), the
+//! binary talks (cli, main).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod connect;
+pub mod cser;
+pub mod db;
+pub mod fixtures;
+pub mod manifest;
+pub mod payload;
+pub mod pgtemp;
+pub mod policy;
+pub mod reject;
+pub mod run;
+pub mod verdict;

@@ -1,0 +1,301 @@
+//! A disposable PostgreSQL cluster: tests, `harness` and the demo share it.
+//! initdb into tmpfs when there is one, listen only on a Unix socket inside
+//! its own directory (no port to race for), wait for readiness by
+//! connecting with a deadline, and on drop stop the server and remove the
+//! directory, even after a panic. As root it runs the server binaries as
+//! the `postgres` user (initdb refuses root).
+
+use postgres::{Client, NoTls};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const SUPERUSER: &str = "postgres";
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgTempError {
+    #[error(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; looked in $PG_BIN, \
+         `pg_config --bindir`, /usr/lib/postgresql/*/bin and $PATH. Install them with \
+         `apt-get install postgresql` (Debian/Ubuntu) or point PG_BIN at their directory"
+    )]
+    BinariesMissing,
+    #[error("running as root, but there is no `postgres` user to run the server as (initdb refuses root); create one with `useradd -r postgres` or run as a non-root user")]
+    NoPostgresUser,
+    #[error("{step} failed: {detail}")]
+    Step { step: String, detail: String },
+    #[error("server did not accept connections within {0:?}; its log:\n{1}")]
+    NotReady(Duration, String),
+    #[error("{0}")]
+    Sql(#[from] postgres::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running throwaway cluster. Dropping it stops the server and removes
+/// every file it wrote.
+#[derive(Debug)]
+pub struct Cluster {
+    root: PathBuf,
+    bin: PathBuf,
+    run_as_postgres: bool,
+}
+
+impl Cluster {
+    pub fn start() -> Result<Cluster, PgTempError> {
+        let bin = find_bindir().ok_or(PgTempError::BinariesMissing)?;
+        let run_as_postgres = fs::metadata("/proc/self")?.uid() == 0;
+        let root = scratch_dir()?;
+        // From here on the directory is ours to remove, whatever fails.
+        let mut cluster = Cluster {
+            root,
+            bin,
+            run_as_postgres,
+        };
+        cluster.init()?;
+        Ok(cluster)
+    }
+
+    fn init(&mut self) -> Result<(), PgTempError> {
+        fs::create_dir(self.socket_dir())?;
+        if self.run_as_postgres {
+            let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
+            for dir in [self.root.as_path(), &self.socket_dir()] {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+            }
+        }
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o755))?;
+        let data = self.data_dir();
+        self.run(
+            "initdb",
+            self.server_cmd("initdb").arg("-D").arg(&data).args([
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
+                "--no-instructions",
+            ]),
+        )?;
+        let conf = format!(
+            "\n# dot-authorize-build-step disposable cluster\n\
+             listen_addresses = ''\n\
+             unix_socket_directories = '{}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             max_connections = 200\nshared_buffers = 32MB\n\
+             log_min_messages = warning\nlog_min_error_statement = panic\n",
+            self.socket_dir().display()
+        );
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes())?;
+        self.run(
+            "pg_ctl start",
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(self.log_file())
+                .args(["-W", "start"]),
+        )?;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> Result<(), PgTempError> {
+        let start = Instant::now();
+        loop {
+            if Client::connect(&self.conn_string(SUPERUSER, "postgres"), NoTls).is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > READY_DEADLINE {
+                let log = fs::read_to_string(self.log_file()).unwrap_or_default();
+                return Err(PgTempError::NotReady(READY_DEADLINE, log));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Directory holding the server's Unix socket: the value for PGHOST.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("sock")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.root.join("server.log")
+    }
+
+    /// A libpq key=value connection string (no password: trust auth).
+    pub fn conn_string(&self, user: &str, dbname: &str) -> String {
+        format!(
+            "host={} port=5432 user={user} dbname={dbname}",
+            self.socket_dir().display()
+        )
+    }
+
+    /// `postgresql://` URL form, for `--db-url` / `DATABASE_URL`.
+    pub fn url(&self, user: &str, dbname: &str) -> String {
+        let host: String = self
+            .socket_dir()
+            .display()
+            .to_string()
+            .bytes()
+            .map(|b| {
+                if b == b'/' {
+                    "%2F".to_owned()
+                } else {
+                    char::from(b).to_string()
+                }
+            })
+            .collect();
+        format!("postgresql://{user}@{host}:5432/{dbname}")
+    }
+
+    pub fn connect(&self, user: &str, dbname: &str) -> Result<Client, PgTempError> {
+        Ok(Client::connect(&self.conn_string(user, dbname), NoTls)?)
+    }
+
+    /// Creates database `name` and runs `scripts` in it, in order, as the
+    /// superuser. Meant for a template that `clone_database` copies.
+    pub fn create_database(&self, name: &str, scripts: &[&str]) -> Result<(), PgTempError> {
+        let mut admin = self.connect(SUPERUSER, "postgres")?;
+        admin.batch_execute(&format!("CREATE DATABASE {}", ident(name)))?;
+        let mut db = self.connect(SUPERUSER, name)?;
+        for script in scripts {
+            db.batch_execute(script)?;
+        }
+        Ok(())
+    }
+
+    /// A new database, a file copy of `template` (≈10 ms on tmpfs).
+    pub fn clone_database(&self, template: &str, name: &str) -> Result<(), PgTempError> {
+        let mut admin = self.connect(SUPERUSER, "postgres")?;
+        admin.batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
+            ident(name),
+            ident(template)
+        ))?;
+        Ok(())
+    }
+
+    fn server_cmd(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.run_as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, step: &str, cmd: &mut Command) -> Result<Output, PgTempError> {
+        let out = cmd.output().map_err(|e| PgTempError::Step {
+            step: step.into(),
+            detail: e.to_string(),
+        })?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(PgTempError::Step {
+                step: step.into(),
+                detail: format!(
+                    "{}\n{}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            })
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.data_dir().join("postmaster.pid").exists() {
+            let _ = self
+                .server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "-w", "-t", "30", "stop"])
+                .output();
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Quotes an SQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn scratch_dir() -> Result<PathBuf, PgTempError> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() && fs::metadata(shm).is_ok_and(|m| !m.permissions().readonly()) {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = base.join(format!("dot-abs-pg-{}-{nanos:x}-{n}", std::process::id()));
+    fs::create_dir(&dir)?;
+    Ok(dir)
+}
+
+/// `$PG_BIN`, then `pg_config --bindir`, then the newest
+/// /usr/lib/postgresql/*/bin, then `$PATH`.
+pub fn find_bindir() -> Option<PathBuf> {
+    let has_server = |d: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|p| d.join(p).is_file())
+    };
+    if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from) {
+        return has_server(&dir).then_some(dir);
+    }
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut debian: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .collect();
+    debian.sort();
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    from_pg_config
+        .into_iter()
+        .chain(debian.into_iter().rev().map(|(_, p)| p))
+        .chain(on_path)
+        .find(|d| has_server(d))
+}
+
+fn postgres_ids() -> Option<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.first() == Some(&"postgres") && f.len() > 3)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}

@@ -1,0 +1,301 @@
+//! The typed outcome codes of every command. `code()` strings are the public
+//! contract (SPEC §4): tests and callers match them exactly. Nothing here does
+//! IO or decides anything; it only names.
+
+use std::fmt;
+
+/// Whether a refusal is "not yet" (SKIP) or "never, as asked" (FAIL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Skip,
+    Fail,
+}
+
+/// Every refusal the handler can return, execute's and consume's alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reject {
+    // execute
+    AprNotFound,
+    AprNotApproved,
+    AprTerminal,
+    AprWrongAction,
+    HandlerNotBound,
+    QuorumNotMet,
+    QuorumVetoed,
+    PayloadMalformed,
+    ScopeCarrier,
+    ScopeTarget,
+    ScopeLane,
+    RealRunBlocked,
+    ScopeProduction,
+    ScopeSovereign,
+    ManifestHash,
+    ProtocolVersion,
+    ActionSet,
+    PlanRef,
+    Ttl,
+    RollbackPlanMissing,
+    AprTampered,
+    ActiveGrantExists,
+    // consume / revoke
+    AuthNotFound,
+    AuthGeneric,
+    AuthWrongCarrier,
+    AuthWrongLane,
+    AuthWrongTarget,
+    AuthWrongPlan,
+    AuthManifestMismatch,
+    AuthActionSetMismatch,
+    AuthStale,
+    AuthExpired,
+    AuthRevoked,
+    AuthAlreadyConsumed,
+    AuthNotActive,
+    // manifests and propose
+    ManifestMissing,
+    ManifestInvalid,
+    ManifestProtocolVersion,
+    ManifestCarrier,
+    ManifestDuplicateOperation,
+    ManifestExtraOperation,
+    ManifestMissingOperation,
+    AprExists,
+    ReadbackFailed,
+}
+
+impl Reject {
+    /// The stable string. One exhaustive match: adding a variant without a
+    /// code does not compile.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reject::AprNotFound => "REJECT_APR_NOT_FOUND",
+            Reject::AprNotApproved => "REJECT_APR_NOT_APPROVED",
+            Reject::AprTerminal => "REJECT_APR_TERMINAL",
+            Reject::AprWrongAction => "REJECT_APR_WRONG_ACTION",
+            Reject::HandlerNotBound => "REJECT_HANDLER_NOT_BOUND",
+            Reject::QuorumNotMet => "REJECT_QUORUM_NOT_MET",
+            Reject::QuorumVetoed => "REJECT_QUORUM_VETOED",
+            Reject::PayloadMalformed => "REJECT_PAYLOAD_MALFORMED",
+            Reject::ScopeCarrier => "REJECT_SCOPE_CARRIER",
+            Reject::ScopeTarget => "REJECT_SCOPE_TARGET",
+            Reject::ScopeLane => "REJECT_SCOPE_LANE",
+            Reject::RealRunBlocked => "C1_PROD_REAL_RUN_BLOCKED",
+            Reject::ScopeProduction => "REJECT_SCOPE_PRODUCTION",
+            Reject::ScopeSovereign => "REJECT_SCOPE_SOVEREIGN",
+            Reject::ManifestHash => "REJECT_MANIFEST_HASH",
+            Reject::ProtocolVersion => "REJECT_PROTOCOL_VERSION",
+            Reject::ActionSet => "REJECT_ACTION_SET",
+            Reject::PlanRef => "REJECT_PLAN_REF",
+            Reject::Ttl => "REJECT_TTL",
+            Reject::RollbackPlanMissing => "REJECT_ROLLBACK_PLAN_MISSING",
+            Reject::AprTampered => "REJECT_APR_TAMPERED",
+            Reject::ActiveGrantExists => "REJECT_ACTIVE_GRANT_EXISTS",
+            Reject::AuthNotFound => "REJECT_AUTH_NOT_FOUND",
+            Reject::AuthGeneric => "REJECT_AUTH_GENERIC",
+            Reject::AuthWrongCarrier => "REJECT_AUTH_WRONG_CARRIER",
+            Reject::AuthWrongLane => "REJECT_AUTH_WRONG_LANE",
+            Reject::AuthWrongTarget => "REJECT_AUTH_WRONG_TARGET",
+            Reject::AuthWrongPlan => "REJECT_AUTH_WRONG_PLAN",
+            Reject::AuthManifestMismatch => "REJECT_AUTH_MANIFEST_MISMATCH",
+            Reject::AuthActionSetMismatch => "REJECT_AUTH_ACTION_SET_MISMATCH",
+            Reject::AuthStale => "REJECT_AUTH_STALE",
+            Reject::AuthExpired => "REJECT_AUTH_EXPIRED",
+            Reject::AuthRevoked => "REJECT_AUTH_REVOKED",
+            Reject::AuthAlreadyConsumed => "REJECT_AUTH_ALREADY_CONSUMED",
+            Reject::AuthNotActive => "REJECT_AUTH_NOT_ACTIVE",
+            Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
+            Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
+            Reject::ManifestProtocolVersion => "REJECT_MANIFEST_PROTOCOL_VERSION",
+            Reject::ManifestCarrier => "REJECT_MANIFEST_CARRIER",
+            Reject::ManifestDuplicateOperation => "REJECT_MANIFEST_DUPLICATE_OPERATION",
+            Reject::ManifestExtraOperation => "REJECT_MANIFEST_EXTRA_OPERATION",
+            Reject::ManifestMissingOperation => "REJECT_MANIFEST_MISSING_OPERATION",
+            Reject::AprExists => "REJECT_APR_EXISTS",
+            Reject::ReadbackFailed => "READBACK_FAILED",
+        }
+    }
+
+    /// SKIP for "not eligible yet", FAIL for everything else (SPEC §3).
+    pub fn severity(self) -> Severity {
+        match self {
+            Reject::AprNotApproved | Reject::QuorumNotMet => Severity::Skip,
+            _ => Severity::Fail,
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Why the environment, not the input, stopped a command. Always the
+/// `ERROR` verdict, always with nothing written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Could not connect (refused, no such socket, auth failed, timeout).
+    DbUnreachable,
+    /// The database is not the shape the contract promises.
+    SchemaContract,
+    /// The canonical-writer guard refused the write.
+    GuardRefused,
+    /// The role lacks a privilege the command needs.
+    PermissionDenied,
+    /// A lock, statement or transaction timeout was hit.
+    Timeout,
+    /// quorum_passed() said no where the handler's stricter recount said yes.
+    QuorumDrift,
+    /// The row changed under us in a way a forward-only state cannot explain.
+    ConcurrentChange,
+    /// Any other database error.
+    Database,
+    /// A local file could not be read.
+    Io,
+}
+
+impl Fault {
+    pub fn code(self) -> &'static str {
+        match self {
+            Fault::DbUnreachable => "ERROR_DB_UNREACHABLE",
+            Fault::SchemaContract => "ERROR_SCHEMA_CONTRACT",
+            Fault::GuardRefused => "ERROR_GUARD_REFUSED",
+            Fault::PermissionDenied => "ERROR_PERMISSION_DENIED",
+            Fault::Timeout => "ERROR_TIMEOUT",
+            Fault::QuorumDrift => "ERROR_QUORUM_DRIFT",
+            Fault::ConcurrentChange => "ERROR_CONCURRENT_CHANGE",
+            Fault::Database => "ERROR_DATABASE",
+            Fault::Io => "ERROR_IO",
+        }
+    }
+}
+
+/// The successful outcomes (SPEC §4, "OK codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    Minted,
+    AlreadyMinted,
+    Consumed,
+    Revoked,
+    AlreadyRevoked,
+    Proposed,
+    WouldMint,
+    WouldConsume,
+    WouldRevoke,
+    WouldPropose,
+    ReadbackPassed,
+}
+
+impl Done {
+    pub fn code(self) -> &'static str {
+        match self {
+            Done::Minted => "MINTED",
+            Done::AlreadyMinted => "ALREADY_MINTED",
+            Done::Consumed => "CONSUMED",
+            Done::Revoked => "REVOKED",
+            Done::AlreadyRevoked => "ALREADY_REVOKED",
+            Done::Proposed => "PROPOSED",
+            Done::WouldMint => "WOULD_MINT",
+            Done::WouldConsume => "WOULD_CONSUME",
+            Done::WouldRevoke => "WOULD_REVOKE",
+            Done::WouldPropose => "WOULD_PROPOSE",
+            Done::ReadbackPassed => "READBACK_PASSED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SPEC §4 pinned: every execute/consume/revoke code, spelled exactly.
+    #[test]
+    fn spec_codes_are_spelled_exactly() {
+        let spec = [
+            (Reject::AprNotFound, "REJECT_APR_NOT_FOUND"),
+            (Reject::AprNotApproved, "REJECT_APR_NOT_APPROVED"),
+            (Reject::AprTerminal, "REJECT_APR_TERMINAL"),
+            (Reject::AprWrongAction, "REJECT_APR_WRONG_ACTION"),
+            (Reject::HandlerNotBound, "REJECT_HANDLER_NOT_BOUND"),
+            (Reject::QuorumNotMet, "REJECT_QUORUM_NOT_MET"),
+            (Reject::QuorumVetoed, "REJECT_QUORUM_VETOED"),
+            (Reject::PayloadMalformed, "REJECT_PAYLOAD_MALFORMED"),
+            (Reject::ScopeCarrier, "REJECT_SCOPE_CARRIER"),
+            (Reject::ScopeTarget, "REJECT_SCOPE_TARGET"),
+            (Reject::ScopeLane, "REJECT_SCOPE_LANE"),
+            (Reject::RealRunBlocked, "C1_PROD_REAL_RUN_BLOCKED"),
+            (Reject::ScopeProduction, "REJECT_SCOPE_PRODUCTION"),
+            (Reject::ScopeSovereign, "REJECT_SCOPE_SOVEREIGN"),
+            (Reject::ManifestHash, "REJECT_MANIFEST_HASH"),
+            (Reject::ProtocolVersion, "REJECT_PROTOCOL_VERSION"),
+            (Reject::ActionSet, "REJECT_ACTION_SET"),
+            (Reject::PlanRef, "REJECT_PLAN_REF"),
+            (Reject::Ttl, "REJECT_TTL"),
+            (Reject::RollbackPlanMissing, "REJECT_ROLLBACK_PLAN_MISSING"),
+            (Reject::AprTampered, "REJECT_APR_TAMPERED"),
+            (Reject::ActiveGrantExists, "REJECT_ACTIVE_GRANT_EXISTS"),
+            (Reject::AuthNotFound, "REJECT_AUTH_NOT_FOUND"),
+            (Reject::AuthGeneric, "REJECT_AUTH_GENERIC"),
+            (Reject::AuthWrongCarrier, "REJECT_AUTH_WRONG_CARRIER"),
+            (Reject::AuthWrongLane, "REJECT_AUTH_WRONG_LANE"),
+            (Reject::AuthWrongTarget, "REJECT_AUTH_WRONG_TARGET"),
+            (Reject::AuthWrongPlan, "REJECT_AUTH_WRONG_PLAN"),
+            (
+                Reject::AuthManifestMismatch,
+                "REJECT_AUTH_MANIFEST_MISMATCH",
+            ),
+            (
+                Reject::AuthActionSetMismatch,
+                "REJECT_AUTH_ACTION_SET_MISMATCH",
+            ),
+            (Reject::AuthStale, "REJECT_AUTH_STALE"),
+            (Reject::AuthExpired, "REJECT_AUTH_EXPIRED"),
+            (Reject::AuthRevoked, "REJECT_AUTH_REVOKED"),
+            (Reject::AuthAlreadyConsumed, "REJECT_AUTH_ALREADY_CONSUMED"),
+            (Reject::AuthNotActive, "REJECT_AUTH_NOT_ACTIVE"),
+        ];
+        for (reject, code) in spec {
+            assert_eq!(reject.code(), code);
+        }
+        let skips: Vec<_> = spec
+            .iter()
+            .filter(|(r, _)| r.severity() == Severity::Skip)
+            .map(|(r, _)| r.code())
+            .collect();
+        assert_eq!(skips, ["REJECT_APR_NOT_APPROVED", "REJECT_QUORUM_NOT_MET"]);
+    }
+
+    #[test]
+    fn ok_codes_are_spelled_exactly() {
+        let got: Vec<_> = [
+            Done::Minted,
+            Done::AlreadyMinted,
+            Done::Consumed,
+            Done::Revoked,
+            Done::AlreadyRevoked,
+            Done::Proposed,
+            Done::WouldMint,
+            Done::WouldConsume,
+            Done::WouldRevoke,
+            Done::WouldPropose,
+        ]
+        .iter()
+        .map(|d| d.code())
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "MINTED",
+                "ALREADY_MINTED",
+                "CONSUMED",
+                "REVOKED",
+                "ALREADY_REVOKED",
+                "PROPOSED",
+                "WOULD_MINT",
+                "WOULD_CONSUME",
+                "WOULD_REVOKE",
+                "WOULD_PROPOSE"
+            ]
+        );
+    }
+}

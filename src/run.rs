@@ -1,0 +1,249 @@
+//! One command from parsed arguments to a verdict: resolve the connection,
+//! call the shell, turn every `Stop` into its verdict. No exit numbers here
+//! (main owns them) and no SQL (db owns it).
+
+use crate::cli::{Cli, Command, ConsumeArgs, Global, ManifestCommand, RevokeArgs};
+use crate::connect::{self, Timeouts};
+use crate::cser;
+use crate::db::{self, GrantKey};
+use crate::manifest;
+use crate::policy::{Presented, Stop};
+use crate::reject::{Done, Fault, Reject};
+use crate::verdict::{Status, Verdict};
+use postgres::Client;
+
+/// What a command prints.
+pub enum Output {
+    Verdict(Verdict),
+    /// Raw stdout bytes (manifest canon/hash) with success.
+    Raw(Vec<u8>),
+    /// The command line is wrong (exit 2); the message goes to stderr.
+    Usage(String),
+}
+
+pub fn run(cli: &Cli) -> Output {
+    match &cli.command {
+        Command::Execute { apr, dry_run } => verdict(with_db(&cli.global, |c| {
+            db::execute(c, apr, *dry_run)
+                .map(|v| v.apr(apr.clone()))
+                .map_err(|s| (s, Some(apr.clone())))
+        }))
+        .map_dry_run(*dry_run),
+        Command::Consume(args) => consume(&cli.global, args),
+        Command::Revoke(args) => revoke(&cli.global, args),
+        Command::Readback { apr } => readback(&cli.global, apr),
+        Command::Manifest(m) => manifest_cmd(m),
+    }
+}
+
+impl Output {
+    fn map_dry_run(self, dry_run: bool) -> Output {
+        match self {
+            Output::Verdict(mut v) => {
+                v.dry_run.get_or_insert(dry_run);
+                Output::Verdict(v)
+            }
+            other => other,
+        }
+    }
+}
+
+type Attempt = Result<Verdict, (Stop, Option<String>)>;
+
+fn verdict(result: Result<Attempt, String>) -> Output {
+    match result {
+        Err(usage) => Output::Usage(usage),
+        Ok(Ok(v)) => Output::Verdict(v),
+        Ok(Err((stop, apr))) => {
+            let mut v = Verdict::from(stop);
+            v.apr = apr;
+            Output::Verdict(v)
+        }
+    }
+}
+
+/// Resolves the target, connects (an unreachable database is a verdict,
+/// not a panic) and runs `f`. `Err` is a usage problem.
+fn with_db(global: &Global, f: impl FnOnce(&mut Client) -> Attempt) -> Result<Attempt, String> {
+    let target = resolve(global)?;
+    let mut client = match db::connect(&target) {
+        Ok(c) => c,
+        Err(stop) => return Ok(Err((stop, None))),
+    };
+    Ok(f(&mut client))
+}
+
+fn resolve(global: &Global) -> Result<connect::Target, String> {
+    let timeouts = Timeouts {
+        connect: global.connect_timeout,
+        lock: global.lock_timeout,
+        statement: global.statement_timeout,
+    };
+    if let Some(url) = &global.db_url {
+        if connect::resolve(Some(url), &|_| None, timeouts)
+            .is_ok_and(|t| t.config.get_password().is_some())
+        {
+            return Err(
+                "--db-url must not carry a password (it would be visible in the process list); \
+                        use PGPASSWORD or a 0600 ~/.pgpass"
+                    .into(),
+            );
+        }
+    }
+    connect::resolve(
+        global.db_url.as_deref(),
+        &|k| std::env::var(k).ok(),
+        timeouts,
+    )
+}
+
+fn consume(global: &Global, args: &ConsumeArgs) -> Output {
+    let refuse = |stop: Stop| {
+        let mut v = Verdict::from(stop)
+            .auth_code(args.auth_code.clone())
+            .dry_run(args.dry_run);
+        v.apr = None;
+        Output::Verdict(v)
+    };
+    // REAL_RUN is refused before anything is read: first in SPEC's order.
+    if args.mode == crate::payload::MODE_REAL_RUN {
+        return refuse(Stop::Reject(
+            Reject::RealRunBlocked,
+            "REAL_RUN is never authorized by a C1 build-prep grant".into(),
+        ));
+    }
+    if args.mode != crate::payload::MODE_DRY_RUN {
+        return Output::Usage(format!(
+            "--mode {:?}: only DRY_RUN (or REAL_RUN, always refused) is known",
+            args.mode
+        ));
+    }
+    let (manifest_hash, action_set) = match (&args.manifest, &args.manifest_hash, &args.action_set)
+    {
+        (Some(path), _, _) => match manifest::load(path) {
+            Ok(m) => (m.hash.as_str().to_owned(), m.action_set),
+            Err(stop) => return refuse(stop),
+        },
+        (None, Some(h), Some(set)) => (h.clone(), set.split(',').map(str::to_owned).collect()),
+        _ => {
+            return Output::Usage(
+                "give --manifest FILE, or --manifest-hash H with --action-set a,b,c".into(),
+            )
+        }
+    };
+    let presented = Presented {
+        carrier: args.carrier.clone(),
+        lane: args.lane.clone(),
+        target: args.target.clone(),
+        plan_ref: args.plan_ref.clone(),
+        mode: args.mode.clone(),
+        manifest_hash,
+        action_set,
+    };
+    verdict(with_db(global, |c| {
+        db::consume(c, &args.auth_code, &presented, &args.by, args.dry_run).map_err(|s| (s, None))
+    }))
+    .and_fill(|v| {
+        v.auth_code.get_or_insert_with(|| args.auth_code.clone());
+        v.dry_run.get_or_insert(args.dry_run);
+    })
+}
+
+fn revoke(global: &Global, args: &RevokeArgs) -> Output {
+    let key = match (&args.auth_code, &args.apr) {
+        (Some(code), _) => GrantKey::AuthCode(code),
+        (None, Some(apr)) => GrantKey::Apr(apr),
+        (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
+    };
+    verdict(with_db(global, |c| {
+        db::revoke(c, key, &args.reason, &args.by, args.dry_run).map_err(|s| (s, None))
+    }))
+    .and_fill(|v| {
+        if v.auth_code.is_none() {
+            v.auth_code = args.auth_code.clone();
+        }
+        if v.apr.is_none() {
+            v.apr = args.apr.clone();
+        }
+        v.dry_run.get_or_insert(args.dry_run);
+    })
+}
+
+fn readback(global: &Global, apr: &str) -> Output {
+    verdict(with_db(global, |c| {
+        let checks = db::readback(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+        let failed = checks.iter().filter(|c| !c.pass).count();
+        let lines: Vec<String> = checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}  {}  (seen: {})",
+                    if c.pass { "PASS" } else { "FAIL" },
+                    c.name,
+                    c.seen
+                )
+            })
+            .collect();
+        let json: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| serde_json::json!({"check": c.name, "pass": c.pass, "seen": c.seen}))
+            .collect();
+        let v = if failed == 0 {
+            Verdict::done(
+                Done::ReadbackPassed,
+                format!("all {} readback checks pass", checks.len()),
+            )
+        } else {
+            Verdict::new(
+                Status::Reject(Reject::ReadbackFailed),
+                format!("{failed} of {} readback checks fail", checks.len()),
+            )
+        };
+        let mut v = v.apr(apr).detail("checks", json);
+        v.lines = lines;
+        Ok(v)
+    }))
+}
+
+fn manifest_cmd(m: &ManifestCommand) -> Output {
+    let (path, want_hash) = match m {
+        ManifestCommand::Hash { file } => (file, true),
+        ManifestCommand::Canon { file } => (file, false),
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            return Output::Verdict(Verdict::new(
+                Status::Reject(Reject::ManifestMissing),
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
+    match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
+        Ok(canon) if want_hash => {
+            Output::Raw(format!("{}\n", cser::Sha256Hex::of(canon.as_bytes())).into_bytes())
+        }
+        Ok(canon) => Output::Raw(canon.into_bytes()),
+        Err(e) => Output::Verdict(Verdict::new(
+            Status::Reject(Reject::ManifestInvalid),
+            format!("{} is not cser-v1 JSON: {e}", path.display()),
+        )),
+    }
+}
+
+impl Output {
+    fn and_fill(self, f: impl FnOnce(&mut Verdict)) -> Output {
+        match self {
+            Output::Verdict(mut v) => {
+                f(&mut v);
+                Output::Verdict(v)
+            }
+            other => other,
+        }
+    }
+}
+
+/// For callers (tests, harness) that want a verdict for a fault directly.
+pub fn fault_verdict(fault: Fault, why: impl Into<String>) -> Verdict {
+    Verdict::fault(fault, why)
+}

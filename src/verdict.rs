@@ -1,0 +1,197 @@
+//! The one thing every command returns: a verdict (OK / SKIP / FAIL /
+//! ERROR), its stable code, the exact reason, and the facts an operator needs.
+//! Rendering only: the human summary and the single `--json` object.
+
+use crate::policy::Stop;
+use crate::reject::{Done, Fault, Reject, Severity};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ok,
+    Skip,
+    Fail,
+    Error,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ok => "OK",
+            Kind::Skip => "SKIP",
+            Kind::Fail => "FAIL",
+            Kind::Error => "ERROR",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Done(Done),
+    Reject(Reject),
+    Fault(Fault),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub status: Status,
+    pub message: String,
+    pub apr: Option<String>,
+    pub auth_code: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub dry_run: Option<bool>,
+    /// Command-specific facts, printed after the common fields.
+    pub details: Map<String, Value>,
+    /// Lines printed before the summary in the human form (readback).
+    pub lines: Vec<String>,
+}
+
+impl Verdict {
+    pub fn new(status: Status, message: impl Into<String>) -> Verdict {
+        Verdict {
+            status,
+            message: message.into(),
+            apr: None,
+            auth_code: None,
+            expires_at: None,
+            dry_run: None,
+            details: Map::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    pub fn done(done: Done, message: impl Into<String>) -> Verdict {
+        Verdict::new(Status::Done(done), message)
+    }
+
+    pub fn fault(fault: Fault, message: impl Into<String>) -> Verdict {
+        Verdict::new(Status::Fault(fault), message)
+    }
+
+    pub fn apr(mut self, apr: impl Into<String>) -> Verdict {
+        self.apr = Some(apr.into());
+        self
+    }
+
+    pub fn auth_code(mut self, code: impl Into<String>) -> Verdict {
+        self.auth_code = Some(code.into());
+        self
+    }
+
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Verdict {
+        self.expires_at = Some(at);
+        self
+    }
+
+    pub fn dry_run(mut self, dry_run: bool) -> Verdict {
+        self.dry_run = Some(dry_run);
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Verdict {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self.status {
+            Status::Done(_) => Kind::Ok,
+            Status::Reject(r) => match r.severity() {
+                Severity::Skip => Kind::Skip,
+                Severity::Fail => Kind::Fail,
+            },
+            Status::Fault(_) => Kind::Error,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self.status {
+            Status::Done(d) => d.code(),
+            Status::Reject(r) => r.code(),
+            Status::Fault(f) => f.code(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("verdict".into(), self.kind().as_str().into());
+        obj.insert("code".into(), self.code().into());
+        obj.insert("message".into(), self.message.clone().into());
+        if let Some(apr) = &self.apr {
+            obj.insert("apr".into(), apr.clone().into());
+        }
+        if let Some(code) = &self.auth_code {
+            obj.insert("auth_code".into(), code.clone().into());
+        }
+        if let Some(at) = &self.expires_at {
+            obj.insert("expires_at".into(), timestamp(at).into());
+        }
+        if let Some(dry) = self.dry_run {
+            obj.insert("dry_run".into(), dry.into());
+        }
+        for (k, v) in &self.details {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(obj)
+    }
+
+    /// `VERDICT CODE: message`, then one `  key: value` line per fact.
+    pub fn human(&self) -> String {
+        let mut out: String = self.lines.iter().map(|l| format!("{l}\n")).collect();
+        out.push_str(&format!(
+            "{} {}: {}\n",
+            self.kind().as_str(),
+            self.code(),
+            self.message
+        ));
+        let mut line = |k: &str, v: &str| out.push_str(&format!("  {k}: {v}\n"));
+        if let Some(apr) = &self.apr {
+            line("apr", apr);
+        }
+        if let Some(code) = &self.auth_code {
+            line("auth_code", code);
+        }
+        if let Some(at) = &self.expires_at {
+            line("expires_at", &timestamp(at));
+        }
+        if let Some(dry) = self.dry_run {
+            line(
+                "dry_run",
+                if dry {
+                    "true (nothing written)"
+                } else {
+                    "false"
+                },
+            );
+        }
+        for (k, v) in self
+            .details
+            .iter()
+            .filter(|(k, _)| !(k.as_str() == "checks" && !self.lines.is_empty()))
+        {
+            match v {
+                Value::String(s) => line(k, s),
+                Value::Array(items) if items.iter().all(Value::is_string) => {
+                    let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    line(k, &joined.join(","))
+                }
+                other => line(k, &other.to_string()),
+            }
+        }
+        out
+    }
+}
+
+impl From<Stop> for Verdict {
+    fn from(stop: Stop) -> Verdict {
+        match stop {
+            Stop::Reject(r, why) => Verdict::new(Status::Reject(r), why),
+            Stop::Fault(f, why) => Verdict::new(Status::Fault(f), why),
+        }
+    }
+}
+
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}

@@ -1,0 +1,285 @@
+//! Test support shared by the integration suites: a disposable cluster per
+//! test process, a fresh database per case cloned from the governance
+//! template, the real binary run as the least-privilege role, and a
+//! snapshot of every governance table and sequence for before/after proofs.
+#![allow(dead_code)]
+
+use dot_authorize_build_step::cser;
+use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, TEMPLATE_DB};
+use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
+use postgres::Client;
+use serde_json::{json, Value};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dot-authorize-build-step");
+pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The 14 active C1_VOCAB_OP codes of fixtures/schema.sql.
+pub const VOCABULARY: [&str; 14] = [
+    "c1_code_allocate",
+    "c1_code_retire",
+    "c1_label_set",
+    "c1_label_translate",
+    "c1_manifest_emit",
+    "c1_relation_define",
+    "c1_relation_invert",
+    "c1_scope_bind",
+    "c1_term_alias",
+    "c1_term_define",
+    "c1_term_deprecate",
+    "c1_unit_convert",
+    "c1_unit_define",
+    "c1_version_check",
+];
+
+pub const MANIFEST_HASH: &str = "c9286d3a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5cec00";
+
+/// A payload `execute` accepts.
+pub fn valid_payload() -> Value {
+    json!({
+        "carrier": "C1",
+        "target": "DOT_C1_VOCAB_BUILD",
+        "lane": "BUILD_PREP",
+        "mode": "DRY_RUN",
+        "corpus": "SANDBOX",
+        "plan_ref": "LEGO1-C1-PLAN",
+        "manifest_hash": MANIFEST_HASH,
+        "protocol_version": "cser-v1",
+        "action_set": VOCABULARY,
+        "ttl_seconds": 3600,
+        "rollback_plan_ref": "C1-ROLLBACK-retire-not-delete",
+    })
+}
+
+pub fn digest(payload: &Value) -> String {
+    cser::digest(payload)
+        .expect("test payloads are cser-v1")
+        .as_str()
+        .to_owned()
+}
+
+/// One test process's cluster.
+pub struct Pg {
+    pub cluster: Cluster,
+}
+
+static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Pg {
+    pub fn start() -> Pg {
+        match fixtures::governance_cluster() {
+            Ok(cluster) => Pg { cluster },
+            Err(e) => panic!("cannot start a disposable PostgreSQL for the tests: {e}"),
+        }
+    }
+
+    /// A fresh database cloned from the governance template.
+    pub fn db(&self) -> Db<'_> {
+        let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{n}");
+        self.cluster
+            .clone_database(TEMPLATE_DB, &name)
+            .expect("clone the template");
+        Db { pg: self, name }
+    }
+}
+
+pub struct Db<'a> {
+    pub pg: &'a Pg,
+    pub name: String,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub argv: Vec<String>,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn exit(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    /// The one JSON object on stdout (panics, with the whole run, if not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object: {e}\n{self}"))
+    }
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+    pub fn verdict(&self) -> String {
+        self.json()["verdict"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    /// Asserts exit code, verdict and code together, printing the run if not.
+    pub fn expect(&self, exit: i32, verdict: &str, code: &str) -> &Run {
+        let json = self.json();
+        assert!(
+            self.exit() == exit && json["verdict"] == verdict && json["code"] == code,
+            "expected exit {exit} {verdict} {code}\n{self}"
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "argv: {:?}\nexit: {:?}\nstdout: {}\nstderr: {}",
+            self.argv,
+            self.output.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+impl Db<'_> {
+    pub fn superuser(&self) -> Client {
+        self.pg
+            .cluster
+            .connect(SUPERUSER, &self.name)
+            .expect("connect as superuser")
+    }
+
+    pub fn sql(&self, sql: &str) {
+        self.superuser()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    }
+
+    pub fn bind(&self) {
+        self.sql(fixtures::BIND_SQL);
+    }
+
+    /// The command to run the binary against this database as `role`, the
+    /// way an operator would: PGHOST/PGUSER/PGDATABASE in the environment.
+    pub fn command_as(&self, role: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PGHOST", self.pg.cluster.socket_dir())
+            .env("PGPORT", "5432")
+            .env("PGUSER", role)
+            .env("PGDATABASE", &self.name);
+        cmd
+    }
+
+    /// Runs the binary as the handler's least-privilege role.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_as(HANDLER_ROLE, args)
+    }
+
+    pub fn run_as(&self, role: &str, args: &[&str]) -> Run {
+        let output = self
+            .command_as(role, args)
+            .output()
+            .expect("spawn the binary");
+        Run {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+            output,
+        }
+    }
+
+    pub fn insert_apr(&self, code: &str, action_code: &str, payload: &Value, status: &str) {
+        self.superuser()
+            .execute(
+                "INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, status) \
+                 VALUES ($1, $2, $3, 'proposer', $4)",
+                &[&code, &action_code, payload, &status],
+            )
+            .expect("insert APR");
+    }
+
+    pub fn vote(&self, code: &str, approver: &str, decision: &str, payload_digest: Option<&str>) {
+        self.superuser()
+            .execute(
+                "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ($1, $2, $3, $4)",
+                &[&code, &approver, &decision, &payload_digest],
+            )
+            .expect("insert approval");
+    }
+
+    /// An approved APR with a valid payload and a real quorum (2 approvals
+    /// of this exact payload by people other than the proposer).
+    pub fn approved_apr(&self, code: &str, payload: &Value) {
+        self.insert_apr(code, "authorize_build_step", payload, "approved");
+        let d = digest(payload);
+        self.vote(code, "alice", "approve", Some(&d));
+        self.vote(code, "bob", "approve", Some(&d));
+    }
+
+    pub fn grant_count(&self) -> i64 {
+        self.superuser()
+            .query_one("SELECT count(*) FROM governance_build_authorization", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    pub fn grant_status(&self, auth_code: &str) -> Option<String> {
+        self.superuser()
+            .query_opt(
+                "SELECT status FROM governance_build_authorization WHERE auth_code = $1",
+                &[&auth_code],
+            )
+            .unwrap()
+            .map(|r| r.get(0))
+    }
+
+    /// Every row of every table in the public schema and every sequence's
+    /// state, as text: equal snapshots mean nothing was written.
+    pub fn snapshot(&self) -> String {
+        let mut c = self.superuser();
+        let mut out = String::new();
+        let tables = c
+            .query(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        for t in tables {
+            let name: String = t.get(0);
+            let rows = c
+                .query(
+                    &format!("SELECT COALESCE(jsonb_agg(to_jsonb(x) ORDER BY to_jsonb(x)::text), '[]')::text FROM {name} x"),
+                    &[],
+                )
+                .unwrap();
+            out.push_str(&format!("{name}: {}\n", rows[0].get::<_, String>(0)));
+        }
+        let seqs = c
+            .query(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'public' AND c.relkind = 'S' ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        for s in seqs {
+            let name: String = s.get(0);
+            let row = c
+                .query_one(
+                    &format!("SELECT last_value::text, is_called FROM {name}"),
+                    &[],
+                )
+                .unwrap();
+            out.push_str(&format!(
+                "seq {name}: {} {}\n",
+                row.get::<_, String>(0),
+                row.get::<_, bool>(1)
+            ));
+        }
+        out
+    }
+}
