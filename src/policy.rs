@@ -664,21 +664,13 @@ fn generic_gap(g: &Grant) -> Option<String> {
     if !g.plan_ref.as_deref().is_some_and(is_plan_ref) {
         return Some("no valid plan_ref".into());
     }
-    if !g
-        .manifest_hash
-        .as_deref()
-        .is_some_and(|h| Sha256Hex::parse(h).is_some())
-    {
+    if g.manifest_hash.as_deref().and_then(Sha256Hex::parse).is_none() {
         return Some("no manifest_hash".into());
     }
     if g.action_set.as_ref().is_none_or(Vec::is_empty) {
         return Some("no action_set".into());
     }
-    if !g
-        .apr_digest
-        .as_deref()
-        .is_some_and(|h| Sha256Hex::parse(h).is_some())
-    {
+    if g.apr_digest.as_deref().and_then(Sha256Hex::parse).is_none() {
         return Some("no apr_digest".into());
     }
     if !g.scope.as_ref().is_some_and(Value::is_object) {
