@@ -454,16 +454,17 @@ fn check_quorum(
             format!("{} voted reject", veto.approver),
         ));
     }
-    let min =
-        match handler.and_then(|h| h.min_approvals) {
-            Some(m) if m >= 1 => usize::try_from(m).unwrap_or(usize::MAX),
-            other => return Err(Stop::Fault(
+    let min = match handler.and_then(|h| h.min_approvals) {
+        Some(m) if m >= 1 => usize::try_from(m).unwrap_or(usize::MAX),
+        other => {
+            return Err(Stop::Fault(
                 Fault::SchemaContract,
                 format!(
                     "authorize_build_step min_approvals is {other:?}; a quorum needs at least 1"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let counted: BTreeSet<&str> = votes
         .iter()
         .filter(|v| v.decision == "approve" && v.approver != apr.proposed_by)
@@ -664,7 +665,11 @@ fn generic_gap(g: &Grant) -> Option<String> {
     if !g.plan_ref.as_deref().is_some_and(is_plan_ref) {
         return Some("no valid plan_ref".into());
     }
-    if g.manifest_hash.as_deref().and_then(Sha256Hex::parse).is_none() {
+    if g.manifest_hash
+        .as_deref()
+        .and_then(Sha256Hex::parse)
+        .is_none()
+    {
         return Some("no manifest_hash".into());
     }
     if g.action_set.as_ref().is_none_or(Vec::is_empty) {
@@ -744,5 +749,686 @@ pub fn decide_revoke(grant: Option<&Grant>) -> Result<Revoke, Stop> {
             Reject::AuthNotActive,
             format!("grant status is {other:?}; only an active grant can be revoked"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const VOCAB: [&str; 3] = ["c1_a", "c1_b", "c1_c"];
+    const HASH: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn vocabulary() -> Vocabulary {
+        Vocabulary::new(VOCAB.iter().map(|s| s.to_string())).unwrap()
+    }
+
+    fn valid() -> Value {
+        json!({
+            "carrier": "C1", "target": "DOT_C1_VOCAB_BUILD", "lane": "BUILD_PREP",
+            "mode": "DRY_RUN", "corpus": "SANDBOX", "plan_ref": "LEGO1-C1-PLAN",
+            "manifest_hash": HASH, "protocol_version": "cser-v1",
+            "action_set": ["c1_c", "c1_a", "c1_b"], "ttl_seconds": 3600,
+            "rollback_plan_ref": "RB-1"
+        })
+    }
+
+    fn with(changes: &[(&str, Option<Value>)]) -> Value {
+        let mut v = valid();
+        for (k, change) in changes {
+            match change {
+                Some(x) => v[*k] = x.clone(),
+                None => {
+                    v.as_object_mut().unwrap().remove(*k);
+                }
+            }
+        }
+        v
+    }
+
+    fn code(payload: &Value) -> &'static str {
+        match validate_payload(payload, &vocabulary()) {
+            Ok(_) => "OK",
+            Err(Stop::Reject(r, _)) => r.code(),
+            Err(Stop::Fault(f, _)) => f.code(),
+        }
+    }
+
+    #[test]
+    fn the_valid_payload_is_accepted_with_a_sorted_action_set_and_its_digest() {
+        let v = validate_payload(&valid(), &vocabulary()).unwrap();
+        assert_eq!(v.action_set(), ["c1_a", "c1_b", "c1_c"]);
+        assert_eq!(v.ttl_seconds(), 3600);
+        assert_eq!(v.digest(), &cser::digest(&valid()).unwrap());
+        assert_eq!(v.scope()["target"], "DOT_C1_VOCAB_BUILD");
+    }
+
+    #[test]
+    fn each_payload_fault_gets_its_own_code() {
+        let s = |x: &str| Some(json!(x));
+        let cases: Vec<(Value, &str)> = vec![
+            (with(&[("mode", s("REAL_RUN"))]), "C1_PROD_REAL_RUN_BLOCKED"),
+            (
+                with(&[("corpus", s("PRODUCTION"))]),
+                "REJECT_SCOPE_PRODUCTION",
+            ),
+            (with(&[("corpus", s("CURRENT"))]), "REJECT_SCOPE_PRODUCTION"),
+            (
+                with(&[("commit_allowed", Some(json!(false)))]),
+                "REJECT_SCOPE_SOVEREIGN",
+            ),
+            (
+                with(&[("sovereign", Some(json!(null)))]),
+                "REJECT_SCOPE_SOVEREIGN",
+            ),
+            (
+                with(&[("requires_sovereign_esign", Some(json!(false)))]),
+                "REJECT_SCOPE_SOVEREIGN",
+            ),
+            (
+                with(&[("production_authority", Some(json!(0)))]),
+                "REJECT_SCOPE_SOVEREIGN",
+            ),
+            (json!("not an object"), "REJECT_PAYLOAD_MALFORMED"),
+            (json!([valid()]), "REJECT_PAYLOAD_MALFORMED"),
+            (json!(null), "REJECT_PAYLOAD_MALFORMED"),
+            (with(&[("extra", s("x"))]), "REJECT_PAYLOAD_MALFORMED"),
+            (with(&[("plan_ref", None)]), "REJECT_PAYLOAD_MALFORMED"),
+            (
+                with(&[("carrier", Some(json!(1)))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (
+                with(&[("action_set", s("c1_a,c1_b,c1_c"))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (
+                with(&[("action_set", Some(json!(["c1_a", 2, "c1_c"])))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (
+                with(&[("ttl_seconds", s("3600"))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (with(&[("mode", s("dry_run"))]), "REJECT_PAYLOAD_MALFORMED"),
+            (
+                with(&[("corpus", s("sandbox"))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (
+                with(&[("rollback_plan_ref", Some(json!(7)))]),
+                "REJECT_PAYLOAD_MALFORMED",
+            ),
+            (with(&[("carrier", s("C2"))]), "REJECT_SCOPE_CARRIER"),
+            (with(&[("carrier", s("C7"))]), "REJECT_SCOPE_CARRIER"),
+            (
+                with(&[("target", s("DOT_C1_VOCAB_VERIFY"))]),
+                "REJECT_SCOPE_TARGET",
+            ),
+            (with(&[("lane", s("REAL_RUN_PREP"))]), "REJECT_SCOPE_LANE"),
+            (
+                with(&[("protocol_version", s("cser-v2"))]),
+                "REJECT_PROTOCOL_VERSION",
+            ),
+            (
+                with(&[("manifest_hash", s(&HASH.to_uppercase()))]),
+                "REJECT_MANIFEST_HASH",
+            ),
+            (
+                with(&[("manifest_hash", s(&HASH[1..]))]),
+                "REJECT_MANIFEST_HASH",
+            ),
+            (
+                with(&[("action_set", Some(json!([])))]),
+                "REJECT_ACTION_SET",
+            ),
+            (
+                with(&[("action_set", Some(json!(["c1_a", "c1_b", "c1_c", "c1_a"])))]),
+                "REJECT_ACTION_SET",
+            ),
+            (
+                with(&[("action_set", Some(json!(["c1_a", "c1_b", "c1_c", "c1_x"])))]),
+                "REJECT_ACTION_SET",
+            ),
+            (
+                with(&[("action_set", Some(json!(["c1_a", "c1_b"])))]),
+                "REJECT_ACTION_SET",
+            ),
+            (with(&[("plan_ref", s(""))]), "REJECT_PLAN_REF"),
+            (with(&[("plan_ref", s("has space"))]), "REJECT_PLAN_REF"),
+            (
+                with(&[("plan_ref", s(&"p".repeat(129)))]),
+                "REJECT_PLAN_REF",
+            ),
+            (with(&[("ttl_seconds", None)]), "REJECT_TTL"),
+            (with(&[("ttl_seconds", Some(json!(null)))]), "REJECT_TTL"),
+            (with(&[("ttl_seconds", Some(json!(0)))]), "REJECT_TTL"),
+            (with(&[("ttl_seconds", Some(json!(-1)))]), "REJECT_TTL"),
+            (with(&[("ttl_seconds", Some(json!(86_401)))]), "REJECT_TTL"),
+            (with(&[("ttl_seconds", Some(json!(3600.5)))]), "REJECT_TTL"),
+            (
+                with(&[("rollback_plan_ref", None)]),
+                "REJECT_ROLLBACK_PLAN_MISSING",
+            ),
+            (
+                with(&[("rollback_plan_ref", Some(json!(null)))]),
+                "REJECT_ROLLBACK_PLAN_MISSING",
+            ),
+            (
+                with(&[("rollback_plan_ref", s(""))]),
+                "REJECT_ROLLBACK_PLAN_MISSING",
+            ),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(code(&payload), want, "payload: {payload}");
+        }
+    }
+
+    #[test]
+    fn boundaries_that_are_accepted() {
+        assert_eq!(code(&with(&[("ttl_seconds", Some(json!(1)))])), "OK");
+        assert_eq!(code(&with(&[("ttl_seconds", Some(json!(86_400)))])), "OK");
+        assert_eq!(
+            code(&with(&[("plan_ref", Some(json!("a".repeat(128))))])),
+            "OK"
+        );
+        assert_eq!(code(&with(&[("plan_ref", Some(json!("A.b_c:d-9")))])), "OK");
+    }
+
+    #[test]
+    fn values_match_exactly_without_trimming_or_case_folding() {
+        for (key, bad, want) in [
+            ("carrier", "c1", "REJECT_SCOPE_CARRIER"),
+            ("carrier", " C1", "REJECT_SCOPE_CARRIER"),
+            ("carrier", "C1 ", "REJECT_SCOPE_CARRIER"),
+            ("target", "dot_c1_vocab_build", "REJECT_SCOPE_TARGET"),
+            ("lane", "BUILD_PREP\n", "REJECT_SCOPE_LANE"),
+            ("protocol_version", "CSER-V1", "REJECT_PROTOCOL_VERSION"),
+            ("mode", " DRY_RUN", "REJECT_PAYLOAD_MALFORMED"),
+            ("corpus", "SANDBOX ", "REJECT_PAYLOAD_MALFORMED"),
+            ("mode", "real_run", "REJECT_PAYLOAD_MALFORMED"),
+            ("corpus", "production", "REJECT_PAYLOAD_MALFORMED"),
+        ] {
+            assert_eq!(
+                code(&with(&[(key, Some(json!(bad)))])),
+                want,
+                "{key}={bad:?}"
+            );
+        }
+        let padded = with(&[("action_set", Some(json!(["c1_a ", "c1_b", "c1_c"])))]);
+        assert_eq!(code(&padded), "REJECT_ACTION_SET");
+    }
+
+    #[test]
+    fn real_run_anywhere_wins_over_everything() {
+        let nested = with(&[("unknown", Some(json!({"deep": ["x", "REAL_RUN"]})))]);
+        assert_eq!(code(&nested), "C1_PROD_REAL_RUN_BLOCKED");
+        let in_set = with(&[("action_set", Some(json!(["REAL_RUN"])))]);
+        assert_eq!(code(&in_set), "C1_PROD_REAL_RUN_BLOCKED");
+        assert_eq!(code(&json!("REAL_RUN")), "C1_PROD_REAL_RUN_BLOCKED");
+        let everything = with(&[
+            ("corpus", Some(json!("PRODUCTION"))),
+            ("sovereign", Some(json!(true))),
+            ("carrier", Some(json!("C2"))),
+            ("lane", Some(json!("REAL_RUN"))),
+        ]);
+        assert_eq!(code(&everything), "C1_PROD_REAL_RUN_BLOCKED");
+        // A key named REAL_RUN is not a value: it is an unknown key.
+        assert_eq!(
+            code(&with(&[("REAL_RUN", Some(json!(1)))])),
+            "REJECT_PAYLOAD_MALFORMED"
+        );
+    }
+
+    /// SPEC §5's order, one adjacent pair at a time: with both faults
+    /// present, the earlier one decides.
+    #[test]
+    fn precedence_follows_the_spec_order() {
+        let s = |x: &str| Some(json!(x));
+        let faults: Vec<((&str, Option<Value>), &str)> = vec![
+            (("corpus", s("PRODUCTION")), "REJECT_SCOPE_PRODUCTION"),
+            (("sovereign", Some(json!(true))), "REJECT_SCOPE_SOVEREIGN"),
+            (("bogus", s("x")), "REJECT_PAYLOAD_MALFORMED"),
+            (("carrier", s("C3")), "REJECT_SCOPE_CARRIER"),
+            (("target", s("OTHER")), "REJECT_SCOPE_TARGET"),
+            (("lane", s("OTHER")), "REJECT_SCOPE_LANE"),
+            (
+                ("protocol_version", s("cser-v0")),
+                "REJECT_PROTOCOL_VERSION",
+            ),
+            (("manifest_hash", s("xyz")), "REJECT_MANIFEST_HASH"),
+            (("action_set", Some(json!([]))), "REJECT_ACTION_SET"),
+            (("plan_ref", s("bad plan")), "REJECT_PLAN_REF"),
+            (("ttl_seconds", Some(json!(0))), "REJECT_TTL"),
+            (("rollback_plan_ref", s("")), "REJECT_ROLLBACK_PLAN_MISSING"),
+        ];
+        for pair in faults.windows(2) {
+            let (first, want) = &pair[0];
+            let (second, _) = &pair[1];
+            let payload = with(&[(first.0, first.1.clone()), (second.0, second.1.clone())]);
+            assert_eq!(code(&payload), *want, "{payload}");
+        }
+        // Malformed beats every value check, whatever comes later.
+        let p = with(&[("carrier", s("C2")), ("ttl_seconds", s("1h"))]);
+        assert_eq!(code(&p), "REJECT_PAYLOAD_MALFORMED");
+    }
+
+    // --- execute ---------------------------------------------------------
+
+    fn apr(status: &str, payload: Value) -> Apr {
+        Apr {
+            apr_code: "APR-1".into(),
+            action_code: "authorize_build_step".into(),
+            status: status.into(),
+            proposed_by: "pat".into(),
+            payload,
+        }
+    }
+
+    fn bound() -> Handler {
+        Handler {
+            handler_ref: Some("dot-apr-execute:authorize_build_step".into()),
+            status: "active".into(),
+            min_approvals: Some(2),
+        }
+    }
+
+    fn vote(who: &str, decision: &str, digest: Option<&str>) -> Vote {
+        Vote {
+            approver: who.into(),
+            decision: decision.into(),
+            payload_digest: digest.map(str::to_owned),
+        }
+    }
+
+    fn quorum_for(payload: &Value) -> Vec<Vote> {
+        let d = cser::digest(payload).unwrap();
+        vec![
+            vote("ann", "approve", Some(d.as_str())),
+            vote("bo", "approve", Some(d.as_str())),
+        ]
+    }
+
+    fn grant_for(payload: &Value) -> Grant {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Grant {
+            auth_code: "GBA-C1-APR-1".into(),
+            request_ref: "APR-1".into(),
+            status: "active".into(),
+            carrier: Some("C1".into()),
+            lane: Some("BUILD_PREP".into()),
+            target: Some("DOT_C1_VOCAB_BUILD".into()),
+            plan_ref: Some("LEGO1-C1-PLAN".into()),
+            manifest_hash: Some(HASH.into()),
+            protocol_version: Some("cser-v1".into()),
+            action_set: Some(VOCAB.iter().map(|s| s.to_string()).collect()),
+            scope: Some(json!({"target": "DOT_C1_VOCAB_BUILD"})),
+            apr_digest: Some(cser::digest(payload).unwrap().as_str().into()),
+            single_use: true,
+            commit_allowed: false,
+            requires_sovereign_esign: false,
+            granted_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        }
+    }
+
+    struct Case {
+        apr: Option<Apr>,
+        handler: Option<Handler>,
+        existing: Option<Grant>,
+        votes: Vec<Vote>,
+        quorum_function: bool,
+    }
+
+    impl Case {
+        fn good() -> Case {
+            Case {
+                apr: Some(apr("approved", valid())),
+                handler: Some(bound()),
+                existing: None,
+                votes: quorum_for(&valid()),
+                quorum_function: true,
+            }
+        }
+        fn decide(&self) -> Result<Execute, Stop> {
+            let vocabulary = vocabulary();
+            decide_execute(&ExecuteFacts {
+                apr: self.apr.as_ref(),
+                handler: self.handler.as_ref(),
+                existing: self.existing.as_ref(),
+                vocabulary: &vocabulary,
+                votes: &self.votes,
+                quorum_function: self.quorum_function,
+            })
+        }
+        fn code(&self) -> &'static str {
+            match self.decide() {
+                Ok(Execute::AlreadyMinted) => "ALREADY_MINTED",
+                Ok(Execute::Mint(_)) => "MINT",
+                Err(Stop::Reject(r, _)) => r.code(),
+                Err(Stop::Fault(f, _)) => f.code(),
+            }
+        }
+    }
+
+    #[test]
+    fn execute_mints_an_approved_apr_with_quorum() {
+        assert_eq!(Case::good().code(), "MINT");
+    }
+
+    #[test]
+    fn execute_checks_run_in_spec_order() {
+        let mut c = Case::good();
+        c.apr = None;
+        c.handler = None;
+        assert_eq!(c.code(), "REJECT_APR_NOT_FOUND");
+
+        let mut c = Case::good();
+        c.apr.as_mut().unwrap().action_code = "patch_ops_code".into();
+        c.handler = None;
+        assert_eq!(c.code(), "REJECT_APR_WRONG_ACTION");
+
+        let mut c = Case::good();
+        c.handler.as_mut().unwrap().handler_ref = Some("unimplemented".into());
+        c.existing = Some(grant_for(&valid()));
+        assert_eq!(c.code(), "REJECT_HANDLER_NOT_BOUND");
+        c.handler = None;
+        assert_eq!(c.code(), "REJECT_HANDLER_NOT_BOUND");
+
+        // An existing grant decides before the APR's status or payload.
+        let mut c = Case::good();
+        c.existing = Some(grant_for(&valid()));
+        c.apr.as_mut().unwrap().status = "applied".into();
+        c.votes.clear();
+        assert_eq!(c.code(), "ALREADY_MINTED");
+        c.existing.as_mut().unwrap().status = "revoked".into();
+        assert_eq!(c.code(), "ALREADY_MINTED");
+        c.apr.as_mut().unwrap().payload = with(&[("ttl_seconds", Some(json!(60)))]);
+        assert_eq!(c.code(), "REJECT_APR_TAMPERED");
+        c.existing.as_mut().unwrap().apr_digest = None;
+        c.apr.as_mut().unwrap().payload = valid();
+        assert_eq!(c.code(), "REJECT_APR_TAMPERED");
+
+        for (status, want) in [
+            ("proposed", "REJECT_APR_NOT_APPROVED"),
+            ("applied", "REJECT_APR_TERMINAL"),
+            ("rejected", "REJECT_APR_TERMINAL"),
+            ("withdrawn", "REJECT_APR_TERMINAL"),
+            ("failed", "REJECT_APR_TERMINAL"),
+            ("bogus", "ERROR_SCHEMA_CONTRACT"),
+        ] {
+            let mut c = Case::good();
+            c.apr.as_mut().unwrap().status = status.into();
+            c.apr.as_mut().unwrap().payload = json!("garbage");
+            assert_eq!(c.code(), want, "{status}");
+        }
+
+        // Payload before veto, veto before quorum.
+        let mut c = Case::good();
+        c.apr.as_mut().unwrap().payload = with(&[("lane", Some(json!("X")))]);
+        c.votes.push(vote("vic", "reject", None));
+        assert_eq!(c.code(), "REJECT_SCOPE_LANE");
+        let mut c = Case::good();
+        c.votes = vec![vote("vic", "reject", None)];
+        c.quorum_function = false;
+        assert_eq!(c.code(), "REJECT_QUORUM_VETOED");
+    }
+
+    #[test]
+    fn the_recount_counts_only_distinct_non_proposers_who_approved_this_exact_payload() {
+        let d = cser::digest(&valid()).unwrap();
+        let d = Some(d.as_str());
+        let stale = Some(HASH);
+        for (votes, want) in [
+            (vec![vote("ann", "approve", d)], "REJECT_QUORUM_NOT_MET"),
+            (
+                vec![vote("ann", "approve", d), vote("pat", "approve", d)],
+                "REJECT_QUORUM_NOT_MET",
+            ),
+            (
+                vec![vote("ann", "approve", d), vote("bo", "approve", stale)],
+                "REJECT_QUORUM_NOT_MET",
+            ),
+            (
+                vec![vote("ann", "approve", d), vote("bo", "approve", None)],
+                "REJECT_QUORUM_NOT_MET",
+            ),
+            (
+                vec![
+                    vote("ann", "approve", d),
+                    vote("bo", "approve", d),
+                    vote("pat", "reject", None),
+                ],
+                "REJECT_QUORUM_NOT_MET",
+            ),
+            (
+                vec![vote("ann", "approve", d), vote("bo", "reject", d)],
+                "REJECT_QUORUM_VETOED",
+            ),
+            (
+                vec![
+                    vote("ann", "approve", d),
+                    vote("bo", "approve", d),
+                    vote("cy", "approve", stale),
+                ],
+                "MINT",
+            ),
+        ] {
+            let mut c = Case::good();
+            c.votes = votes;
+            assert_eq!(c.code(), want, "{:?}", c.votes);
+        }
+    }
+
+    #[test]
+    fn quorum_needs_both_the_function_and_the_recount() {
+        let mut c = Case::good();
+        c.quorum_function = false;
+        assert_eq!(
+            c.code(),
+            "ERROR_QUORUM_DRIFT",
+            "recount yes, function no: drift"
+        );
+        c.votes.truncate(1);
+        assert_eq!(c.code(), "REJECT_QUORUM_NOT_MET", "both no");
+        c.quorum_function = true;
+        assert_eq!(
+            c.code(),
+            "REJECT_QUORUM_NOT_MET",
+            "function yes, recount no: the stricter wins"
+        );
+    }
+
+    #[test]
+    fn an_unconfigured_quorum_is_an_error_not_a_pass() {
+        for min in [None, Some(0), Some(-1)] {
+            let mut c = Case::good();
+            c.handler.as_mut().unwrap().min_approvals = min;
+            assert_eq!(c.code(), "ERROR_SCHEMA_CONTRACT", "{min:?}");
+        }
+    }
+
+    #[test]
+    fn another_active_grant_blocks_the_mint() {
+        assert!(check_no_active_grant(None).is_ok());
+        assert!(matches!(
+            check_no_active_grant(Some("GBA-C1-X")),
+            Err(Stop::Reject(Reject::ActiveGrantExists, _))
+        ));
+    }
+
+    // --- consume ---------------------------------------------------------
+
+    fn presented() -> Presented {
+        Presented {
+            carrier: "C1".into(),
+            lane: "BUILD_PREP".into(),
+            target: "DOT_C1_VOCAB_BUILD".into(),
+            plan_ref: "LEGO1-C1-PLAN".into(),
+            mode: "DRY_RUN".into(),
+            manifest_hash: HASH.into(),
+            action_set: vec!["c1_c".into(), "c1_b".into(), "c1_a".into()],
+        }
+    }
+
+    fn consume_code(
+        p: &Presented,
+        g: Option<&Grant>,
+        a: Option<&Apr>,
+        now: DateTime<Utc>,
+    ) -> &'static str {
+        match decide_consume(p, g, a, now) {
+            Ok(()) => "OK",
+            Err(Stop::Reject(r, _)) => r.code(),
+            Err(Stop::Fault(f, _)) => f.code(),
+        }
+    }
+
+    #[test]
+    fn consume_accepts_the_exact_binding_before_expiry() {
+        let g = grant_for(&valid());
+        let a = apr("approved", valid());
+        assert_eq!(
+            consume_code(&presented(), Some(&g), Some(&a), g.granted_at),
+            "OK"
+        );
+        let a = apr("applied", valid());
+        assert_eq!(
+            consume_code(&presented(), Some(&g), Some(&a), g.granted_at),
+            "OK"
+        );
+    }
+
+    #[test]
+    fn consume_checks_run_in_spec_order() {
+        let g = grant_for(&valid());
+        let a = apr("approved", valid());
+        let t = g.granted_at;
+        let mut p = presented();
+        p.mode = "REAL_RUN".into();
+        assert_eq!(consume_code(&p, None, None, t), "C1_PROD_REAL_RUN_BLOCKED");
+        assert_eq!(
+            consume_code(&presented(), None, None, t),
+            "REJECT_AUTH_NOT_FOUND"
+        );
+
+        for (status, want) in [
+            ("consumed", "REJECT_AUTH_ALREADY_CONSUMED"),
+            ("revoked", "REJECT_AUTH_REVOKED"),
+            ("granted", "REJECT_AUTH_NOT_ACTIVE"),
+            ("expired", "REJECT_AUTH_NOT_ACTIVE"),
+        ] {
+            let mut g = grant_for(&valid());
+            g.status = status.into();
+            g.carrier = None; // status decides before the binding
+            assert_eq!(consume_code(&presented(), Some(&g), Some(&a), t), want);
+        }
+
+        let mut generic = grant_for(&valid());
+        generic.manifest_hash = None;
+        let mut p = presented();
+        p.carrier = "C2".into();
+        assert_eq!(
+            consume_code(&p, Some(&generic), Some(&a), t),
+            "REJECT_AUTH_GENERIC"
+        );
+        for gap in [
+            |g: &mut Grant| g.carrier = None,
+            |g: &mut Grant| g.carrier = Some("C2".into()),
+            |g: &mut Grant| g.plan_ref = None,
+            |g: &mut Grant| g.action_set = Some(vec![]),
+            |g: &mut Grant| g.scope = None,
+            |g: &mut Grant| g.apr_digest = None,
+            |g: &mut Grant| g.commit_allowed = true,
+        ] {
+            let mut g = grant_for(&valid());
+            gap(&mut g);
+            assert_eq!(
+                consume_code(&presented(), Some(&g), Some(&a), t),
+                "REJECT_AUTH_GENERIC"
+            );
+        }
+
+        // Mismatches in order: carrier, lane, target, plan, hash, set.
+        let wrongs: Vec<(fn(&mut Presented), &str)> = vec![
+            (|p| p.carrier = "C2".into(), "REJECT_AUTH_WRONG_CARRIER"),
+            (|p| p.lane = "OTHER".into(), "REJECT_AUTH_WRONG_LANE"),
+            (|p| p.target = "OTHER".into(), "REJECT_AUTH_WRONG_TARGET"),
+            (|p| p.plan_ref = "OTHER".into(), "REJECT_AUTH_WRONG_PLAN"),
+            (
+                |p| p.manifest_hash = "f".repeat(64),
+                "REJECT_AUTH_MANIFEST_MISMATCH",
+            ),
+            (
+                |p| p.action_set.pop().map_or((), drop),
+                "REJECT_AUTH_ACTION_SET_MISMATCH",
+            ),
+        ];
+        for (i, (_, want)) in wrongs.iter().enumerate() {
+            let mut p = presented();
+            for (apply, _) in &wrongs[i..] {
+                apply(&mut p);
+            }
+            let expired_and_stale = apr("rejected", valid());
+            let late = g.expires_at + chrono::Duration::hours(1);
+            assert_eq!(
+                consume_code(&p, Some(&g), Some(&expired_and_stale), late),
+                *want
+            );
+        }
+        let mut dup = presented();
+        dup.action_set.push("c1_a".into());
+        assert_eq!(
+            consume_code(&dup, Some(&g), Some(&a), t),
+            "REJECT_AUTH_ACTION_SET_MISMATCH"
+        );
+
+        // Stale before expired.
+        let late = g.expires_at;
+        for stale in [
+            None,
+            Some(apr("rejected", valid())),
+            Some(apr("proposed", valid())),
+            Some(apr("approved", with(&[("ttl_seconds", Some(json!(60)))]))),
+        ] {
+            assert_eq!(
+                consume_code(&presented(), Some(&g), stale.as_ref(), late),
+                "REJECT_AUTH_STALE"
+            );
+        }
+        assert_eq!(
+            consume_code(&presented(), Some(&g), Some(&a), late),
+            "REJECT_AUTH_EXPIRED"
+        );
+        let just_before = g.expires_at - chrono::Duration::microseconds(1);
+        assert_eq!(
+            consume_code(&presented(), Some(&g), Some(&a), just_before),
+            "OK"
+        );
+    }
+
+    #[test]
+    fn revoke_moves_only_active_grants() {
+        let mut g = grant_for(&valid());
+        assert_eq!(decide_revoke(Some(&g)), Ok(Revoke::Revoke));
+        g.status = "revoked".into();
+        assert_eq!(decide_revoke(Some(&g)), Ok(Revoke::AlreadyRevoked));
+        g.status = "consumed".into();
+        assert!(matches!(
+            decide_revoke(Some(&g)),
+            Err(Stop::Reject(Reject::AuthAlreadyConsumed, _))
+        ));
+        g.status = "granted".into();
+        assert!(matches!(
+            decide_revoke(Some(&g)),
+            Err(Stop::Reject(Reject::AuthNotActive, _))
+        ));
+        assert!(matches!(
+            decide_revoke(None),
+            Err(Stop::Reject(Reject::AuthNotFound, _))
+        ));
     }
 }
