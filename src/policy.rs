@@ -1353,7 +1353,8 @@ mod tests {
         }
 
         // Mismatches in order: carrier, lane, target, plan, hash, set.
-        let wrongs: Vec<(fn(&mut Presented), &str)> = vec![
+        type Wrong = (fn(&mut Presented), &'static str);
+        let wrongs: Vec<Wrong> = vec![
             (|p| p.carrier = "C2".into(), "REJECT_AUTH_WRONG_CARRIER"),
             (|p| p.lane = "OTHER".into(), "REJECT_AUTH_WRONG_LANE"),
             (|p| p.target = "OTHER".into(), "REJECT_AUTH_WRONG_TARGET"),
