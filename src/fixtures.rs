@@ -25,3 +25,9 @@ pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgT
     cluster.create_database(TEMPLATE_DB, &[SCHEMA_SQL, HANDLER_ROLE_SQL])?;
     Ok(cluster)
 }
+
+/// The negative-suite fixture files, by name.
+pub const CASE_FILES: &[(&str, &str)] = &[(
+    "execute.json",
+    include_str!("../fixtures/cases/execute.json"),
+)];
