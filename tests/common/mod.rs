@@ -283,3 +283,84 @@ impl Db<'_> {
         out
     }
 }
+
+/// Holds the handler's per-APR advisory lock in an open transaction, so that
+/// handlers started now queue behind it and are released together.
+pub struct AprGate {
+    client: Client,
+}
+
+impl AprGate {
+    pub fn close(db: &Db<'_>, apr: &str) -> AprGate {
+        let mut client = db.superuser();
+        client.batch_execute("BEGIN").unwrap();
+        client
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:apr:' || $1, 0))",
+                &[&apr],
+            )
+            .unwrap();
+        AprGate { client }
+    }
+
+    /// Waits (with a deadline, failing loudly) until `n` sessions wait on an
+    /// advisory lock.
+    pub fn wait_for_waiters(&mut self, n: i64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let waiting: i64 = self
+                .client
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {waiting} of {n} handlers reached the lock in 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    pub fn open(mut self) {
+        self.client.batch_execute("COMMIT").unwrap();
+    }
+}
+
+/// Starts `n` copies of the binary with `args` and waits for all of them.
+pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<AprGate>) -> Vec<Run> {
+    let children: Vec<std::process::Child> = (0..n)
+        .map(|_| {
+            db.command_as(dot_authorize_build_step::fixtures::HANDLER_ROLE, args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    if let Some(mut gate) = gate {
+        gate.wait_for_waiters(n as i64);
+        gate.open();
+    }
+    children
+        .into_iter()
+        .map(|c| Run {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+            output: c.wait_with_output().unwrap(),
+        })
+        .collect()
+}
+
+/// Counts of `code` over runs, with every unexpected run printed.
+pub fn tally(runs: &[Run]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in runs {
+        *counts.entry(r.code()).or_insert(0) += 1;
+    }
+    counts
+}

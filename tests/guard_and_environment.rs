@@ -1,0 +1,248 @@
+//! The canonical-writer guard, least privilege, and the environment faults
+//! that must be ERROR with nothing written: timeouts, an unreachable
+//! database, a password kept out of output.
+mod common;
+use common::*;
+
+#[test]
+fn a_manual_insert_of_a_grant_is_refused_by_the_guard_even_as_superuser() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let err = db
+        .superuser()
+        .batch_execute(
+            "INSERT INTO governance_build_authorization (auth_code, request_ref, status, expires_at) \
+             VALUES ('GBA-C1-MANUAL', 'MANUAL', 'active', now() + interval '1 hour')",
+        )
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("DG001"), "{err}");
+    assert_eq!(db.grant_count(), 0);
+}
+
+#[test]
+fn manual_update_delete_and_truncate_of_a_minted_grant_are_refused() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-G", &valid_payload());
+    db.run(&["execute", "--apr", "APR-G", "--json"])
+        .expect(0, "OK", "MINTED");
+    let before = db.snapshot();
+    for (sql, code) in [
+        (
+            "UPDATE governance_build_authorization SET status = 'consumed', consumed_at = now()",
+            "DG001",
+        ),
+        (
+            "UPDATE governance_build_authorization SET expires_at = expires_at + interval '1 day'",
+            "DG001",
+        ),
+        ("DELETE FROM governance_build_authorization", "DG002"),
+        ("TRUNCATE governance_build_authorization", "DG002"),
+        // Even with the marker set, a delete is never allowed and a binding never changes.
+        (
+            "BEGIN; SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true); \
+             DELETE FROM governance_build_authorization; COMMIT",
+            "DG002",
+        ),
+        (
+            "BEGIN; SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true); \
+             UPDATE governance_build_authorization SET plan_ref = 'OTHER'; COMMIT",
+            "DG003",
+        ),
+    ] {
+        let mut c = db.superuser();
+        let err = c.batch_execute(sql).unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some(code), "{sql}: {err}");
+    }
+    assert_eq!(db.snapshot(), before);
+}
+
+#[test]
+fn the_handler_role_may_not_delete_grants_or_write_apr_tables() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let mut role = pg
+        .cluster
+        .connect("dot_authorize_build_step", &db.name)
+        .unwrap();
+    for sql in [
+        "DELETE FROM governance_build_authorization",
+        "TRUNCATE governance_build_authorization",
+        "UPDATE apr_requests SET status = 'applied'",
+        "INSERT INTO apr_approvals (apr_code, approver, decision) VALUES ('X', 'me', 'approve')",
+        "UPDATE apr_action_types SET handler_ref = 'x'",
+        "SELECT 1 FROM apr_requests FOR UPDATE",
+        "CREATE TABLE sneaky (x int)",
+    ] {
+        let err = role.batch_execute(sql).unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn a_lock_timeout_is_an_error_with_nothing_written() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-T", &valid_payload());
+    let before = db.snapshot();
+    let gate = AprGate::close(&db, "APR-T");
+    let run = db.run(&[
+        "execute",
+        "--apr",
+        "APR-T",
+        "--lock-timeout",
+        "200ms",
+        "--json",
+    ]);
+    gate.open();
+    run.expect(5, "ERROR", "ERROR_TIMEOUT");
+    assert_eq!(db.snapshot(), before);
+}
+
+#[test]
+fn a_statement_timeout_is_an_error_with_nothing_written() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-S", &valid_payload());
+    db.sql("CREATE OR REPLACE FUNCTION quorum_passed(p_apr_code text) RETURNS boolean LANGUAGE sql AS $$ SELECT true FROM pg_sleep(5) $$");
+    let before = db.snapshot();
+    let run = db.run(&[
+        "execute",
+        "--apr",
+        "APR-S",
+        "--statement-timeout",
+        "200ms",
+        "--json",
+    ]);
+    run.expect(5, "ERROR", "ERROR_TIMEOUT");
+    assert_eq!(db.snapshot(), before);
+}
+
+#[test]
+fn an_unreachable_database_is_an_error_that_says_where_it_tried() {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "execute",
+        "--apr",
+        "APR-X",
+        "--json",
+        "--connect-timeout",
+        "2s",
+    ])
+    .env_clear()
+    .env("PGHOST", "/nonexistent-socket-dir")
+    .env("PGUSER", "nobody")
+    .env("PGDATABASE", "governance")
+    .env("PGPASSWORD", "hunter2-secret");
+    let run = Run {
+        argv: vec!["execute".into()],
+        output: cmd.output().unwrap(),
+    };
+    run.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
+    let message = run.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("/nonexistent-socket-dir") && message.contains("nobody"),
+        "{message}"
+    );
+    assert!(
+        !run.stdout().contains("hunter2") && !run.stderr().contains("hunter2"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_password_in_db_url_is_refused_as_a_usage_error() {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "execute",
+            "--apr",
+            "A",
+            "--db-url",
+            "postgresql://u:hunter2@localhost/db",
+            "--json",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    let run = Run {
+        argv: vec![],
+        output: out,
+    };
+    assert_eq!(run.exit(), 2, "{run}");
+    assert_eq!(run.json()["verdict"], "USAGE");
+    assert!(
+        !run.stdout().contains("hunter2") && !run.stderr().contains("hunter2"),
+        "{run}"
+    );
+}
+
+#[test]
+fn db_url_and_database_url_reach_the_same_database() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-U", &valid_payload());
+    let url = pg.cluster.url("dot_authorize_build_step", &db.name);
+    let by_flag = std::process::Command::new(BIN)
+        .args([
+            "execute",
+            "--apr",
+            "APR-U",
+            "--dry-run",
+            "--json",
+            "--db-url",
+            &url,
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    let by_env = std::process::Command::new(BIN)
+        .args(["execute", "--apr", "APR-U", "--json"])
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    Run {
+        argv: vec!["--db-url".into()],
+        output: by_flag,
+    }
+    .expect(0, "OK", "WOULD_MINT");
+    Run {
+        argv: vec!["DATABASE_URL".into()],
+        output: by_env,
+    }
+    .expect(0, "OK", "MINTED");
+}
+
+#[test]
+fn the_human_summary_names_the_verdict_code_and_grant() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-H", &valid_payload());
+    let run = db.run(&["execute", "--apr", "APR-H"]);
+    assert_eq!(run.exit(), 0, "{run}");
+    let out = run.stdout();
+    assert!(out.starts_with("OK MINTED: minted GBA-C1-APR-H\n"), "{out}");
+    assert!(
+        out.contains("  auth_code: GBA-C1-APR-H\n") && out.contains("  expires_at: "),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_snapshot_sees_every_write() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let before = db.snapshot();
+    db.insert_apr(
+        "APR-Z",
+        "authorize_build_step",
+        &valid_payload(),
+        "proposed",
+    );
+    assert_ne!(db.snapshot(), before);
+}
