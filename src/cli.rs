@@ -85,9 +85,43 @@ pub enum Command {
         #[arg(long, value_name = "CODE")]
         apr: String,
     },
+    /// Build an authorize_build_step APR from a manifest; --dry-run prints it, otherwise inserts it as proposed
+    #[command(
+        after_help = "EXAMPLES:\n    dot-authorize-build-step propose --manifest c1.json --plan-ref LEGO1-C1-PLAN --ttl 2h \\\n        \
+        --rollback-plan-ref C1-ROLLBACK-retire-not-delete --by dot-c1-grant-issue --dry-run\n    \
+        dot-authorize-build-step propose --manifest c1.json --plan-ref LEGO1-C1-PLAN --ttl 2h \\\n        \
+        --rollback-plan-ref C1-ROLLBACK-retire-not-delete --by dot-c1-grant-issue --apr APR-C1-0001"
+    )]
+    Propose(ProposeArgs),
     /// cser-v1 canonical bytes and SHA-256 of a JSON document
     #[command(subcommand)]
     Manifest(ManifestCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// The cser-v1 manifest the grant will be bound to
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    #[arg(long, value_name = "P")]
+    pub plan_ref: String,
+    /// How long the grant lives once minted: 90s, 30m, 2h (at most 24h)
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: String,
+    #[arg(long, value_name = "R")]
+    pub rollback_plan_ref: String,
+    /// Who proposes (apr_requests.proposed_by)
+    #[arg(long, value_name = "WHO", value_parser = non_empty)]
+    pub by: String,
+    /// The APR code; generated (APR-C1-<utc time>-<digest prefix>) when absent
+    #[arg(long, value_name = "CODE", value_parser = non_empty)]
+    pub apr: Option<String>,
+    /// apr_requests.session_code
+    #[arg(long, value_name = "CODE")]
+    pub session: Option<String>,
+    /// Print the APR; write nothing (the live vocabulary is checked only if a database answers)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

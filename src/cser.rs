@@ -327,6 +327,37 @@ mod tests {
         assert_eq!(digest(&a).unwrap(), digest(&b).unwrap());
     }
 
+    /// RFC 8785 Appendix / test data: the "weird" key-sorting example.
+    #[test]
+    fn rfc8785_weird_keys_example() {
+        let input = r#"{
+          "\u20ac": "Euro Sign",
+          "\r": "Carriage Return",
+          "\ufb33": "Hebrew Letter Dalet With Dagesh",
+          "1": "One",
+          "\ud83d\ude00": "Emoji: Grinning Face",
+          "\u0080": "Control",
+          "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        let want = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+                    \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+                    \"\u{1F600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(canon(input).unwrap(), want);
+    }
+
+    /// RFC 8785 test data "arrays" and "unicode" (no normalization).
+    #[test]
+    fn rfc8785_arrays_and_unicode_examples() {
+        assert_eq!(
+            canon(r#"[56, {"d": true, "10": null, "1": [ ]}]"#).unwrap(),
+            r#"[56,{"1":[],"10":null,"d":true}]"#
+        );
+        assert_eq!(
+            canon(r#"{"Unnormalized Unicode":"A\u030a"}"#).unwrap(),
+            "{\"Unnormalized Unicode\":\"A\u{30a}\"}"
+        );
+    }
+
     #[test]
     fn sha256hex_parse_accepts_only_64_lowercase_hex() {
         let ok = "a".repeat(64);

@@ -702,3 +702,71 @@ pub fn payload_digest(payload: &Value) -> Result<String, Stop> {
             )
         })
 }
+
+// ---------------------------------------------------------------------------
+// propose
+// ---------------------------------------------------------------------------
+
+const INSERT_APR: &str = "INSERT INTO apr_requests \
+     (apr_code, request_type, action_code, proposed_action, proposed_by, session_code, status) \
+     VALUES ($1, 'governance_authorization', 'authorize_build_step', $2, $3, $4, 'proposed') \
+     ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code";
+
+/// `propose`: check against the live vocabulary, then insert one `proposed`
+/// APR (never approved, never a grant), or say what would be inserted.
+pub fn propose(
+    client: &mut Client,
+    request: &crate::propose::Request,
+    dry_run: bool,
+) -> Result<Verdict, Stop> {
+    let mut tx = begin(client, dry_run)?;
+    let vocabulary = read_vocabulary(&mut tx)?.ok_or_else(|| {
+        Stop::Fault(
+            Fault::SchemaContract,
+            "apr_action_types has no active C1_VOCAB_OP rows".into(),
+        )
+    })?;
+    let validated = crate::propose::check(request, Some(&vocabulary))?;
+    let stamp: String = tx
+        .query_one(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .or_fault()?;
+    let apr = crate::propose::apr_code(request, &stamp, &validated);
+    if dry_run {
+        return Ok(crate::propose::verdict(
+            Done::WouldPropose,
+            &apr,
+            request,
+            &validated,
+            "dry run: would propose this APR (checked against the live vocabulary); nothing written".into(),
+        ));
+    }
+    let inserted = tx
+        .query_opt(
+            INSERT_APR,
+            &[
+                &apr,
+                &request.payload,
+                &request.proposed_by,
+                &request.session,
+            ],
+        )
+        .or_fault()?;
+    if inserted.is_none() {
+        return Err(Stop::Reject(
+            Reject::AprExists,
+            format!("an APR with code {apr} already exists"),
+        ));
+    }
+    tx.commit().or_fault()?;
+    Ok(crate::propose::verdict(
+        Done::Proposed,
+        &apr,
+        request,
+        &validated,
+        format!("proposed {apr}; it needs approval before execute will mint"),
+    ))
+}

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod payload;
 pub mod pgtemp;
 pub mod policy;
+pub mod propose;
 pub mod reject;
 pub mod run;
 pub mod verdict;

@@ -2,7 +2,7 @@
 //! call the shell, turn every `Stop` into its verdict. No exit numbers here
 //! (main owns them) and no SQL (db owns it).
 
-use crate::cli::{Cli, Command, ConsumeArgs, Global, ManifestCommand, RevokeArgs};
+use crate::cli::{Cli, Command, ConsumeArgs, Global, ManifestCommand, ProposeArgs, RevokeArgs};
 use crate::connect::{self, Timeouts};
 use crate::cser;
 use crate::db::{self, GrantKey};
@@ -32,6 +32,7 @@ pub fn run(cli: &Cli) -> Output {
         Command::Consume(args) => consume(&cli.global, args),
         Command::Revoke(args) => revoke(&cli.global, args),
         Command::Readback { apr } => readback(&cli.global, apr),
+        Command::Propose(args) => propose(&cli.global, args),
         Command::Manifest(m) => manifest_cmd(m),
     }
 }
@@ -203,6 +204,54 @@ fn readback(global: &Global, apr: &str) -> Output {
         v.lines = lines;
         Ok(v)
     }))
+}
+
+fn propose(global: &Global, args: &ProposeArgs) -> Output {
+    let refuse = |stop: Stop| {
+        let mut v = Verdict::from(stop).dry_run(args.dry_run);
+        v.apr = args.apr.clone();
+        Output::Verdict(v)
+    };
+    let manifest = match manifest::load(&args.manifest) {
+        Ok(m) => m,
+        Err(stop) => return refuse(stop),
+    };
+    let ttl_seconds = match crate::cli::parse_duration(&args.ttl) {
+        Ok(d) if d.subsec_nanos() == 0 => serde_json::Value::from(d.as_secs()),
+        Ok(_) => {
+            return refuse(Stop::Reject(
+                Reject::Ttl,
+                format!("--ttl {} is not a whole number of seconds", args.ttl),
+            ))
+        }
+        Err(e) => return refuse(Stop::Reject(Reject::Ttl, e)),
+    };
+    let request = crate::propose::Request {
+        payload: crate::propose::payload(
+            &manifest,
+            &args.plan_ref,
+            ttl_seconds,
+            &args.rollback_plan_ref,
+        ),
+        manifest,
+        apr: args.apr.clone(),
+        proposed_by: args.by.clone(),
+        session: args.session.clone(),
+    };
+    let target = match resolve(global) {
+        Ok(t) => t,
+        Err(usage) => return Output::Usage(usage),
+    };
+    let client = db::connect(&target);
+    let result = match (client, args.dry_run) {
+        (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
+        (Err(_), true) => crate::propose::offline(&request),
+        (Err(stop), false) => Err(stop),
+    };
+    match result {
+        Ok(v) => Output::Verdict(v.dry_run(args.dry_run)),
+        Err(stop) => refuse(stop),
+    }
 }
 
 fn manifest_cmd(m: &ManifestCommand) -> Output {

@@ -1,0 +1,100 @@
+//! `propose`: the APR payload `execute` will later judge, built from a
+//! manifest so the hash and action set cannot drift from the file. Pure:
+//! building and checking; `db::propose` does the one insert.
+
+use crate::manifest::Manifest;
+use crate::payload;
+use crate::policy::{self, Stop, Validated, Vocabulary};
+use crate::reject::Done;
+use crate::verdict::Verdict;
+use serde_json::{json, Value};
+
+/// Everything a proposal needs, parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub manifest: Manifest,
+    pub payload: Value,
+    pub apr: Option<String>,
+    pub proposed_by: String,
+    pub session: Option<String>,
+}
+
+/// SPEC §5's payload for this manifest and plan.
+pub fn payload(
+    manifest: &Manifest,
+    plan_ref: &str,
+    ttl_seconds: Value,
+    rollback_plan_ref: &str,
+) -> Value {
+    json!({
+        "carrier": payload::CARRIER,
+        "target": payload::TARGET,
+        "lane": payload::LANE,
+        "mode": payload::MODE_DRY_RUN,
+        "corpus": payload::CORPUS_SANDBOX,
+        "plan_ref": plan_ref,
+        "manifest_hash": manifest.hash.as_str(),
+        "protocol_version": payload::PROTOCOL_VERSION,
+        "action_set": manifest.action_set,
+        "ttl_seconds": ttl_seconds,
+        "rollback_plan_ref": rollback_plan_ref,
+    })
+}
+
+/// The same checks `execute` runs on a payload, so that a proposal
+/// `execute` would refuse is refused here with the same code. With the live
+/// vocabulary the manifest must match it exactly; without one (an offline
+/// dry run) the manifest's own operations stand in.
+pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, Stop> {
+    if let Some(v) = live {
+        request.manifest.check_vocabulary(v)?;
+    }
+    let own = Vocabulary::new(request.manifest.action_set.iter().cloned());
+    let vocabulary = live.or(own.as_ref()).ok_or_else(|| {
+        Stop::Reject(
+            crate::reject::Reject::ManifestInvalid,
+            "manifest has no operations".into(),
+        )
+    })?;
+    policy::validate_payload(&request.payload, vocabulary)
+}
+
+/// The generated APR code: `APR-C1-<UTC time>-<first 8 of the digest>`.
+pub fn apr_code(request: &Request, utc_stamp: &str, validated: &Validated) -> String {
+    request
+        .apr
+        .clone()
+        .unwrap_or_else(|| format!("APR-C1-{utc_stamp}-{}", &validated.digest().as_str()[..8]))
+}
+
+/// The verdict for a proposal (printed or inserted).
+pub fn verdict(
+    done: Done,
+    apr: &str,
+    request: &Request,
+    validated: &Validated,
+    message: String,
+) -> Verdict {
+    Verdict::done(done, message)
+        .apr(apr)
+        .detail("payload", request.payload.clone())
+        .detail("payload_digest", validated.digest().as_str())
+        .detail("manifest_hash", validated.manifest_hash().as_str())
+        .detail("proposed_by", request.proposed_by.clone())
+}
+
+/// A dry run with no database: structural checks only, said plainly.
+pub fn offline(request: &Request) -> Result<Verdict, Stop> {
+    let validated = check(request, None)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let apr = apr_code(request, &stamp, &validated);
+    Ok(verdict(
+        Done::WouldPropose,
+        &apr,
+        request,
+        &validated,
+        "dry run: would propose this APR; no database answered, so the action set was checked against the \
+         manifest only, not the live vocabulary; nothing written"
+            .into(),
+    ))
+}
