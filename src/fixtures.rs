@@ -27,7 +27,14 @@ pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgT
 }
 
 /// The negative-suite fixture files, by name.
-pub const CASE_FILES: &[(&str, &str)] = &[(
-    "execute.json",
-    include_str!("../fixtures/cases/execute.json"),
-)];
+pub const CASE_FILES: &[(&str, &str)] = &[
+    (
+        "execute.json",
+        include_str!("../fixtures/cases/execute.json"),
+    ),
+    (
+        "consume.json",
+        include_str!("../fixtures/cases/consume.json"),
+    ),
+    ("revoke.json", include_str!("../fixtures/cases/revoke.json")),
+];

@@ -284,13 +284,14 @@ impl Db<'_> {
     }
 }
 
-/// Holds the handler's per-APR advisory lock in an open transaction, so that
-/// handlers started now queue behind it and are released together.
+/// Holds a lock in an open transaction, so that handlers started now queue
+/// behind it and are released together.
 pub struct AprGate {
     client: Client,
 }
 
 impl AprGate {
+    /// Holds the handler's per-APR advisory lock.
     pub fn close(db: &Db<'_>, apr: &str) -> AprGate {
         let mut client = db.superuser();
         client.batch_execute("BEGIN").unwrap();
@@ -303,20 +304,40 @@ impl AprGate {
         AprGate { client }
     }
 
-    /// Waits (with a deadline, failing loudly) until `n` sessions wait on an
-    /// advisory lock.
-    pub fn wait_for_waiters(&mut self, n: i64) {
+    /// Holds a row lock on one grant: handlers that update it queue behind
+    /// it after reading it.
+    pub fn close_grant(db: &Db<'_>, auth_code: &str) -> AprGate {
+        let mut client = db.superuser();
+        client.batch_execute("BEGIN").unwrap();
+        let locked = client
+            .execute(
+                "SELECT 1 FROM governance_build_authorization WHERE auth_code = $1 FOR UPDATE",
+                &[&auth_code],
+            )
+            .unwrap();
+        assert_eq!(locked, 1, "no grant {auth_code} to hold");
+        AprGate { client }
+    }
+
+    /// Waits (with a deadline, failing loudly) until `n` sessions of this
+    /// database wait on a lock.
+    pub fn wait_for_waiters(&mut self, n: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
+            // Statistics views are snapshotted per transaction: refresh.
+            self.client
+                .batch_execute("SELECT pg_stat_clear_snapshot()")
+                .unwrap();
             let waiting: i64 = self
                 .client
                 .query_one(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE wait_event_type = 'Lock' AND datname = current_database()",
                     &[],
                 )
                 .unwrap()
                 .get(0);
-            if waiting >= n {
+            if waiting >= n as i64 {
                 return;
             }
             assert!(
@@ -334,8 +355,15 @@ impl AprGate {
 
 /// Starts `n` copies of the binary with `args` and waits for all of them.
 pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<AprGate>) -> Vec<Run> {
-    let children: Vec<std::process::Child> = (0..n)
-        .map(|_| {
+    spawn_mixed(db, &vec![args; n], gate)
+}
+
+/// Starts one copy of the binary per argv, releases the gate once all of
+/// them wait on it, and waits for all of them.
+pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<AprGate>) -> Vec<Run> {
+    let children: Vec<std::process::Child> = argvs
+        .iter()
+        .map(|args| {
             db.command_as(dot_authorize_build_step::fixtures::HANDLER_ROLE, args)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -344,19 +372,20 @@ pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<AprGate>) ->
         })
         .collect();
     if let Some(mut gate) = gate {
-        gate.wait_for_waiters(n as i64);
+        gate.wait_for_waiters(argvs.len());
         gate.open();
     }
     children
         .into_iter()
-        .map(|c| Run {
+        .zip(argvs)
+        .map(|(c, args)| Run {
             argv: args.iter().map(|s| s.to_string()).collect(),
             output: c.wait_with_output().unwrap(),
         })
         .collect()
 }
 
-/// Counts of `code` over runs, with every unexpected run printed.
+/// Counts of `code` over runs.
 pub fn tally(runs: &[Run]) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
     for r in runs {
