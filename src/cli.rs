@@ -96,6 +96,16 @@ pub enum Command {
     /// cser-v1 canonical bytes and SHA-256 of a JSON document
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Prove every bad input is refused with nothing written, on a disposable PostgreSQL
+    #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step harness\n\n\
+        Starts its own cluster (needs initdb, pg_ctl and postgres; as root it runs them as the postgres user),\n\
+        runs every case as the least-privilege role, prints one row per case and `N passed, M failed`,\n\
+        and removes the cluster. Exit 0 only when every case passes.")]
+    Harness {
+        /// Leave the cluster running afterwards and print how to stop it
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Args)]

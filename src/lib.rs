@@ -9,6 +9,7 @@ pub mod connect;
 pub mod cser;
 pub mod db;
 pub mod fixtures;
+pub mod harness;
 pub mod manifest;
 pub mod payload;
 pub mod pgtemp;

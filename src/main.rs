@@ -33,6 +33,10 @@ fn main() -> ExitCode {
             EXIT_OK
         }
         Output::Usage(message) => return usage(json, &format!("error: {message}\n")),
+        Output::Text(text, v) => {
+            let _ = stdout.write_all(text.as_bytes());
+            exit_for(v.kind())
+        }
         Output::Verdict(v) => {
             let text = if cli.global.json {
                 format!("{}\n", v.to_json())
@@ -40,16 +44,20 @@ fn main() -> ExitCode {
                 v.human()
             };
             let _ = stdout.write_all(text.as_bytes());
-            match v.kind() {
-                Kind::Ok => EXIT_OK,
-                Kind::Skip => EXIT_SKIP,
-                Kind::Fail => EXIT_FAIL,
-                Kind::Error => EXIT_ERROR,
-            }
+            exit_for(v.kind())
         }
     };
     let _ = stdout.flush();
     ExitCode::from(code)
+}
+
+fn exit_for(kind: Kind) -> u8 {
+    match kind {
+        Kind::Ok => EXIT_OK,
+        Kind::Skip => EXIT_SKIP,
+        Kind::Fail => EXIT_FAIL,
+        Kind::Error => EXIT_ERROR,
+    }
 }
 
 /// The command line is wrong: the reason on stderr, and with --json one

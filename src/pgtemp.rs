@@ -43,6 +43,7 @@ pub struct Cluster {
     root: PathBuf,
     bin: PathBuf,
     run_as_postgres: bool,
+    kept: bool,
 }
 
 impl Cluster {
@@ -55,6 +56,7 @@ impl Cluster {
             root,
             bin,
             run_as_postgres,
+            kept: false,
         };
         cluster.init()?;
         Ok(cluster)
@@ -221,8 +223,30 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Leaves the server running and its directory in place (for
+    /// inspection); returns the `pg_ctl` command that stops it.
+    pub fn keep(mut self) -> String {
+        self.kept = true;
+        let prefix = if self.run_as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{prefix}{} -D {} -m fast stop && rm -rf {}",
+            self.bin.join("pg_ctl").display(),
+            self.data_dir().display(),
+            self.root.display()
+        )
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         if self.data_dir().join("postmaster.pid").exists() {
             let _ = self
                 .server_cmd("pg_ctl")

@@ -61,6 +61,7 @@ pub enum Reject {
     ManifestMissingOperation,
     AprExists,
     ReadbackFailed,
+    HarnessFailed,
 }
 
 impl Reject {
@@ -112,6 +113,7 @@ impl Reject {
             Reject::ManifestMissingOperation => "REJECT_MANIFEST_MISSING_OPERATION",
             Reject::AprExists => "REJECT_APR_EXISTS",
             Reject::ReadbackFailed => "READBACK_FAILED",
+            Reject::HarnessFailed => "HARNESS_FAILED",
         }
     }
 
@@ -184,6 +186,7 @@ pub enum Done {
     WouldRevoke,
     WouldPropose,
     ReadbackPassed,
+    HarnessPassed,
 }
 
 impl Done {
@@ -200,6 +203,7 @@ impl Done {
             Done::WouldRevoke => "WOULD_REVOKE",
             Done::WouldPropose => "WOULD_PROPOSE",
             Done::ReadbackPassed => "READBACK_PASSED",
+            Done::HarnessPassed => "HARNESS_PASSED",
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum Output {
     Raw(Vec<u8>),
     /// The command line is wrong (exit 2); the message goes to stderr.
     Usage(String),
+    /// Text for a human, and the verdict that sets the exit status.
+    Text(String, Verdict),
 }
 
 pub fn run(cli: &Cli) -> Output {
@@ -34,7 +36,69 @@ pub fn run(cli: &Cli) -> Output {
         Command::Readback { apr } => readback(&cli.global, apr),
         Command::Propose(args) => propose(&cli.global, args),
         Command::Manifest(m) => manifest_cmd(m),
+        Command::Harness { keep } => harness(cli.global.json, *keep),
     }
+}
+
+fn harness(json: bool, keep: bool) -> Output {
+    let bin = match std::env::current_exe() {
+        Ok(b) => b,
+        Err(e) => {
+            return Output::Verdict(Verdict::fault(
+                Fault::Io,
+                format!("cannot find this binary: {e}"),
+            ))
+        }
+    };
+    let report = match crate::harness::run(&bin, keep) {
+        Ok(r) => r,
+        Err(e) => {
+            return Output::Verdict(Verdict::fault(
+                Fault::Io,
+                format!("the harness could not run: {e}"),
+            ))
+        }
+    };
+    let (passed, failed) = (report.passed(), report.failed());
+    let mut v = if failed == 0 {
+        Verdict::done(
+            Done::HarnessPassed,
+            format!("{passed} passed, {failed} failed"),
+        )
+    } else {
+        Verdict::new(
+            Status::Reject(Reject::HarnessFailed),
+            format!("{passed} passed, {failed} failed"),
+        )
+    };
+    let rows: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "case": r.case, "wrong": r.wrong, "expected": r.expected, "got": r.got,
+                "grants_before": r.grants_before, "grants_after": r.grants_after,
+                "pass": r.passed(), "failures": r.failures,
+            })
+        })
+        .collect();
+    v = v.detail("passed", passed).detail("failed", failed);
+    if let Some(stop) = &report.kept {
+        v = v
+            .detail("kept_socket_dir", report.socket_dir.clone())
+            .detail("stop_with", stop.clone());
+    }
+    if json {
+        return Output::Verdict(v.detail("cases", rows));
+    }
+    let mut text = crate::harness::table(&report);
+    if let Some(stop) = &report.kept {
+        text.push_str(&format!(
+            "cluster kept: PGHOST={} ; stop it with: {stop}\n",
+            report.socket_dir
+        ));
+    }
+    Output::Text(text, v)
 }
 
 impl Output {

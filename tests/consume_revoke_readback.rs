@@ -50,7 +50,7 @@ fn sixty_four_concurrent_consumes_spend_the_grant_exactly_once_every_round() {
         let auth = minted(&db, &format!("APR-C-{round}"), &valid_payload());
         let args = consume_args(&auth);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let gate = AprGate::close_grant(&db, &auth);
+        let gate = db.gate_grant(&auth);
         // when they are released together
         let runs = spawn_all(&db, COPIES, &args, Some(gate));
         // then one consumes and 63 are told it is already consumed
@@ -97,7 +97,7 @@ fn consume_racing_revoke_has_exactly_one_winner_and_the_losers_say_what_happened
                 }
             })
             .collect();
-        let gate = AprGate::close_grant(&db, &auth);
+        let gate = db.gate_grant(&auth);
         let counts = tally(&spawn_mixed(&db, &argvs, Some(gate)));
         let half = COPIES / 2;
         match db.grant_status(&auth).as_deref() {

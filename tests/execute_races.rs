@@ -15,7 +15,7 @@ fn sixty_four_concurrent_executes_mint_exactly_one_grant_every_round() {
         db.bind();
         let apr = format!("APR-RACE-{round}");
         db.approved_apr(&apr, &valid_payload());
-        let gate = AprGate::close(&db, &apr);
+        let gate = db.gate_apr(&apr);
         // when they are released together
         let runs = spawn_all(
             &db,

@@ -87,7 +87,7 @@ fn a_lock_timeout_is_an_error_with_nothing_written() {
     db.bind();
     db.approved_apr("APR-T", &valid_payload());
     let before = db.snapshot();
-    let gate = AprGate::close(&db, "APR-T");
+    let gate = db.gate_apr("APR-T");
     let run = db.run(&[
         "execute",
         "--apr",
@@ -96,7 +96,7 @@ fn a_lock_timeout_is_an_error_with_nothing_written() {
         "200ms",
         "--json",
     ]);
-    gate.open();
+    drop(gate);
     run.expect(5, "ERROR", "ERROR_TIMEOUT");
     assert_eq!(db.snapshot(), before);
 }

@@ -284,104 +284,33 @@ impl Db<'_> {
     }
 }
 
-/// Holds a lock in an open transaction, so that handlers started now queue
-/// behind it and are released together.
-pub struct AprGate {
-    client: Client,
-}
-
-impl AprGate {
-    /// Holds the handler's per-APR advisory lock.
-    pub fn close(db: &Db<'_>, apr: &str) -> AprGate {
-        let mut client = db.superuser();
-        client.batch_execute("BEGIN").unwrap();
-        client
-            .execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:apr:' || $1, 0))",
-                &[&apr],
-            )
-            .unwrap();
-        AprGate { client }
-    }
-
-    /// Holds a row lock on one grant: handlers that update it queue behind
-    /// it after reading it.
-    pub fn close_grant(db: &Db<'_>, auth_code: &str) -> AprGate {
-        let mut client = db.superuser();
-        client.batch_execute("BEGIN").unwrap();
-        let locked = client
-            .execute(
-                "SELECT 1 FROM governance_build_authorization WHERE auth_code = $1 FOR UPDATE",
-                &[&auth_code],
-            )
-            .unwrap();
-        assert_eq!(locked, 1, "no grant {auth_code} to hold");
-        AprGate { client }
-    }
-
-    /// Waits (with a deadline, failing loudly) until `n` sessions of this
-    /// database wait on a lock.
-    pub fn wait_for_waiters(&mut self, n: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            // Statistics views are snapshotted per transaction: refresh.
-            self.client
-                .batch_execute("SELECT pg_stat_clear_snapshot()")
-                .unwrap();
-            let waiting: i64 = self
-                .client
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE wait_event_type = 'Lock' AND datname = current_database()",
-                    &[],
-                )
-                .unwrap()
-                .get(0);
-            if waiting >= n as i64 {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {waiting} of {n} handlers reached the lock in 60 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
-
-    pub fn open(mut self) {
-        self.client.batch_execute("COMMIT").unwrap();
-    }
-}
+pub use dot_authorize_build_step::cases::Gate;
 
 /// Starts `n` copies of the binary with `args` and waits for all of them.
-pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<AprGate>) -> Vec<Run> {
+pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<Gate>) -> Vec<Run> {
     spawn_mixed(db, &vec![args; n], gate)
 }
 
-/// Starts one copy of the binary per argv, releases the gate once all of
-/// them wait on it, and waits for all of them.
-pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<AprGate>) -> Vec<Run> {
-    let children: Vec<std::process::Child> = argvs
+/// Starts one copy of the binary per argv as the handler role, releases
+/// the gate once all of them wait on it, and waits for all of them.
+pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<Gate>) -> Vec<Run> {
+    let owned: Vec<Vec<String>> = argvs
         .iter()
-        .map(|args| {
-            db.command_as(dot_authorize_build_step::fixtures::HANDLER_ROLE, args)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
+        .map(|a| a.iter().map(|s| s.to_string()).collect())
         .collect();
-    if let Some(mut gate) = gate {
-        gate.wait_for_waiters(argvs.len());
-        gate.open();
-    }
-    children
+    let outputs = dot_authorize_build_step::cases::spawn_released(
+        &db.pg.cluster,
+        std::path::Path::new(BIN),
+        dot_authorize_build_step::fixtures::HANDLER_ROLE,
+        &db.name,
+        &owned,
+        gate,
+    )
+    .unwrap_or_else(|e| panic!("race setup failed: {e}"));
+    owned
         .into_iter()
-        .zip(argvs)
-        .map(|(c, args)| Run {
-            argv: args.iter().map(|s| s.to_string()).collect(),
-            output: c.wait_with_output().unwrap(),
-        })
+        .zip(outputs)
+        .map(|(argv, output)| Run { argv, output })
         .collect()
 }
 
@@ -392,4 +321,13 @@ pub fn tally(runs: &[Run]) -> std::collections::BTreeMap<String, usize> {
         *counts.entry(r.code()).or_insert(0) += 1;
     }
     counts
+}
+
+impl Db<'_> {
+    pub fn gate_apr(&self, apr: &str) -> Gate {
+        Gate::apr(&self.pg.cluster, &self.name, apr).unwrap()
+    }
+    pub fn gate_grant(&self, auth_code: &str) -> Gate {
+        Gate::grant(&self.pg.cluster, &self.name, auth_code).unwrap()
+    }
 }

@@ -1,0 +1,302 @@
+//! `harness`: the operator's proof before binding (seed 004 STEP 3). On a
+//! disposable cluster with the compiled-in schema model it checks the staged
+//! bind and unbind, runs every fixture case (the same files `cargo test`
+//! runs) and real races, all as the least-privilege role, and reports one
+//! row per check. Needs nothing but this binary and PostgreSQL's server
+//! binaries.
+
+use crate::cases::{self, Gate, Outcome};
+use crate::fixtures::{self, HANDLER_ROLE};
+use crate::pgtemp::{Cluster, SUPERUSER};
+use std::path::Path;
+
+pub struct Report {
+    pub rows: Vec<Outcome>,
+    /// The command that stops a cluster kept with --keep.
+    pub kept: Option<String>,
+    pub socket_dir: String,
+}
+
+impl Report {
+    pub fn passed(&self) -> usize {
+        self.rows.iter().filter(|r| r.passed()).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.rows.len() - self.passed()
+    }
+}
+
+const RACE_COPIES: usize = 64;
+
+/// Runs everything; `Err` when the harness itself could not run (no server
+/// binaries, a cluster that would not start).
+pub fn run(bin: &Path, keep: bool) -> Result<Report, String> {
+    let cluster = fixtures::governance_cluster().map_err(|e| e.to_string())?;
+    let mut rows = vec![staged_bind_and_unbind(&cluster)?];
+    for (file, suite) in cases::suites() {
+        for (i, case) in suite.cases.iter().enumerate() {
+            let mut outcome = cases::run_case(&cluster, bin, case, i)
+                .map_err(|e| format!("{file} {}: setup failed: {e}", case.case))?;
+            outcome.case = format!("{}/{}", file.trim_end_matches(".json"), outcome.case);
+            rows.push(outcome);
+        }
+    }
+    rows.push(execute_race(&cluster, bin)?);
+    rows.push(consume_race(&cluster, bin)?);
+    let socket_dir = cluster.socket_dir().display().to_string();
+    let kept = keep.then(|| cluster.keep());
+    Ok(Report {
+        rows,
+        kept,
+        socket_dir,
+    })
+}
+
+fn outcome(
+    case: &str,
+    wrong: &str,
+    expected: &str,
+    got: String,
+    before: i64,
+    after: i64,
+    failures: Vec<String>,
+) -> Outcome {
+    Outcome {
+        case: case.into(),
+        wrong: wrong.into(),
+        expected: expected.into(),
+        got,
+        grants_before: before,
+        grants_after: after,
+        failures,
+        transcript: String::new(),
+    }
+}
+
+/// staged/bind on an unbound row changes exactly one row; a second bind
+/// fails and changes nothing; staged/unbind restores the original value.
+fn staged_bind_and_unbind(cluster: &Cluster) -> Result<Outcome, String> {
+    let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
+    let mut c = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
+    let handler_ref = |c: &mut postgres::Client| -> Result<String, String> {
+        c.query_one(
+            "SELECT handler_ref FROM apr_action_types WHERE action_code = 'authorize_build_step'",
+            &[],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())
+    };
+    let mut failures = Vec::new();
+    let mut seen = Vec::new();
+    if let Err(e) = c.batch_execute(fixtures::BIND_SQL) {
+        failures.push(format!("bind failed: {e}"));
+    }
+    seen.push(handler_ref(&mut c)?);
+    if c.batch_execute(fixtures::BIND_SQL).is_ok() {
+        failures.push("a second bind succeeded".into());
+    }
+    let _ = c.batch_execute("ROLLBACK");
+    seen.push(handler_ref(&mut c)?);
+    if let Err(e) = c.batch_execute(fixtures::UNBIND_SQL) {
+        failures.push(format!("unbind failed: {e}"));
+    }
+    seen.push(handler_ref(&mut c)?);
+    let want = [
+        "dot-apr-execute:authorize_build_step",
+        "dot-apr-execute:authorize_build_step",
+        "unimplemented",
+    ];
+    if seen != want {
+        failures.push(format!("handler_ref went {seen:?}, expected {want:?}"));
+    }
+    Ok(outcome(
+        "staged/bind-then-unbind",
+        "nothing: bind, bind again (refused), unbind",
+        "bound, unchanged, unbound",
+        seen.join(" -> "),
+        0,
+        0,
+        failures,
+    ))
+}
+
+fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
+    let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
+    let mut c = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
+    c.batch_execute(fixtures::BIND_SQL)
+        .map_err(|e| e.to_string())?;
+    cases::seed_approved_apr(&mut c, "APR-C1-RACE")?;
+    let gate = Gate::apr(cluster, &db, "APR-C1-RACE")?;
+    let argv: Vec<String> = ["execute", "--apr", "APR-C1-RACE", "--json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let outputs = cases::spawn_released(
+        cluster,
+        bin,
+        HANDLER_ROLE,
+        &db,
+        &vec![argv; RACE_COPIES],
+        Some(gate),
+    )?;
+    let counts = cases::tally(&outputs);
+    let after = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    if counts.get("MINTED") != Some(&1)
+        || counts.get("ALREADY_MINTED") != Some(&(RACE_COPIES - 1))
+        || after != 1
+    {
+        failures.push(format!("counts {counts:?}, {after} rows"));
+    }
+    Ok(outcome(
+        "race/execute-x64",
+        "64 executes of one APR released together",
+        "1 MINTED, 63 ALREADY_MINTED",
+        summarize(&counts),
+        0,
+        after,
+        failures,
+    ))
+}
+
+fn consume_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
+    let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
+    let mut c = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
+    c.batch_execute(fixtures::BIND_SQL)
+        .map_err(|e| e.to_string())?;
+    let payload = cases::seed_approved_apr(&mut c, "APR-C1-CRACE")?;
+    let mint = cases::command(
+        cluster,
+        bin,
+        HANDLER_ROLE,
+        &db,
+        &["execute".into(), "--apr".into(), "APR-C1-CRACE".into()],
+    )
+    .output()
+    .map_err(|e| e.to_string())?;
+    if !mint.status.success() {
+        return Err(format!(
+            "consume race: mint failed: {}",
+            String::from_utf8_lossy(&mint.stdout)
+        ));
+    }
+    let action_set: Vec<&str> = payload["action_set"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let argv: Vec<String> = [
+        "consume",
+        "--auth-code",
+        "GBA-C1-APR-C1-CRACE",
+        "--carrier",
+        "C1",
+        "--lane",
+        "BUILD_PREP",
+        "--target",
+        "DOT_C1_VOCAB_BUILD",
+        "--plan-ref",
+        "LEGO1-C1-PLAN",
+        "--manifest-hash",
+        cases::VALID_MANIFEST_HASH,
+        "--action-set",
+        &action_set.join(","),
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let gate = Gate::grant(cluster, &db, "GBA-C1-APR-C1-CRACE")?;
+    let outputs = cases::spawn_released(
+        cluster,
+        bin,
+        HANDLER_ROLE,
+        &db,
+        &vec![argv; RACE_COPIES],
+        Some(gate),
+    )?;
+    let counts = cases::tally(&outputs);
+    let consumed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM governance_build_authorization WHERE status = 'consumed'",
+            &[],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    if counts.get("CONSUMED") != Some(&1)
+        || counts.get("REJECT_AUTH_ALREADY_CONSUMED") != Some(&(RACE_COPIES - 1))
+        || consumed != 1
+    {
+        failures.push(format!("counts {counts:?}, {consumed} consumed rows"));
+    }
+    Ok(outcome(
+        "race/consume-x64",
+        "64 consumes of one grant released together",
+        "1 CONSUMED, 63 ALREADY_CONSUMED",
+        summarize(&counts),
+        1,
+        1,
+        failures,
+    ))
+}
+
+fn summarize(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The human table: one row per check and the closing `N passed, M failed`.
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let w = report
+        .rows
+        .iter()
+        .map(|r| r.case.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "{:<w$}  {:<48}  {:<38}  {:<38}  {:>9}  {}\n",
+        "case", "what is wrong", "expected", "got", "grants", "result"
+    ));
+    for r in &report.rows {
+        out.push_str(&format!(
+            "{:<w$}  {:<48}  {:<38}  {:<38}  {:>9}  {}\n",
+            r.case,
+            clip(&r.wrong, 48),
+            clip(&r.expected, 38),
+            clip(&r.got, 38),
+            format!("{} -> {}", r.grants_before, r.grants_after),
+            if r.passed() { "PASS" } else { "FAIL" }
+        ));
+    }
+    for r in report.rows.iter().filter(|r| !r.passed()) {
+        out.push_str(&format!(
+            "\nFAIL {}: {}\n{}\n",
+            r.case,
+            r.failures.join("; "),
+            r.transcript
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} passed, {} failed\n",
+        report.passed(),
+        report.failed()
+    ));
+    out
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
