@@ -96,6 +96,28 @@ pub enum Command {
     /// cser-v1 canonical bytes and SHA-256 of a JSON document
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Owner STEP 1: build the patch_ops_code APR that installs the dispatch arm into dot-apr-execute
+    #[command(
+        after_help = "EXAMPLE:\n    dot-authorize-build-step propose-patch --new-content dot-apr-execute.new \\\n        \
+        --file-path /opt/incomex/dot/bin/dot-apr-execute --dot-code DOT-310 --session S-C1-ABS-001 \\\n        \
+        --test-plan 'bash -n passes; dispatch arm present; KG/create/update/add_field/patch_ops regress OK' \\\n        \
+        --by owner --dry-run"
+    )]
+    ProposePatch(ProposePatchArgs),
+    /// Decode a patch_ops_code APR, verify its SHA-256, and diff it or write it out
+    #[command(
+        after_help = "EXAMPLE:\n    dot-authorize-build-step show-patch --apr APR-PATCH-0001 --against /opt/incomex/dot/bin/dot-apr-execute"
+    )]
+    ShowPatch {
+        #[arg(long, value_name = "CODE")]
+        apr: String,
+        /// Print a unified diff of the current file against the new content
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+        /// Write the verified new content to FILE
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Prove every bad input is refused with nothing written, on a disposable PostgreSQL
     #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step harness\n\n\
         Starts its own cluster (needs initdb, pg_ctl and postgres; as root it runs them as the postgres user),\n\
@@ -106,6 +128,29 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ProposePatchArgs {
+    /// The whole new dot-apr-execute, with the staged arm in it
+    #[arg(long, value_name = "FILE")]
+    pub new_content: PathBuf,
+    /// Where the dispatcher lives (absolute, no '..')
+    #[arg(long, value_name = "PATH")]
+    pub file_path: String,
+    #[arg(long, value_name = "CODE", value_parser = non_empty)]
+    pub dot_code: String,
+    #[arg(long, value_name = "CODE", value_parser = non_empty)]
+    pub session: String,
+    #[arg(long, value_name = "TEXT", value_parser = non_empty)]
+    pub test_plan: String,
+    #[arg(long, value_name = "WHO", value_parser = non_empty)]
+    pub by: String,
+    #[arg(long, value_name = "CODE", value_parser = non_empty)]
+    pub apr: Option<String>,
+    /// Print the APR; write nothing (no database needed)
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

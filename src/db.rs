@@ -770,3 +770,46 @@ pub fn propose(
         format!("proposed {apr}; it needs approval before execute will mint"),
     ))
 }
+
+// ---------------------------------------------------------------------------
+// patch APRs
+// ---------------------------------------------------------------------------
+
+/// Inserts one `proposed` APR; an existing code is REJECT_APR_EXISTS.
+pub fn insert_apr(
+    client: &mut Client,
+    apr: &str,
+    request_type: &str,
+    action_code: &str,
+    payload: &Value,
+    proposed_by: &str,
+    session: Option<&str>,
+) -> Result<(), Stop> {
+    let mut tx = begin(client, false)?;
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO apr_requests (apr_code, request_type, action_code, proposed_action, proposed_by, session_code, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'proposed') ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code",
+            &[&apr, &request_type, &action_code, payload, &proposed_by, &session],
+        )
+        .or_fault()?;
+    if inserted.is_none() {
+        return Err(Stop::Reject(
+            Reject::AprExists,
+            format!("an APR with code {apr} already exists"),
+        ));
+    }
+    tx.commit().or_fault()
+}
+
+/// An APR's action code and payload, read-only.
+pub fn read_apr_payload(client: &mut Client, apr: &str) -> Result<(String, Value), Stop> {
+    let mut tx = begin(client, true)?;
+    match read_apr(&mut tx, apr)? {
+        Some(a) => Ok((a.action_code, a.payload)),
+        None => Err(Stop::Reject(
+            Reject::AprNotFound,
+            "no APR with this code".into(),
+        )),
+    }
+}

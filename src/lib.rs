@@ -11,6 +11,7 @@ pub mod db;
 pub mod fixtures;
 pub mod harness;
 pub mod manifest;
+pub mod patch;
 pub mod payload;
 pub mod pgtemp;
 pub mod policy;

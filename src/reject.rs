@@ -62,6 +62,16 @@ pub enum Reject {
     AprExists,
     ReadbackFailed,
     HarnessFailed,
+    // propose-patch / show-patch
+    PatchFilePath,
+    PatchMissing,
+    PatchEmpty,
+    PatchTooLarge,
+    PatchNotUtf8,
+    PatchArmMissing,
+    PatchArmStale,
+    PatchSyntax,
+    PatchDigestMismatch,
 }
 
 impl Reject {
@@ -114,6 +124,15 @@ impl Reject {
             Reject::AprExists => "REJECT_APR_EXISTS",
             Reject::ReadbackFailed => "READBACK_FAILED",
             Reject::HarnessFailed => "HARNESS_FAILED",
+            Reject::PatchFilePath => "REJECT_PATCH_FILE_PATH",
+            Reject::PatchMissing => "REJECT_PATCH_MISSING",
+            Reject::PatchEmpty => "REJECT_PATCH_EMPTY",
+            Reject::PatchTooLarge => "REJECT_PATCH_TOO_LARGE",
+            Reject::PatchNotUtf8 => "REJECT_PATCH_NOT_UTF8",
+            Reject::PatchArmMissing => "REJECT_PATCH_ARM_MISSING",
+            Reject::PatchArmStale => "REJECT_PATCH_ARM_STALE",
+            Reject::PatchSyntax => "REJECT_PATCH_SYNTAX",
+            Reject::PatchDigestMismatch => "REJECT_PATCH_DIGEST_MISMATCH",
         }
     }
 
@@ -187,6 +206,7 @@ pub enum Done {
     WouldPropose,
     ReadbackPassed,
     HarnessPassed,
+    PatchVerified,
 }
 
 impl Done {
@@ -204,6 +224,7 @@ impl Done {
             Done::WouldPropose => "WOULD_PROPOSE",
             Done::ReadbackPassed => "READBACK_PASSED",
             Done::HarnessPassed => "HARNESS_PASSED",
+            Done::PatchVerified => "PATCH_VERIFIED",
         }
     }
 }

@@ -2,7 +2,9 @@
 //! call the shell, turn every `Stop` into its verdict. No exit numbers here
 //! (main owns them) and no SQL (db owns it).
 
-use crate::cli::{Cli, Command, ConsumeArgs, Global, ManifestCommand, ProposeArgs, RevokeArgs};
+use crate::cli::{
+    Cli, Command, ConsumeArgs, Global, ManifestCommand, ProposeArgs, ProposePatchArgs, RevokeArgs,
+};
 use crate::connect::{self, Timeouts};
 use crate::cser;
 use crate::db::{self, GrantKey};
@@ -37,7 +39,144 @@ pub fn run(cli: &Cli) -> Output {
         Command::Propose(args) => propose(&cli.global, args),
         Command::Manifest(m) => manifest_cmd(m),
         Command::Harness { keep } => harness(cli.global.json, *keep),
+        Command::ProposePatch(args) => propose_patch(&cli.global, args),
+        Command::ShowPatch { apr, against, out } => {
+            show_patch(&cli.global, apr, against.as_deref(), out.as_deref())
+        }
     }
+}
+
+fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
+    let refuse = |stop: Stop| {
+        let mut v = Verdict::from(stop).dry_run(args.dry_run);
+        v.apr = args.apr.clone();
+        Output::Verdict(v)
+    };
+    let content = match std::fs::read(&args.new_content) {
+        Ok(c) => c,
+        Err(e) => {
+            return refuse(Stop::Reject(
+                Reject::PatchMissing,
+                format!(
+                    "cannot read --new-content {}: {e}",
+                    args.new_content.display()
+                ),
+            ))
+        }
+    };
+    let request = crate::patch::PatchRequest {
+        content,
+        file_path: args.file_path.clone(),
+        dot_code: args.dot_code.clone(),
+        session: args.session.clone(),
+        test_plan: args.test_plan.clone(),
+    };
+    if let Err(stop) = crate::patch::check(&request) {
+        return refuse(stop);
+    }
+    let payload = crate::patch::payload(&request);
+    let digest = match cser::digest(&payload) {
+        Ok(d) => d,
+        Err(e) => return refuse(Stop::Fault(Fault::Io, e.to_string())),
+    };
+    let apr = args
+        .apr
+        .clone()
+        .unwrap_or_else(|| format!("APR-PATCH-{}", &digest.as_str()[..12]));
+    let facts = |v: Verdict| {
+        v.apr(apr.clone())
+            .dry_run(args.dry_run)
+            .detail("payload", payload.clone())
+            .detail("payload_digest", digest.as_str())
+            .detail("new_content_sha256", payload["new_content_sha256"].clone())
+            .detail("new_content_bytes", request.content.len())
+    };
+    if args.dry_run {
+        return Output::Verdict(facts(Verdict::done(
+            Done::WouldPropose,
+            "dry run: would propose this patch_ops_code APR; nothing written",
+        )));
+    }
+    verdict(with_db(global, |c| {
+        db::insert_apr(
+            c,
+            &apr,
+            crate::patch::REQUEST_TYPE,
+            crate::patch::ACTION_CODE,
+            &payload,
+            &args.by,
+            Some(&args.session),
+        )
+        .map(|()| {
+            facts(Verdict::done(
+                Done::Proposed,
+                format!("proposed {apr}; approve it to high-risk quorum"),
+            ))
+        })
+        .map_err(|s| (s, Some(apr.clone())))
+    }))
+}
+
+fn show_patch(
+    global: &Global,
+    apr: &str,
+    against: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+) -> Output {
+    let result = with_db(global, |c| {
+        let (action, payload) =
+            db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+        if action != crate::patch::ACTION_CODE {
+            return Err((
+                Stop::Reject(
+                    Reject::AprWrongAction,
+                    format!("APR action_code is {action:?}, not \"patch_ops_code\""),
+                ),
+                Some(apr.to_owned()),
+            ));
+        }
+        let bytes = crate::patch::verify(&payload).map_err(|s| (s, Some(apr.to_owned())))?;
+        let mut v = Verdict::done(
+            Done::PatchVerified,
+            "the new content matches its recorded SHA-256",
+        )
+        .apr(apr)
+        .detail("file_path", payload["file_path"].clone())
+        .detail("new_content_sha256", payload["new_content_sha256"].clone())
+        .detail("new_content_bytes", bytes.len());
+        if let Some(path) = out {
+            std::fs::write(path, &bytes).map_err(|e| {
+                (
+                    Stop::Fault(Fault::Io, format!("cannot write {}: {e}", path.display())),
+                    None,
+                )
+            })?;
+            v = v.detail("written_to", path.display().to_string());
+        }
+        if let Some(path) = against {
+            let current = std::fs::read(path).map_err(|e| {
+                (
+                    Stop::Fault(Fault::Io, format!("cannot read {}: {e}", path.display())),
+                    None,
+                )
+            })?;
+            let diff = crate::patch::unified_diff(
+                &String::from_utf8_lossy(&current),
+                &String::from_utf8_lossy(&bytes),
+                &path.display().to_string(),
+                &format!("{apr}:new_content"),
+            );
+            v.lines = diff.lines().map(str::to_owned).collect();
+            v = v.detail("diff", diff);
+        } else if out.is_none() {
+            v.lines = String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+        }
+        Ok(v)
+    });
+    verdict(result)
 }
 
 fn harness(json: bool, keep: bool) -> Output {

@@ -168,7 +168,7 @@ impl Verdict {
         for (k, v) in self
             .details
             .iter()
-            .filter(|(k, _)| k.as_str() != "checks" || self.lines.is_empty())
+            .filter(|(k, _)| !matches!(k.as_str(), "checks" | "diff") || self.lines.is_empty())
         {
             match v {
                 Value::String(s) => line(k, s),

@@ -9,9 +9,11 @@
 #        DISPATCH_LOG                    the log file
 #        DOT_AUTHORIZE_BUILD_STEP_BIN    the handler binary
 set -euo pipefail
+# --- BEGIN authorize_build_step arm (a patched dispatcher has the staged arm pasted here) ---
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=staged/dot-apr-execute.authorize_build_step.arm.sh
-source "${DOT_ARM:-$here/../staged/dot-apr-execute.authorize_build_step.arm.sh}"
+source "$here/../staged/dot-apr-execute.authorize_build_step.arm.sh"
+# --- END authorize_build_step arm ---
 : "${DISPATCH_LOG:?}" "${ADMIN_PGHOST:?}" "${ADMIN_PGUSER:?}" "${PGDATABASE:?}"
 
 admin_psql() {
