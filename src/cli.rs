@@ -148,6 +148,9 @@ pub struct ProposePatchArgs {
     pub by: String,
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub apr: Option<String>,
+    /// Rollback: the content is the dispatcher as it was before the arm (it must not carry the arm)
+    #[arg(long)]
+    pub restore: bool,
     /// Print the APR; write nothing (no database needed)
     #[arg(long)]
     pub dry_run: bool,

@@ -25,6 +25,9 @@ pub struct PatchRequest {
     pub dot_code: String,
     pub session: String,
     pub test_plan: String,
+    /// Rollback: the content restores the dispatcher as it was before the
+    /// arm, so it must *not* carry the arm.
+    pub restore: bool,
 }
 
 /// Every refusal of the content and the path, in the order a reviewer would
@@ -58,7 +61,18 @@ pub fn check(request: &PatchRequest) -> Result<(), Stop> {
             format!("the new content is not UTF-8 (at byte {})", e.valid_up_to()),
         )
     })?;
-    check_arm(text)?;
+    if request.restore {
+        if function_body(text, ARM_FUNCTION).is_some() || dispatches_arm(text) {
+            return Err(Stop::Reject(
+                Reject::PatchArmPresent,
+                format!(
+                    "--restore content still carries {ARM_FUNCTION}(); a restore removes the arm"
+                ),
+            ));
+        }
+    } else {
+        check_arm(text)?;
+    }
     bash_syntax(text)
 }
 
@@ -203,6 +217,7 @@ mod tests {
             dot_code: "DOT-310".into(),
             session: "S-C1-ABS-001".into(),
             test_plan: "bash -n passes".into(),
+            restore: false,
         }
     }
 
@@ -251,6 +266,12 @@ mod tests {
         assert_eq!(code(&request(&undispatched)), "REJECT_PATCH_ARM_MISSING");
         let broken = format!("{}\nif then fi (\n", dispatcher(ARM));
         assert_eq!(code(&request(&broken)), "REJECT_PATCH_SYNTAX");
+        let mut restore = request(&good);
+        restore.restore = true;
+        assert_eq!(code(&restore), "REJECT_PATCH_ARM_PRESENT");
+        let mut restore = request("#!/bin/bash\necho the old dispatcher\n");
+        restore.restore = true;
+        assert_eq!(code(&restore), "OK");
     }
 
     #[test]

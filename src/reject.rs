@@ -70,6 +70,7 @@ pub enum Reject {
     PatchNotUtf8,
     PatchArmMissing,
     PatchArmStale,
+    PatchArmPresent,
     PatchSyntax,
     PatchDigestMismatch,
 }
@@ -131,6 +132,7 @@ impl Reject {
             Reject::PatchNotUtf8 => "REJECT_PATCH_NOT_UTF8",
             Reject::PatchArmMissing => "REJECT_PATCH_ARM_MISSING",
             Reject::PatchArmStale => "REJECT_PATCH_ARM_STALE",
+            Reject::PatchArmPresent => "REJECT_PATCH_ARM_PRESENT",
             Reject::PatchSyntax => "REJECT_PATCH_SYNTAX",
             Reject::PatchDigestMismatch => "REJECT_PATCH_DIGEST_MISMATCH",
         }

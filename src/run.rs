@@ -70,6 +70,7 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
         dot_code: args.dot_code.clone(),
         session: args.session.clone(),
         test_plan: args.test_plan.clone(),
+        restore: args.restore,
     };
     if let Err(stop) = crate::patch::check(&request) {
         return refuse(stop);

@@ -352,4 +352,26 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
         .get(0);
     assert_eq!(status, "applied");
     assert_eq!(db.grant_count(), 1);
+
+    // Rollback, last step: restore the dispatcher as it was (no arm).
+    let old = Tmp::new(
+        "old",
+        b"#!/usr/bin/env bash\nset -euo pipefail\necho 'dot-apr-execute v2.2.0'\n",
+    );
+    let run = propose_patch(&db, old.path(), &["--restore", "--apr", "APR-RESTORE"]);
+    run.expect(0, "OK", "PROPOSED");
+    let back = Tmp::new("back", b"");
+    db.run(&[
+        "show-patch",
+        "--apr",
+        "APR-RESTORE",
+        "--out",
+        back.path(),
+        "--json",
+    ])
+    .expect(0, "OK", "PATCH_VERIFIED");
+    assert_eq!(
+        std::fs::read(back.path()).unwrap(),
+        std::fs::read(old.path()).unwrap()
+    );
 }
