@@ -57,12 +57,7 @@ fn main() {
             )
             .unwrap();
     }
-    let action_set: Vec<String> = admin
-        .query("SELECT action_code FROM apr_action_types WHERE act_type = 'C1_VOCAB_OP' AND status = 'active' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let action_set = cases::vocabulary(&mut admin).expect("vocabulary");
     let socket = cluster.socket_dir();
     let run = |argv: &[String]| -> Duration {
         let start = Instant::now();
@@ -111,24 +106,13 @@ fn main() {
         dry.push(run(&s(&["execute", "--apr", &apr, "--dry-run", "--json"])));
         mint.push(run(&s(&["execute", "--apr", &apr, "--json"])));
         again.push(run(&s(&["execute", "--apr", &apr, "--json"])));
-        consume.push(run(&s(&[
-            "consume",
-            "--auth-code",
+        let mut argv = cases::consume_argv(
             &format!("GBA-C1-{apr}"),
-            "--carrier",
-            "C1",
-            "--lane",
-            "BUILD_PREP",
-            "--target",
-            "DOT_C1_VOCAB_BUILD",
-            "--plan-ref",
             &format!("BENCH-PLAN-{i}"),
-            "--manifest-hash",
-            cases::VALID_MANIFEST_HASH,
-            "--action-set",
-            &action_set.join(","),
-            "--json",
-        ])));
+            &action_set,
+        );
+        argv.push("--json".into());
+        consume.push(run(&argv));
     }
     let base = median(baseline);
     println!("median of {n} whole-process runs on a disposable cluster (Unix socket), ratio to the baseline");

@@ -156,6 +156,31 @@ pub fn valid_payload(vocabulary: &[String]) -> Value {
     })
 }
 
+/// The argv of a `consume` that presents the exact binding of a grant
+/// minted from `valid_payload` for `plan_ref` (add `--json` etc. after).
+pub fn consume_argv(auth_code: &str, plan_ref: &str, action_set: &[String]) -> Vec<String> {
+    [
+        "consume",
+        "--auth-code",
+        auth_code,
+        "--carrier",
+        "C1",
+        "--lane",
+        "BUILD_PREP",
+        "--target",
+        "DOT_C1_VOCAB_BUILD",
+        "--plan-ref",
+        plan_ref,
+        "--manifest-hash",
+        VALID_MANIFEST_HASH,
+        "--action-set",
+        &action_set.join(","),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 pub fn exit_for(verdict: &str) -> i32 {
     match verdict {
         "OK" => 0,
@@ -229,7 +254,8 @@ pub fn grant_count(client: &mut Client) -> Result<i64, postgres::Error> {
         .get(0))
 }
 
-fn vocabulary(client: &mut Client) -> Result<Vec<String>, postgres::Error> {
+/// The live vocabulary, sorted.
+pub fn vocabulary(client: &mut Client) -> Result<Vec<String>, postgres::Error> {
     let rows = client.query(
         "SELECT action_code FROM apr_action_types WHERE act_type = 'C1_VOCAB_OP' AND status = 'active' ORDER BY 1",
         &[],

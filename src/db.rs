@@ -5,7 +5,6 @@
 //! a dropped transaction rolls back, so a refusal writes nothing.
 
 use crate::connect::Target;
-use crate::cser;
 use crate::payload;
 use crate::policy::{
     self, Apr, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke, Stop, Vocabulary, Vote,
@@ -690,27 +689,46 @@ fn show(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "NULL".into())
 }
 
-/// A digest helper for callers that hold a payload: the cser-v1 hash, or a
-/// refusal naming why the payload has none.
-pub fn payload_digest(payload: &Value) -> Result<String, Stop> {
-    cser::digest(payload)
-        .map(|d| d.as_str().to_owned())
-        .map_err(|e| {
-            Stop::Reject(
-                Reject::PayloadMalformed,
-                format!("payload has no cser-v1 digest: {e}"),
-            )
-        })
-}
-
 // ---------------------------------------------------------------------------
 // propose
 // ---------------------------------------------------------------------------
 
 const INSERT_APR: &str = "INSERT INTO apr_requests \
      (apr_code, request_type, action_code, proposed_action, proposed_by, session_code, status) \
-     VALUES ($1, 'governance_authorization', 'authorize_build_step', $2, $3, $4, 'proposed') \
+     VALUES ($1, $2, $3, $4, $5, $6, 'proposed') \
      ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code";
+
+/// One `proposed` APR in `tx`; an existing code is REJECT_APR_EXISTS.
+fn insert_proposed(
+    tx: &mut Transaction<'_>,
+    apr: &str,
+    request_type: &str,
+    action_code: &str,
+    payload: &Value,
+    proposed_by: &str,
+    session: Option<&str>,
+) -> Result<(), Stop> {
+    let inserted = tx
+        .query_opt(
+            INSERT_APR,
+            &[
+                &apr,
+                &request_type,
+                &action_code,
+                payload,
+                &proposed_by,
+                &session,
+            ],
+        )
+        .or_fault()?;
+    match inserted {
+        Some(_) => Ok(()),
+        None => Err(Stop::Reject(
+            Reject::AprExists,
+            format!("an APR with code {apr} already exists"),
+        )),
+    }
+}
 
 /// `propose`: check against the live vocabulary, then insert one `proposed`
 /// APR (never approved, never a grant), or say what would be inserted.
@@ -744,23 +762,15 @@ pub fn propose(
             "dry run: would propose this APR (checked against the live vocabulary); nothing written".into(),
         ));
     }
-    let inserted = tx
-        .query_opt(
-            INSERT_APR,
-            &[
-                &apr,
-                &request.payload,
-                &request.proposed_by,
-                &request.session,
-            ],
-        )
-        .or_fault()?;
-    if inserted.is_none() {
-        return Err(Stop::Reject(
-            Reject::AprExists,
-            format!("an APR with code {apr} already exists"),
-        ));
-    }
+    insert_proposed(
+        &mut tx,
+        &apr,
+        "governance_authorization",
+        payload::ACTION_CODE,
+        &request.payload,
+        &request.proposed_by,
+        request.session.as_deref(),
+    )?;
     tx.commit().or_fault()?;
     Ok(crate::propose::verdict(
         Done::Proposed,
@@ -786,19 +796,15 @@ pub fn insert_apr(
     session: Option<&str>,
 ) -> Result<(), Stop> {
     let mut tx = begin(client, false)?;
-    let inserted = tx
-        .query_opt(
-            "INSERT INTO apr_requests (apr_code, request_type, action_code, proposed_action, proposed_by, session_code, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'proposed') ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code",
-            &[&apr, &request_type, &action_code, payload, &proposed_by, &session],
-        )
-        .or_fault()?;
-    if inserted.is_none() {
-        return Err(Stop::Reject(
-            Reject::AprExists,
-            format!("an APR with code {apr} already exists"),
-        ));
-    }
+    insert_proposed(
+        &mut tx,
+        apr,
+        request_type,
+        action_code,
+        payload,
+        proposed_by,
+        session,
+    )?;
     tx.commit().or_fault()
 }
 

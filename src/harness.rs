@@ -120,12 +120,18 @@ fn staged_bind_and_unbind(cluster: &Cluster) -> Result<Outcome, String> {
     ))
 }
 
-fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
+/// A fresh database with the handler bound and one approved APR.
+fn race_database(cluster: &Cluster, apr: &str) -> Result<(String, postgres::Client), String> {
     let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
     let mut c = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
     c.batch_execute(fixtures::BIND_SQL)
         .map_err(|e| e.to_string())?;
-    cases::seed_approved_apr(&mut c, "APR-C1-RACE")?;
+    cases::seed_approved_apr(&mut c, apr)?;
+    Ok((db, c))
+}
+
+fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
+    let (db, mut c) = race_database(cluster, "APR-C1-RACE")?;
     let gate = Gate::apr(cluster, &db, "APR-C1-RACE")?;
     let argv: Vec<String> = ["execute", "--apr", "APR-C1-RACE", "--json"]
         .iter()
@@ -160,11 +166,7 @@ fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
 }
 
 fn consume_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
-    let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
-    let mut c = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
-    c.batch_execute(fixtures::BIND_SQL)
-        .map_err(|e| e.to_string())?;
-    let payload = cases::seed_approved_apr(&mut c, "APR-C1-CRACE")?;
+    let (db, mut c) = race_database(cluster, "APR-C1-CRACE")?;
     let mint = cases::command(
         cluster,
         bin,
@@ -180,33 +182,9 @@ fn consume_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
             String::from_utf8_lossy(&mint.stdout)
         ));
     }
-    let action_set: Vec<&str> = payload["action_set"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
-    let argv: Vec<String> = [
-        "consume",
-        "--auth-code",
-        "GBA-C1-APR-C1-CRACE",
-        "--carrier",
-        "C1",
-        "--lane",
-        "BUILD_PREP",
-        "--target",
-        "DOT_C1_VOCAB_BUILD",
-        "--plan-ref",
-        "LEGO1-C1-PLAN",
-        "--manifest-hash",
-        cases::VALID_MANIFEST_HASH,
-        "--action-set",
-        &action_set.join(","),
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let vocabulary = cases::vocabulary(&mut c).map_err(|e| e.to_string())?;
+    let mut argv = cases::consume_argv("GBA-C1-APR-C1-CRACE", "LEGO1-C1-PLAN", &vocabulary);
+    argv.push("--json".into());
     let gate = Gate::grant(cluster, &db, "GBA-C1-APR-C1-CRACE")?;
     let outputs = cases::spawn_released(
         cluster,

@@ -43,14 +43,6 @@ impl Vocabulary {
     pub fn codes(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A payload every check has passed. Private fields: only

@@ -495,8 +495,3 @@ impl Output {
         }
     }
 }
-
-/// For callers (tests, harness) that want a verdict for a fault directly.
-pub fn fault_verdict(fault: Fault, why: impl Into<String>) -> Verdict {
-    Verdict::fault(fault, why)
-}

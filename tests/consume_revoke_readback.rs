@@ -7,32 +7,6 @@ use common::*;
 const COPIES: usize = 64;
 const ROUNDS: usize = 3;
 
-fn consume_args(auth: &str) -> Vec<String> {
-    [
-        "consume",
-        "--auth-code",
-        auth,
-        "--carrier",
-        "C1",
-        "--lane",
-        "BUILD_PREP",
-        "--target",
-        "DOT_C1_VOCAB_BUILD",
-        "--plan-ref",
-        "LEGO1-C1-PLAN",
-        "--manifest-hash",
-        MANIFEST_HASH,
-        "--action-set",
-        &VOCABULARY.join(","),
-        "--by",
-        "c1-build",
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 fn minted(db: &Db<'_>, apr: &str, payload: &serde_json::Value) -> String {
     db.bind();
     db.approved_apr(apr, payload);

@@ -8,7 +8,7 @@ use dot_authorize_build_step::cser;
 use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, TEMPLATE_DB};
 use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
 use postgres::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,23 +33,21 @@ pub const VOCABULARY: [&str; 14] = [
     "c1_version_check",
 ];
 
-pub const MANIFEST_HASH: &str = "c9286d3a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5cec00";
+pub const MANIFEST_HASH: &str = dot_authorize_build_step::cases::VALID_MANIFEST_HASH;
 
-/// A payload `execute` accepts.
+/// A payload `execute` accepts (the one every fixture case starts from).
 pub fn valid_payload() -> Value {
-    json!({
-        "carrier": "C1",
-        "target": "DOT_C1_VOCAB_BUILD",
-        "lane": "BUILD_PREP",
-        "mode": "DRY_RUN",
-        "corpus": "SANDBOX",
-        "plan_ref": "LEGO1-C1-PLAN",
-        "manifest_hash": MANIFEST_HASH,
-        "protocol_version": "cser-v1",
-        "action_set": VOCABULARY,
-        "ttl_seconds": 3600,
-        "rollback_plan_ref": "C1-ROLLBACK-retire-not-delete",
-    })
+    let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
+    dot_authorize_build_step::cases::valid_payload(&vocabulary)
+}
+
+/// `consume` with the exact binding of a grant minted from `valid_payload`.
+pub fn consume_args(auth: &str) -> Vec<String> {
+    let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
+    let mut argv =
+        dot_authorize_build_step::cases::consume_argv(auth, "LEGO1-C1-PLAN", &vocabulary);
+    argv.extend(["--by".into(), "c1-build".into(), "--json".into()]);
+    argv
 }
 
 pub fn digest(payload: &Value) -> String {
