@@ -209,6 +209,7 @@ pub enum Done {
     ReadbackPassed,
     HarnessPassed,
     PatchVerified,
+    Hashed,
 }
 
 impl Done {
@@ -227,6 +228,7 @@ impl Done {
             Done::ReadbackPassed => "READBACK_PASSED",
             Done::HarnessPassed => "HARNESS_PASSED",
             Done::PatchVerified => "PATCH_VERIFIED",
+            Done::Hashed => "HASHED",
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn run(cli: &Cli) -> Output {
         Command::Revoke(args) => revoke(&cli.global, args),
         Command::Readback { apr } => readback(&cli.global, apr),
         Command::Propose(args) => propose(&cli.global, args),
-        Command::Manifest(m) => manifest_cmd(m),
+        Command::Manifest(m) => manifest_cmd(m, cli.global.json),
         Command::Harness { keep } => harness(cli.global.json, *keep),
         Command::ProposePatch(args) => propose_patch(&cli.global, args),
         Command::ShowPatch { apr, against, out } => {
@@ -458,7 +458,7 @@ fn propose(global: &Global, args: &ProposeArgs) -> Output {
     }
 }
 
-fn manifest_cmd(m: &ManifestCommand) -> Output {
+fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
     let (path, want_hash) = match m {
         ManifestCommand::Hash { file } => (file, true),
         ManifestCommand::Canon { file } => (file, false),
@@ -473,6 +473,19 @@ fn manifest_cmd(m: &ManifestCommand) -> Output {
         }
     };
     match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
+        Ok(canon) if json => {
+            let hash = cser::Sha256Hex::of(canon.as_bytes());
+            let v = Verdict::done(
+                Done::Hashed,
+                format!("cser-v1 SHA-256 of {}", path.display()),
+            )
+            .detail("sha256", hash.as_str());
+            Output::Verdict(if want_hash {
+                v
+            } else {
+                v.detail("canonical", canon)
+            })
+        }
         Ok(canon) if want_hash => {
             Output::Raw(format!("{}\n", cser::Sha256Hex::of(canon.as_bytes())).into_bytes())
         }

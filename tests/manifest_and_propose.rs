@@ -68,6 +68,21 @@ fn manifest_hash_equals_sha256sum_of_the_canonical_bytes_and_postgres_sha256() {
 }
 
 #[test]
+fn manifest_json_output_is_one_verdict_object_with_the_hash() {
+    let file = manifest("c1-valid.json");
+    let plain = bin(&["manifest", "hash", &file]).stdout();
+    let json = bin(&["manifest", "hash", &file, "--json"]);
+    json.expect(0, "OK", "HASHED");
+    assert_eq!(json.json()["sha256"], plain.trim());
+    let canon = bin(&["manifest", "canon", &file, "--json"]);
+    canon.expect(0, "OK", "HASHED");
+    assert_eq!(
+        canon.json()["canonical"].as_str().unwrap().as_bytes(),
+        bin(&["manifest", "canon", &file]).output.stdout
+    );
+}
+
+#[test]
 fn two_formattings_of_one_document_have_one_hash_and_a_semantic_rewrite_another() {
     let h = |name: &str| bin(&["manifest", "hash", &manifest(name)]).stdout();
     assert_eq!(h("c1-valid.json"), h("c1-valid-reformatted.json"));
