@@ -60,3 +60,25 @@ fn harness_prints_a_table_and_the_closing_count() {
         "{text}"
     );
 }
+
+#[test]
+fn missing_server_binaries_are_an_error_that_says_how_to_install_them() {
+    let empty = std::env::temp_dir().join(format!("dot-abs-no-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["harness", "--json"])
+        .env("PG_BIN", &empty)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&empty).ok();
+    let run = Run {
+        argv: vec!["harness".into()],
+        output: out,
+    };
+    run.expect(5, "ERROR", "ERROR_IO");
+    let message = run.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("apt-get install postgresql") && message.contains("PG_BIN"),
+        "{message}"
+    );
+}
