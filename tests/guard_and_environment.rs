@@ -246,3 +246,30 @@ fn the_snapshot_sees_every_write() {
     );
     assert_ne!(db.snapshot(), before);
 }
+
+#[test]
+fn a_manual_insert_and_update_from_psql_are_refused() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-PSQL", &valid_payload());
+    db.run(&["execute", "--apr", "APR-PSQL", "--json"])
+        .expect(0, "OK", "MINTED");
+    let before = db.snapshot();
+    for sql in [
+        "INSERT INTO governance_build_authorization (auth_code, request_ref, status, expires_at) \
+         VALUES ('GBA-C1-BYHAND', 'BYHAND', 'active', now() + interval '1 hour')",
+        "UPDATE governance_build_authorization SET status = 'revoked', revoked_at = now(), revoke_reason = 'by hand'",
+        "DELETE FROM governance_build_authorization",
+    ] {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(pg.cluster.socket_dir())
+            .args(["-U", "postgres", "-d", &db.name, "-c", sql])
+            .output()
+            .unwrap_or_else(|e| panic!("psql is needed for this test ({e}); install it: apt-get install postgresql-client"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("refused"), "{sql}: {stderr}");
+    }
+    assert_eq!(db.snapshot(), before);
+}
