@@ -226,7 +226,7 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
 }
 
 /// Reads one grant by auth_code or by the APR it was minted for.
-fn read_grant(tx: &mut Transaction<'_>, key: GrantKey<'_>) -> Result<Option<(Grant, Row)>, Stop> {
+fn read_grant(tx: &mut Transaction<'_>, key: GrantKey<'_>) -> Result<Option<Grant>, Stop> {
     let (column, value) = match key {
         GrantKey::AuthCode(c) => ("auth_code", c),
         GrantKey::Apr(a) => ("request_ref", a),
@@ -235,7 +235,7 @@ fn read_grant(tx: &mut Transaction<'_>, key: GrantKey<'_>) -> Result<Option<(Gra
         format!("SELECT {GRANT_COLUMNS} FROM governance_build_authorization WHERE {column} = $1");
     let row = tx.query_opt(sql.as_str(), &[&value]).or_fault()?;
     match row {
-        Some(r) => Ok(Some((grant_of(&r).or_fault()?, r))),
+        Some(r) => Ok(Some(grant_of(&r).or_fault()?)),
         None => Ok(None),
     }
 }
@@ -281,15 +281,14 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
     let facts = ExecuteFacts {
         apr: apr.as_ref(),
         handler: handler.as_ref(),
-        existing: existing.as_ref().map(|(g, _)| g),
+        existing: existing.as_ref(),
         vocabulary: &vocabulary,
         votes: &votes,
         quorum_function,
     };
     let validated = match policy::decide_execute(&facts)? {
         Execute::AlreadyMinted => {
-            let (grant, row) =
-                existing.expect("AlreadyMinted is decided only from an existing grant");
+            let grant = existing.expect("AlreadyMinted is decided only from an existing grant");
             return Ok(Verdict::done(
                 Done::AlreadyMinted,
                 format!(
@@ -303,13 +302,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
             .dry_run(dry_run)
             .detail("grant_status", grant.status.clone())
             .detail("granted_at", crate::verdict::timestamp(&grant.granted_at))
-            .detail(
-                "apr_digest",
-                row.try_get::<_, Option<String>>("apr_digest")
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
-            ));
+            .detail("apr_digest", grant.apr_digest.clone().unwrap_or_default()));
         }
         Execute::Mint(v) => v,
     };
@@ -481,7 +474,7 @@ fn read_grant_and_apr(
     tx: &mut Transaction<'_>,
     auth_code: &str,
 ) -> Result<(Option<Grant>, Option<Apr>), Stop> {
-    let grant = read_grant(tx, GrantKey::AuthCode(auth_code))?.map(|(g, _)| g);
+    let grant = read_grant(tx, GrantKey::AuthCode(auth_code))?;
     let apr = match &grant {
         Some(g) => read_apr(tx, &g.request_ref)?,
         None => None,
@@ -502,7 +495,7 @@ pub fn revoke(
     dry_run: bool,
 ) -> Result<Verdict, Stop> {
     let mut tx = begin(client, dry_run)?;
-    let grant = read_grant(&mut tx, key)?.map(|(g, _)| g);
+    let grant = read_grant(&mut tx, key)?;
     let decision = policy::decide_revoke(grant.as_ref())?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
@@ -547,7 +540,7 @@ pub fn revoke(
             .detail("revoke_reason", reason))
         }
         None => {
-            let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code))?.map(|(g, _)| g);
+            let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code))?;
             match policy::decide_revoke(again.as_ref())? {
                 Revoke::AlreadyRevoked => Ok(base(Verdict::done(
                     Done::AlreadyRevoked,
@@ -603,7 +596,7 @@ pub fn readback(client: &mut Client, apr_code: &str) -> Result<Vec<Check>, Stop>
     let grant = read_grant(&mut tx, GrantKey::Apr(apr_code))?;
     let expected_code = auth_code_for(apr_code);
     match &grant {
-        Some((g, row)) => {
+        Some(g) => {
             check(
                 "auth_code is GBA-C1-<apr>",
                 g.auth_code == expected_code,
@@ -647,7 +640,6 @@ pub fn readback(client: &mut Client, apr_code: &str) -> Result<Vec<Check>, Stop>
                 g.expires_at > g.granted_at && ttl <= payload::TTL_CAP_SECONDS,
                 format!("{} (ttl {ttl}s)", crate::verdict::timestamp(&g.expires_at)),
             );
-            let _ = row;
         }
         None => check("the grant row exists", false, "no row".into()),
     }

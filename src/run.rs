@@ -32,7 +32,9 @@ pub fn run(cli: &Cli) -> Output {
                 .map(|v| v.apr(apr.clone()))
                 .map_err(|s| (s, Some(apr.clone())))
         }))
-        .map_dry_run(*dry_run),
+        .and_fill(|v| {
+            v.dry_run.get_or_insert(*dry_run);
+        }),
         Command::Consume(args) => consume(&cli.global, args),
         Command::Revoke(args) => revoke(&cli.global, args),
         Command::Readback { apr } => readback(&cli.global, apr),
@@ -241,18 +243,6 @@ fn harness(json: bool, keep: bool) -> Output {
     Output::Text(text, v)
 }
 
-impl Output {
-    fn map_dry_run(self, dry_run: bool) -> Output {
-        match self {
-            Output::Verdict(mut v) => {
-                v.dry_run.get_or_insert(dry_run);
-                Output::Verdict(v)
-            }
-            other => other,
-        }
-    }
-}
-
 type Attempt = Result<Verdict, (Stop, Option<String>)>;
 
 fn verdict(result: Result<Attempt, String>) -> Output {
@@ -304,11 +294,11 @@ fn resolve(global: &Global) -> Result<connect::Target, String> {
 
 fn consume(global: &Global, args: &ConsumeArgs) -> Output {
     let refuse = |stop: Stop| {
-        let mut v = Verdict::from(stop)
-            .auth_code(args.auth_code.clone())
-            .dry_run(args.dry_run);
-        v.apr = None;
-        Output::Verdict(v)
+        Output::Verdict(
+            Verdict::from(stop)
+                .auth_code(args.auth_code.clone())
+                .dry_run(args.dry_run),
+        )
     };
     // REAL_RUN is refused before anything is read: first in SPEC's order.
     if args.mode == crate::payload::MODE_REAL_RUN {
