@@ -2,7 +2,9 @@
 //! Run it with `scripts/demo`. Every step states the verdict it expects;
 //! the demo stops with exit 1 at the first surprise.
 
-use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, PROPOSER_ROLE, TEMPLATE_DB};
+use dot_authorize_build_step::fixtures::{
+    self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE, TEMPLATE_DB,
+};
 use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -268,7 +270,7 @@ fn main() {
     demo.say("The C1 build step consumes the grant once, bound to the manifest it builds");
     let consume = |manifest: &str, plan: &str, want: &str| {
         demo.run(
-            HANDLER_ROLE,
+            CONSUMER_ROLE,
             &[
                 "consume",
                 "--auth-code",

@@ -7,7 +7,7 @@
 //! the same files through this one runner.
 
 use crate::cser;
-use crate::fixtures::{self, HANDLER_ROLE, TEMPLATE_DB};
+use crate::fixtures::{self, TEMPLATE_DB};
 use crate::pgtemp::{Cluster, PgTempError, SUPERUSER};
 use postgres::Client;
 use serde::Deserialize;
@@ -382,7 +382,7 @@ pub fn run_case(
     }
     for argv in &setup.before {
         let args: Vec<String> = argv.iter().map(|a| vars.apply(a)).collect();
-        let out = command(cluster, bin, HANDLER_ROLE, &dbname, &args)
+        let out = command(cluster, bin, fixtures::role_for(&args), &dbname, &args)
             .output()
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
@@ -404,7 +404,7 @@ pub fn run_case(
     let grants_before = grant_count(&mut admin).map_err(|e| e.to_string())?;
     let mut args: Vec<String> = case.run.iter().map(|a| vars.apply(a)).collect();
     args.push("--json".into());
-    let out = command(cluster, bin, HANDLER_ROLE, &dbname, &args)
+    let out = command(cluster, bin, fixtures::role_for(&args), &dbname, &args)
         .output()
         .map_err(|e| e.to_string())?;
     let after = snapshot(&mut admin).map_err(|e| e.to_string())?;
@@ -563,12 +563,11 @@ impl Gate {
     }
 }
 
-/// Starts one copy of `bin` per argv as `role`, releases `gate` once all
-/// of them wait on it, and collects every output.
+/// Starts one copy of `bin` per argv, each as its subcommand's role,
+/// releases `gate` once all of them wait on it, and collects every output.
 pub fn spawn_released(
     cluster: &Cluster,
     bin: &Path,
-    role: &str,
     dbname: &str,
     argvs: &[Vec<String>],
     gate: Option<Gate>,
@@ -576,7 +575,7 @@ pub fn spawn_released(
     let children = argvs
         .iter()
         .map(|args| {
-            command(cluster, bin, role, dbname, args)
+            command(cluster, bin, fixtures::role_for(args), dbname, args)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

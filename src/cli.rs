@@ -43,13 +43,13 @@ pub struct Global {
     #[arg(long, global = true)]
     pub json: bool,
     /// Give up connecting after this long (e.g. 10s)
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
     pub connect_timeout: Duration,
     /// Give up waiting for a lock after this long (e.g. 10s, 500ms)
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// Give up on any one statement after this long
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub statement_timeout: Duration,
 }
 
@@ -61,7 +61,7 @@ pub enum Command {
     )]
     Execute {
         /// The APR code (apr_requests.apr_code)
-        #[arg(long, value_name = "CODE")]
+        #[arg(long, value_name = "CODE", value_parser = name)]
         apr: String,
         /// Check everything and say what would happen; write nothing
         #[arg(long)]
@@ -82,7 +82,7 @@ pub enum Command {
     /// The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines
     #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step readback --apr APR-C1-0001")]
     Readback {
-        #[arg(long, value_name = "CODE")]
+        #[arg(long, value_name = "CODE", value_parser = name)]
         apr: String,
     },
     /// Build an authorize_build_step APR from a manifest; --dry-run prints it, otherwise inserts it as proposed
@@ -109,7 +109,7 @@ pub enum Command {
         after_help = "EXAMPLE:\n    dot-authorize-build-step show-patch --apr APR-PATCH-0001 --against /opt/incomex/dot/bin/dot-apr-execute"
     )]
     ShowPatch {
-        #[arg(long, value_name = "CODE")]
+        #[arg(long, value_name = "CODE", value_parser = name)]
         apr: String,
         /// Print a unified diff of the current file against the new content
         #[arg(long, value_name = "FILE")]
@@ -136,7 +136,7 @@ pub struct ProposePatchArgs {
     #[arg(long, value_name = "FILE")]
     pub new_content: PathBuf,
     /// Where the dispatcher lives (absolute, no '..')
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = printable)]
     pub file_path: String,
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub dot_code: String,
@@ -161,12 +161,12 @@ pub struct ProposeArgs {
     /// The cser-v1 manifest the grant will be bound to
     #[arg(long, value_name = "FILE")]
     pub manifest: PathBuf,
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
     /// How long the grant lives once minted: 90s, 30m, 2h (at most 24h)
     #[arg(long, value_name = "DURATION")]
     pub ttl: String,
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = printable)]
     pub rollback_plan_ref: String,
     /// Who proposes (apr_requests.proposed_by)
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
@@ -175,7 +175,7 @@ pub struct ProposeArgs {
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub apr: Option<String>,
     /// apr_requests.session_code
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", value_parser = name)]
     pub session: Option<String>,
     /// Print the APR; write nothing (the live vocabulary is checked only if a database answers)
     #[arg(long)]
@@ -184,31 +184,36 @@ pub struct ProposeArgs {
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", value_parser = name)]
     pub auth_code: String,
-    #[arg(long)]
+    #[arg(long, value_parser = printable)]
     pub target: String,
-    #[arg(long)]
+    #[arg(long, value_parser = printable)]
     pub carrier: String,
-    #[arg(long)]
+    #[arg(long, value_parser = printable)]
     pub lane: String,
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
     /// DRY_RUN; REAL_RUN is always refused (C1_PROD_REAL_RUN_BLOCKED)
-    #[arg(long, default_value = "DRY_RUN")]
+    #[arg(long, default_value = "DRY_RUN", value_parser = printable)]
     pub mode: String,
     /// The manifest about to be built: hash and action set computed from it
     #[arg(long, value_name = "FILE", conflicts_with_all = ["manifest_hash", "action_set"], required_unless_present_all = ["manifest_hash", "action_set"])]
     pub manifest: Option<PathBuf>,
     /// The manifest's cser-v1 hash (with --action-set, instead of --manifest)
-    #[arg(long, value_name = "H", requires = "action_set")]
+    #[arg(long, value_name = "H", requires = "action_set", value_parser = printable)]
     pub manifest_hash: Option<String>,
     /// Comma-separated operation codes; compared as a set, a duplicate is a mismatch
-    #[arg(long, value_name = "a,b,c", requires = "manifest_hash")]
+    #[arg(long, value_name = "a,b,c", requires = "manifest_hash", value_parser = printable)]
     pub action_set: Option<String>,
     /// Who consumes (recorded in consumed_by)
-    #[arg(long, value_name = "WHO", default_value = "c1-build-step")]
+    #[arg(long, value_name = "WHO", default_value = "c1-build-step", value_parser = name)]
     pub by: String,
+    /// Idempotency key stored with the spend: a re-run with the same key and
+    /// binding answers CONSUMED; anyone else gets ALREADY_CONSUMED.
+    /// 1-128 of [A-Za-z0-9._:-]; a fresh random one when absent
+    #[arg(long, value_name = "ID", value_parser = request_id)]
+    pub request_id: Option<String>,
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -216,10 +221,10 @@ pub struct ConsumeArgs {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["auth_code", "apr"]))]
 pub struct RevokeArgs {
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", value_parser = name)]
     pub auth_code: Option<String>,
     /// Revoke the grant minted for this APR
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: Option<String>,
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub reason: String,
@@ -247,7 +252,73 @@ fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
     } else {
+        printable(s)
+    }
+}
+
+/// A code or name: non-empty, and no character that could forge or hide
+/// output (control characters, line breaks, invisible and bidi formatting).
+pub fn name(s: &str) -> Result<String, String> {
+    non_empty(s)
+}
+
+/// Free text (no control or invisible characters, may be empty).
+pub fn printable(s: &str) -> Result<String, String> {
+    match s.chars().find(|c| is_hidden(*c)) {
+        Some(c) => Err(format!(
+            "holds the character U+{:04X}; control, line-break and invisible characters are refused",
+            u32::from(c)
+        )),
+        None => Ok(s.to_owned()),
+    }
+}
+
+/// Control characters and the invisible or direction-changing format
+/// characters that make two different strings look alike.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// consume's idempotency key: 1-128 of [A-Za-z0-9._:-].
+fn request_id(s: &str) -> Result<String, String> {
+    if crate::policy::is_plan_ref(s) {
         Ok(s.to_owned())
+    } else {
+        Err("must be 1-128 characters of [A-Za-z0-9._:-]".into())
+    }
+}
+
+/// A fresh random request id (128 bits from the OS).
+pub fn fresh_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        // No OS randomness: still unique enough per process and instant.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("req-{hex}")
+}
+
+/// The longest timeout accepted: every one must be one the server can hold
+/// (PostgreSQL's are int milliseconds, and the idle-in-transaction timeout
+/// is twice the statement timeout), and nothing should wait longer anyway.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// A timeout: a duration from 1ms to 24h (0 would mean "wait forever").
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() || d > MAX_TIMEOUT {
+        Err(format!("{s:?} is outside 1ms..=24h"))
+    } else {
+        Ok(d)
     }
 }
 
@@ -290,5 +361,30 @@ mod tests {
         for bad in ["", "s", "1.5h", "-1s", "10x", " 1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn timeouts_the_server_cannot_hold_are_refused_at_parse_time() {
+        assert_eq!(parse_timeout("24h"), Ok(MAX_TIMEOUT));
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        for bad in ["0s", "0ms", "1073742s", "25h", "2d"] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn codes_and_names_with_hidden_characters_are_refused() {
+        for bad in [
+            "APR-1\nOK MINTED",
+            "a\u{200B}",
+            "x\u{202E}y",
+            "tab\there",
+            "\u{FEFF}bom",
+            "",
+        ] {
+            assert!(name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(name("APR-C1-0001"), Ok("APR-C1-0001".into()));
+        assert_eq!(name("Zoë Ω"), Ok("Zoë Ω".into()));
     }
 }

@@ -7,7 +7,8 @@
 use crate::connect::Target;
 use crate::payload;
 use crate::policy::{
-    self, Apr, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke, Stop, Vocabulary, Vote,
+    self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
+    Stop, Vocabulary, Vote,
 };
 use crate::reject::{Done, Fault, Reject};
 use crate::verdict::Verdict;
@@ -26,7 +27,11 @@ const LOCK_APR: &str =
 /// Serializes mints for one carrier/target/plan across APRs.
 const LOCK_SCOPE: &str = "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' || $1 || ':' || $2 || ':' || $3, 0))";
 
-const SELECT_APR: &str = "SELECT apr_code, action_code, status, proposed_by, proposed_action \
+/// The payload is read as text and parsed by `jsonb::read`: serde_json
+/// refuses what jsonb stores (deep nesting, huge numbers), and no stored
+/// payload may make the handler ERROR (SPEC §9, invariant 9).
+const SELECT_APR: &str =
+    "SELECT apr_code, action_code, status, proposed_by, proposed_action::text \
      FROM apr_requests WHERE apr_code = $1";
 const SELECT_HANDLER: &str = "SELECT handler_ref, status, min_approvals \
      FROM apr_action_types WHERE action_code = 'authorize_build_step'";
@@ -35,39 +40,47 @@ const SELECT_VOCABULARY: &str = "SELECT action_code FROM apr_action_types \
 const SELECT_VOTES: &str =
     "SELECT approver, decision, payload_digest FROM apr_approvals WHERE apr_code = $1";
 const SELECT_QUORUM: &str = "SELECT COALESCE(quorum_passed($1), false)";
+/// A row as the decisions read it. Whatever a forged row holds must read:
+/// `scope` as text (see SELECT_APR), and timestamps clamped into chrono's
+/// range (±infinity would not decode; a clamped one fails the TTL check).
 const GRANT_COLUMNS: &str = "auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, \
-     protocol_version, action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-     granted_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_by, revoke_reason, granted_by, rollback_plan_ref";
+     protocol_version, action_set, scope::text AS scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
+     LEAST(GREATEST(granted_at, '0001-01-01Z'), '9999-12-31Z') AS granted_at, \
+     LEAST(GREATEST(expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
+     granted_by, rollback_plan_ref, consumed_at, consumed_by, consume_request_id";
 const SELECT_OTHER_ACTIVE_GRANT: &str = "SELECT auth_code FROM governance_build_authorization \
-     WHERE status = 'active' AND expires_at > now() AND carrier = $1 AND target = $2 AND plan_ref = $3 \
+     WHERE status = 'active' AND expires_at > clock_timestamp() AND carrier = $1 AND target = $2 AND plan_ref = $3 \
        AND request_ref <> $4 ORDER BY auth_code LIMIT 1";
+/// granted_at is the database's wall clock at the write (SPEC §9,
+/// invariant 8), read once so that expires_at - granted_at is the TTL
+/// exactly.
 const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
      (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
       action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
       granted_at, expires_at, granted_by, rollback_plan_ref) \
-     VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
-             now(), now() + make_interval(secs => $12::bigint), $13, $14) \
+     SELECT $1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
+            t.at, t.at + make_interval(secs => $12::bigint), $13, $14 \
+       FROM (SELECT clock_timestamp() AS at) t \
      ON CONFLICT (request_ref) DO NOTHING \
      RETURNING expires_at";
-const SELECT_WOULD_EXPIRE: &str = "SELECT now() + make_interval(secs => $1::bigint)";
-/// The consume compare-and-swap: every condition the policy checked, again,
-/// in the one statement that changes the row.
+const SELECT_WOULD_EXPIRE: &str = "SELECT clock_timestamp() + make_interval(secs => $1::bigint)";
+/// The consume compare-and-swap: every condition the policy checked that
+/// can change under it, again, in the one statement that changes the row.
+/// Expiry is compared with, and consumed_at stamped from, one reading of
+/// the wall clock taken when the row is written, after any lock wait
+/// (SPEC §9, invariant 8).
 const CONSUME_GRANT: &str = "UPDATE governance_build_authorization g \
-     SET status = 'consumed', consumed_at = now(), consumed_by = $2 \
-     WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > now() \
+     SET status = 'consumed', consumed_at = clock_timestamp(), consumed_by = $2, consume_request_id = $10 \
+     WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > clock_timestamp() \
        AND g.carrier = $3 AND g.lane = $4 AND g.target = $5 AND g.plan_ref = $6 AND g.manifest_hash = $7 \
        AND g.apr_digest = $8 \
        AND EXISTS (SELECT 1 FROM apr_requests a WHERE a.apr_code = g.request_ref \
-                   AND a.status IN ('approved', 'applied') AND a.proposed_action = $9::jsonb) \
+                   AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
+       AND quorum_passed(g.request_ref) \
      RETURNING consumed_at";
 const REVOKE_GRANT: &str = "UPDATE governance_build_authorization \
-     SET status = 'revoked', revoked_at = now(), revoked_by = $2, revoke_reason = $3 \
+     SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
      WHERE auth_code = $1 AND status = 'active' RETURNING revoked_at";
-
-/// The prefix of every auth code: `GBA-C1-<apr_code>`.
-pub fn auth_code_for(apr_code: &str) -> String {
-    format!("GBA-C1-{apr_code}")
-}
 
 pub fn connect(target: &Target) -> Result<Client, Stop> {
     target.config.connect(NoTls).map_err(|e| {
@@ -150,12 +163,19 @@ fn begin(client: &mut Client, read_only: bool) -> Result<Transaction<'_>, Stop> 
 fn read_apr(tx: &mut Transaction<'_>, apr_code: &str) -> Result<Option<Apr>, Stop> {
     let row = tx.query_opt(SELECT_APR, &[&apr_code]).or_fault()?;
     row.map(|r| -> Result<Apr, postgres::Error> {
+        let text: Option<String> = r.try_get(4)?;
         Ok(Apr {
             apr_code: r.try_get(0)?,
             action_code: r.try_get(1)?,
             status: r.try_get(2)?,
             proposed_by: r.try_get(3)?,
-            payload: r.try_get::<_, Option<Value>>(4)?.unwrap_or(Value::Null),
+            // PostgreSQL's own jsonb text always reads; if it ever did not,
+            // null is malformed (a FAIL), never an ERROR.
+            payload: text
+                .as_deref()
+                .and_then(|t| crate::jsonb::read(t).ok())
+                .unwrap_or(Value::Null),
+            payload_text: text,
         })
     })
     .transpose()
@@ -211,7 +231,9 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         manifest_hash: r.try_get("manifest_hash")?,
         protocol_version: r.try_get("protocol_version")?,
         action_set: r.try_get("action_set")?,
-        scope: r.try_get("scope")?,
+        scope: r
+            .try_get::<_, Option<String>>("scope")?
+            .and_then(|t| crate::jsonb::read(&t).ok()),
         apr_digest: r.try_get("apr_digest")?,
         single_use: r.try_get::<_, Option<bool>>("single_use")?.unwrap_or(false),
         commit_allowed: r
@@ -222,6 +244,11 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
             .unwrap_or(true),
         granted_at: r.try_get("granted_at")?,
         expires_at: r.try_get("expires_at")?,
+        granted_by: r.try_get("granted_by")?,
+        rollback_plan_ref: r.try_get("rollback_plan_ref")?,
+        consumed_at: r.try_get("consumed_at")?,
+        consumed_by: r.try_get("consumed_by")?,
+        consume_request_id: r.try_get("consume_request_id")?,
     })
 }
 
@@ -246,8 +273,9 @@ pub enum GrantKey<'a> {
     Apr(&'a str),
 }
 
+/// The database's wall clock now, not the transaction's start time.
 fn db_now(tx: &mut Transaction<'_>) -> Result<DateTime<Utc>, Stop> {
-    tx.query_one("SELECT now()", &[])
+    tx.query_one("SELECT clock_timestamp()", &[])
         .and_then(|r| r.try_get(0))
         .or_fault()
 }
@@ -263,6 +291,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         // Under READ COMMITTED every statement after the lock sees what the
         // previous holder committed: the existence check below is sound.
         tx.execute(LOCK_APR, &[&apr_code]).or_fault()?;
+        crate::failpoint::hit("execute-after-apr-lock")?;
     }
     let apr = read_apr(&mut tx, apr_code)?;
     let handler = read_handler(&mut tx)?;
@@ -278,6 +307,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         .query_one(SELECT_QUORUM, &[&apr_code])
         .and_then(|r| r.try_get(0))
         .or_fault()?;
+    let now = db_now(&mut tx)?;
     let facts = ExecuteFacts {
         apr: apr.as_ref(),
         handler: handler.as_ref(),
@@ -285,6 +315,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         vocabulary: &vocabulary,
         votes: &votes,
         quorum_function,
+        now,
     };
     let validated = match policy::decide_execute(&facts)? {
         Execute::AlreadyMinted => {
@@ -306,6 +337,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         }
         Execute::Mint(v) => v,
     };
+    crate::failpoint::hit("execute-after-quorum-check")?;
     let auth_code = auth_code_for(apr_code);
     if !dry_run {
         tx.execute(
@@ -385,7 +417,8 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         ));
     };
     let expires_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-    tx.commit().or_fault()?;
+    crate::failpoint::hit("execute-after-insert")?;
+    commit(tx)?;
     Ok(
         mint_facts(Verdict::done(Done::Minted, format!("minted {auth_code}")))
             .expires_at(expires_at),
@@ -396,38 +429,100 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
 // consume
 // ---------------------------------------------------------------------------
 
-/// `consume`: the single-use compare-and-swap active → consumed.
+/// Everything `consume` decides on, read in its transaction.
+struct ConsumeFacts {
+    grant: Option<Grant>,
+    apr: Option<Apr>,
+    handler: Option<Handler>,
+    votes: Vec<Vote>,
+    quorum_function: bool,
+    now: DateTime<Utc>,
+}
+
+impl ConsumeFacts {
+    fn read(tx: &mut Transaction<'_>, auth_code: &str) -> Result<ConsumeFacts, Stop> {
+        let (grant, apr) = read_grant_and_apr(tx, auth_code)?;
+        let (votes, quorum_function) = match &grant {
+            Some(g) => (
+                read_votes(tx, &g.request_ref)?,
+                quorum_of(tx, &g.request_ref)?,
+            ),
+            None => (Vec::new(), false),
+        };
+        Ok(ConsumeFacts {
+            grant,
+            apr,
+            handler: read_handler(tx)?,
+            votes,
+            quorum_function,
+            now: db_now(tx)?,
+        })
+    }
+
+    /// SPEC §4's consume order, then invariant 7: the row must be one the
+    /// handler would have minted.
+    fn decide(&self, presented: &Presented) -> Result<(), Stop> {
+        policy::decide_consume(presented, self.grant.as_ref(), self.apr.as_ref(), self.now)?;
+        match &self.grant {
+            Some(g) => policy::check_grant_backed(g, &self.backing()),
+            None => Ok(()),
+        }
+    }
+
+    fn backing(&self) -> Backing<'_> {
+        Backing {
+            apr: self.apr.as_ref(),
+            handler: self.handler.as_ref(),
+            votes: &self.votes,
+            quorum_function: self.quorum_function,
+            now: self.now,
+        }
+    }
+}
+
+fn quorum_of(tx: &mut Transaction<'_>, apr_code: &str) -> Result<bool, Stop> {
+    tx.query_one(SELECT_QUORUM, &[&apr_code])
+        .and_then(|r| r.try_get(0))
+        .or_fault()
+}
+
+/// `consume`: the single-use compare-and-swap active → consumed, stamped
+/// with the caller's idempotency key `request_id`.
 pub fn consume(
     client: &mut Client,
     auth_code: &str,
     presented: &Presented,
     by: &str,
+    request_id: &str,
     dry_run: bool,
 ) -> Result<Verdict, Stop> {
     let mut tx = begin(client, dry_run)?;
-    let (grant, apr) = read_grant_and_apr(&mut tx, auth_code)?;
-    let now = db_now(&mut tx)?;
-    policy::decide_consume(presented, grant.as_ref(), apr.as_ref(), now)?;
-    // decide_consume returned Ok, so both exist and the APR is fresh.
-    let (Some(grant), Some(apr)) = (grant, apr) else {
+    let facts = ConsumeFacts::read(&mut tx, auth_code)?;
+    if let Some(g) = &facts.grant {
+        if policy::is_own_spend(presented, g, request_id) {
+            return Ok(consumed_verdict(g, auth_code, dry_run, true));
+        }
+    }
+    facts.decide(presented)?;
+    // decide returned Ok, so both exist and the APR is fresh.
+    let (Some(grant), Some(apr)) = (&facts.grant, &facts.apr) else {
         return Err(Stop::Fault(
             Fault::ConcurrentChange,
             "grant vanished".into(),
         ));
     };
-    let base = |v: Verdict| {
-        v.apr(grant.request_ref.clone())
-            .auth_code(auth_code)
-            .dry_run(dry_run)
-    };
     if dry_run {
-        return Ok(base(Verdict::done(
+        return Ok(Verdict::done(
             Done::WouldConsume,
             format!("dry run: {auth_code} would be consumed; read without locks, nothing written"),
-        ))
+        )
+        .apr(grant.request_ref.clone())
+        .auth_code(auth_code)
+        .dry_run(dry_run)
         .expires_at(grant.expires_at));
     }
     tx.query_one(SET_WRITER_MARKER, &[]).or_fault()?;
+    crate::failpoint::hit("consume-before-update")?;
     let changed = tx
         .query_opt(
             CONSUME_GRANT,
@@ -440,34 +535,55 @@ pub fn consume(
                 &presented.plan_ref,
                 &presented.manifest_hash,
                 &grant.apr_digest,
-                &apr.payload,
+                &apr.payload_text,
+                &request_id,
             ],
         )
         .or_fault()?;
     match changed {
         Some(row) => {
             let consumed_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-            tx.commit().or_fault()?;
-            Ok(base(Verdict::done(
-                Done::Consumed,
-                format!("consumed {auth_code}; it cannot be used again"),
-            ))
-            .expires_at(grant.expires_at)
-            .detail("consumed_at", crate::verdict::timestamp(&consumed_at))
-            .detail("consumed_by", by))
+            crate::failpoint::hit("consume-after-update")?;
+            commit(tx)?;
+            let mut spent = grant.clone();
+            spent.consumed_at = Some(consumed_at);
+            spent.consumed_by = Some(by.to_owned());
+            spent.consume_request_id = Some(request_id.to_owned());
+            Ok(consumed_verdict(&spent, auth_code, false, false))
         }
         None => {
             // Lost a race. A new statement sees what the winner committed;
             // a grant only moves forward, so this names the reason soundly.
-            let (grant, apr) = read_grant_and_apr(&mut tx, auth_code)?;
-            let now = db_now(&mut tx)?;
-            policy::decide_consume(presented, grant.as_ref(), apr.as_ref(), now)?;
+            let again = ConsumeFacts::read(&mut tx, auth_code)?;
+            again.decide(presented)?;
             Err(Stop::Fault(
                 Fault::ConcurrentChange,
                 "the grant changed while it was being consumed; nothing written".into(),
             ))
         }
     }
+}
+
+fn consumed_verdict(g: &Grant, auth_code: &str, dry_run: bool, replay: bool) -> Verdict {
+    let message = if replay {
+        format!("{auth_code} was already consumed by this same request (same --request-id and binding); nothing written")
+    } else {
+        format!("consumed {auth_code}; it cannot be used again")
+    };
+    let mut v = Verdict::done(Done::Consumed, message)
+        .apr(g.request_ref.clone())
+        .auth_code(auth_code)
+        .dry_run(dry_run)
+        .expires_at(g.expires_at)
+        .detail(
+            "request_id",
+            g.consume_request_id.clone().unwrap_or_default(),
+        )
+        .detail("consumed_by", g.consumed_by.clone().unwrap_or_default());
+    if let Some(at) = &g.consumed_at {
+        v = v.detail("consumed_at", crate::verdict::timestamp(at));
+    }
+    v
 }
 
 fn read_grant_and_apr(
@@ -480,6 +596,15 @@ fn read_grant_and_apr(
         None => None,
     };
     Ok((grant, apr))
+}
+
+/// Commits; a connection lost while COMMIT was under way is
+/// ERROR_COMMIT_UNKNOWN (never "unreachable"): the caller reconnects and
+/// reads back what happened.
+fn commit(tx: Transaction<'_>) -> Result<(), Stop> {
+    crate::failpoint::hit("before-commit")?;
+    let result = tx.commit();
+    crate::failpoint::lose_commit(result.as_ref().err()).map_or_else(|| result.or_fault(), Err)
 }
 
 // ---------------------------------------------------------------------------
@@ -530,7 +655,7 @@ pub fn revoke(
     match changed {
         Some(row) => {
             let revoked_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-            tx.commit().or_fault()?;
+            commit(tx)?;
             Ok(base(Verdict::done(
                 Done::Revoked,
                 format!("revoked {}", grant.auth_code),
@@ -685,9 +810,11 @@ fn show(v: &Option<String>) -> String {
 // propose
 // ---------------------------------------------------------------------------
 
+/// No status and no timestamps: the proposer role may not name them, so
+/// every APR it writes is born `proposed` (the column default).
 const INSERT_APR: &str = "INSERT INTO apr_requests \
-     (apr_code, request_type, action_code, proposed_action, proposed_by, session_code, status) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'proposed') \
+     (apr_code, request_type, action_code, proposed_action, proposed_by, session_code) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code";
 
 /// One `proposed` APR in `tx`; an existing code is REJECT_APR_EXISTS.

@@ -3,7 +3,10 @@
 
 /// The model of the live governance database (SPEC §5).
 pub const SCHEMA_SQL: &str = include_str!("../fixtures/schema.sql");
-/// The least-privilege roles (staged; SPEC §8).
+/// The constraints that refuse what the handler would never write (staged;
+/// SPEC §9). Already in `SCHEMA_SQL`; applying it there is a no-op.
+pub const HARDEN_SQL: &str = include_str!("../staged/harden-tables.staged.sql");
+/// The least-privilege roles (staged; SPEC §8, §9).
 pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
 /// Binds authorize_build_step to its handler (staged; SPEC §8).
 pub const BIND_SQL: &str = include_str!("../staged/bind-authorize_build_step-handler.staged.sql");
@@ -11,10 +14,21 @@ pub const BIND_SQL: &str = include_str!("../staged/bind-authorize_build_step-han
 pub const UNBIND_SQL: &str =
     include_str!("../staged/unbind-authorize_build_step-handler.staged.sql");
 
-/// The role `execute`, `consume`, `revoke` and `readback` run as.
+/// The minter: the role `execute`, `revoke` and `readback` run as.
 pub const HANDLER_ROLE: &str = "dot_authorize_build_step";
-/// The role `propose` runs as.
+/// The consumer: the role the C1 build step runs `consume` as.
+pub const CONSUMER_ROLE: &str = "dot_c1_build_consumer";
+/// The role `propose` and `propose-patch` run as.
 pub const PROPOSER_ROLE: &str = "dot_c1_grant_issue";
+
+/// The least-privilege role a subcommand runs as, from its argv.
+pub fn role_for<S: AsRef<str>>(argv: &[S]) -> &'static str {
+    match argv.first().map(AsRef::as_ref) {
+        Some("consume") => CONSUMER_ROLE,
+        Some("propose" | "propose-patch") => PROPOSER_ROLE,
+        _ => HANDLER_ROLE,
+    }
+}
 /// The template database every disposable copy is cloned from.
 pub const TEMPLATE_DB: &str = "governance_template";
 
@@ -22,7 +36,7 @@ pub const TEMPLATE_DB: &str = "governance_template";
 /// and roles, handler still unbound).
 pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
     let cluster = crate::pgtemp::Cluster::start()?;
-    cluster.create_database(TEMPLATE_DB, &[SCHEMA_SQL, HANDLER_ROLE_SQL])?;
+    cluster.create_database(TEMPLATE_DB, &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL])?;
     Ok(cluster)
 }
 

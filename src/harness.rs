@@ -137,14 +137,7 @@ fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let outputs = cases::spawn_released(
-        cluster,
-        bin,
-        HANDLER_ROLE,
-        &db,
-        &vec![argv; RACE_COPIES],
-        Some(gate),
-    )?;
+    let outputs = cases::spawn_released(cluster, bin, &db, &vec![argv; RACE_COPIES], Some(gate))?;
     let counts = cases::tally(&outputs);
     let after = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
     let mut failures = Vec::new();
@@ -186,14 +179,7 @@ fn consume_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
     let mut argv = cases::consume_argv("GBA-C1-APR-C1-CRACE", "LEGO1-C1-PLAN", &vocabulary);
     argv.push("--json".into());
     let gate = Gate::grant(cluster, &db, "GBA-C1-APR-C1-CRACE")?;
-    let outputs = cases::spawn_released(
-        cluster,
-        bin,
-        HANDLER_ROLE,
-        &db,
-        &vec![argv; RACE_COPIES],
-        Some(gate),
-    )?;
+    let outputs = cases::spawn_released(cluster, bin, &db, &vec![argv; RACE_COPIES], Some(gate))?;
     let counts = cases::tally(&outputs);
     let consumed: i64 = c
         .query_one(

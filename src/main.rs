@@ -16,39 +16,56 @@ const EXIT_FAIL: u8 = 4;
 const EXIT_ERROR: u8 = 5;
 
 fn main() -> ExitCode {
-    let json = std::env::args().any(|a| a == "--json");
+    // args_os: a non-UTF-8 argument is clap's usage error, never a panic.
+    let json = std::env::args_os().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
-            let _ = e.print(); // --help, --version
-            return ExitCode::from(EXIT_OK);
+            // --help, --version: a failed write is still a failure.
+            return match write_out(e.render().to_string().as_bytes()) {
+                Ok(()) => ExitCode::from(EXIT_OK),
+                Err(_) => ExitCode::from(EXIT_ERROR),
+            };
         }
         Err(e) => return usage(json, &e.to_string()),
     };
     let output = run::run(&cli);
-    let mut stdout = std::io::stdout().lock();
-    let code = match output {
-        Output::Raw(bytes) => {
-            let _ = stdout.write_all(&bytes);
-            EXIT_OK
-        }
+    let (bytes, code) = match output {
+        Output::Raw(bytes) => (bytes, EXIT_OK),
         Output::Usage(message) => return usage(json, &format!("error: {message}\n")),
-        Output::Text(text, v) => {
-            let _ = stdout.write_all(text.as_bytes());
-            exit_for(v.kind())
-        }
+        Output::Text(text, v) => (text.into_bytes(), exit_for(v.kind())),
         Output::Verdict(v) => {
             let text = if cli.global.json {
                 format!("{}\n", v.to_json())
             } else {
                 v.human()
             };
-            let _ = stdout.write_all(text.as_bytes());
-            exit_for(v.kind())
+            (text.into_bytes(), exit_for(v.kind()))
         }
     };
-    let _ = stdout.flush();
-    ExitCode::from(code)
+    match write_out(&bytes) {
+        Ok(()) => ExitCode::from(code),
+        Err(e) => {
+            // Stdout is closed or full: the caller did not get the verdict,
+            // so this is no success, whatever was decided. Say so on stderr.
+            let _ = writeln!(
+                std::io::stderr(),
+                "ERROR ERROR_IO: could not write the result to stdout: {e}{}",
+                if code == EXIT_OK {
+                    " (the command itself succeeded; read its outcome back before retrying)"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn write_out(bytes: &[u8]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()
 }
 
 fn exit_for(kind: Kind) -> u8 {
@@ -63,11 +80,13 @@ fn exit_for(kind: Kind) -> u8 {
 /// The command line is wrong: the reason on stderr, and with --json one
 /// object on stdout so a caller parsing stdout still gets exactly one.
 fn usage(json: bool, message: &str) -> ExitCode {
-    eprint!("{message}");
+    let _ = write!(std::io::stderr(), "{message}");
     if json {
         let obj =
             serde_json::json!({"verdict": "USAGE", "code": "USAGE", "message": message.trim()});
-        println!("{obj}");
+        if write_out(format!("{obj}\n").as_bytes()).is_err() {
+            return ExitCode::from(EXIT_ERROR);
+        }
     }
     ExitCode::from(EXIT_USAGE)
 }

@@ -23,15 +23,82 @@ pub struct Manifest {
     pub action_set: Vec<String>,
 }
 
+/// The largest manifest read (SPEC §9 hardening; documented in the README).
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads and checks a manifest file.
 pub fn load(path: &Path) -> Result<Manifest, Stop> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Stop::Reject(
+    from_bytes(&read_manifest(path)?)
+}
+
+/// The bytes of a manifest: a regular file of at most MAX_MANIFEST_BYTES.
+/// A FIFO, a device (/dev/zero), a directory or a larger file is refused
+/// with its own code before anything is hashed.
+pub fn read_manifest(path: &Path) -> Result<Vec<u8>, Stop> {
+    read_regular(path, MAX_MANIFEST_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => Stop::Reject(
             Reject::ManifestMissing,
             format!("cannot read manifest {}: {e}", path.display()),
-        )
-    })?;
-    from_bytes(&bytes)
+        ),
+        ReadError::NotRegular(kind) => Stop::Reject(
+            Reject::ManifestNotRegular,
+            format!("manifest {} is {kind}, not a regular file", path.display()),
+        ),
+        ReadError::TooLarge => Stop::Reject(
+            Reject::ManifestTooLarge,
+            format!(
+                "manifest {} is larger than {MAX_MANIFEST_BYTES} bytes",
+                path.display()
+            ),
+        ),
+    })
+}
+
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    NotRegular(&'static str),
+    TooLarge,
+}
+
+/// Reads a regular file of at most `cap` bytes. The file is opened
+/// non-blocking (a FIFO cannot hold the open), checked on the open handle
+/// (no swap between check and read), and read through a `cap + 1` limit
+/// (a file that grows while read is still refused).
+pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(ReadError::NotRegular(if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_dir() {
+            "a directory"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        }));
+    }
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Stop> {

@@ -278,6 +278,9 @@ pub struct Apr {
     pub proposed_by: String,
     /// SQL NULL reads as JSON null (and is malformed).
     pub payload: Value,
+    /// The payload as PostgreSQL prints it: the consume compare-and-swap
+    /// checks that it is still exactly this.
+    pub payload_text: Option<String>,
 }
 
 /// The `authorize_build_step` row of `apr_action_types`.
@@ -316,6 +319,17 @@ pub struct Grant {
     pub requires_sovereign_esign: bool,
     pub granted_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub granted_by: Option<String>,
+    pub rollback_plan_ref: Option<String>,
+    pub consumed_at: Option<DateTime<Utc>>,
+    pub consumed_by: Option<String>,
+    /// The idempotency key of the consume that spent it.
+    pub consume_request_id: Option<String>,
+}
+
+/// The auth code of the grant minted for an APR: `GBA-C1-<apr_code>`.
+pub fn auth_code_for(apr_code: &str) -> String {
+    format!("GBA-C1-{apr_code}")
 }
 
 /// What `execute` should do when nothing refused it.
@@ -337,6 +351,8 @@ pub struct ExecuteFacts<'a> {
     pub votes: &'a [Vote],
     /// What `quorum_passed(apr_code)` returned (NULL reads as false).
     pub quorum_function: bool,
+    /// The database's wall clock.
+    pub now: DateTime<Utc>,
 }
 
 /// SPEC §4's order for execute, up to (not including) the check for another
@@ -358,7 +374,20 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
     check_handler_bound(facts.handler)?;
     if let Some(grant) = facts.existing {
         return match cser::digest(&apr.payload) {
-            Ok(d) if grant.apr_digest.as_deref() == Some(d.as_str()) => Ok(Execute::AlreadyMinted),
+            Ok(d) if grant.apr_digest.as_deref() == Some(d.as_str()) => {
+                // Never OK for a row the handler would not have minted.
+                check_grant_backed(
+                    grant,
+                    &Backing {
+                        apr: Some(apr),
+                        handler: facts.handler,
+                        votes: facts.votes,
+                        quorum_function: facts.quorum_function,
+                        now: facts.now,
+                    },
+                )?;
+                Ok(Execute::AlreadyMinted)
+            }
             _ => Err(Stop::reject(
                 Reject::AprTampered,
                 format!(
@@ -426,10 +455,22 @@ fn check_handler_bound(handler: Option<&Handler>) -> Result<(), Stop> {
     }
 }
 
+/// An approver's identity for counting (SPEC §9, "Approver identity"):
+/// trimmed and ASCII-lowercased. `None` for a name that is empty or holds
+/// a control, invisible or non-ASCII character: such a name is never
+/// counted, since it can pass for another.
+pub fn identity(name: &str) -> Option<String> {
+    let trimmed = name.trim();
+    let readable = !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    readable.then(|| trimmed.to_ascii_lowercase())
+}
+
 /// The handler's own recount, stricter than `quorum_passed()`: it counts
 /// only approvals of exactly this payload (matching `payload_digest`), from
-/// distinct approvers other than the proposer. Any non-proposer reject is a
-/// veto; the proposer's own reject blocks the quorum.
+/// distinct readable identities other than the proposer's (names compared
+/// trimmed and case-insensitively). Any reject from someone other than the
+/// proposer is a veto, whatever the name looks like; the proposer's own
+/// reject blocks the quorum.
 fn check_quorum(
     apr: &Apr,
     handler: Option<&Handler>,
@@ -437,13 +478,17 @@ fn check_quorum(
     digest: &Sha256Hex,
     quorum_function: bool,
 ) -> Result<(), Stop> {
+    let proposer = identity(&apr.proposed_by).unwrap_or_else(|| apr.proposed_by.clone());
+    let is_proposer = |v: &Vote| {
+        identity(&v.approver).as_deref() == Some(proposer.as_str()) || v.approver == apr.proposed_by
+    };
     if let Some(veto) = votes
         .iter()
-        .find(|v| v.decision == "reject" && v.approver != apr.proposed_by)
+        .find(|v| v.decision == "reject" && !is_proposer(v))
     {
         return Err(Stop::reject(
             Reject::QuorumVetoed,
-            format!("{} voted reject", veto.approver),
+            format!("{:?} voted reject", veto.approver),
         ));
     }
     let min = match handler.and_then(|h| h.min_approvals) {
@@ -457,30 +502,34 @@ fn check_quorum(
             ))
         }
     };
-    let counted: BTreeSet<&str> = votes
-        .iter()
-        .filter(|v| v.decision == "approve" && v.approver != apr.proposed_by)
-        .filter(|v| v.payload_digest.as_deref() == Some(digest.as_str()))
-        .map(|v| v.approver.as_str())
-        .collect();
-    let uncounted = votes
-        .iter()
-        .filter(|v| v.decision == "approve" && v.approver != apr.proposed_by)
-        .count()
-        - counted.len();
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    let mut not_counted: Vec<String> = Vec::new();
+    for v in votes.iter().filter(|v| v.decision == "approve") {
+        let why = match identity(&v.approver) {
+            None => Some("an unreadable name (control, invisible or non-ASCII characters)"),
+            Some(id) if id == proposer || v.approver == apr.proposed_by => Some("the proposer"),
+            Some(_) if v.payload_digest.is_none() => Some("no payload_digest"),
+            Some(_) if v.payload_digest.as_deref() != Some(digest.as_str()) => {
+                Some("a payload_digest of another payload")
+            }
+            Some(id) if !counted.insert(id.clone()) => Some("the same approver again"),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            not_counted.push(format!("{:?}: {why}", v.approver));
+        }
+    }
     let proposer_rejected = votes.iter().any(|v| v.decision == "reject");
     let recount = counted.len() >= min && !proposer_rejected;
     match (recount, quorum_function) {
         (true, true) => Ok(()),
         (false, _) => {
             let mut why = format!(
-                "{} of {min} approvals from approvers other than the proposer for this exact payload",
+                "{} of {min} approvals from approvers other than the proposer for this exact payload ({digest})",
                 counted.len()
             );
-            if uncounted > 0 {
-                why.push_str(&format!(
-                    "; {uncounted} approval(s) not counted because their payload_digest is not this payload's ({digest})"
-                ));
+            if !not_counted.is_empty() {
+                why.push_str(&format!("; not counted: {}", not_counted.join("; ")));
             }
             if proposer_rejected {
                 why.push_str("; the proposer voted reject");
@@ -715,6 +764,155 @@ fn check_fresh(grant: &Grant, apr: Option<&Apr>) -> Result<(), Stop> {
             ),
         )),
     }
+}
+
+/// Everything the re-check of an existing grant looks at, read in the
+/// transaction that would answer OK for it.
+#[derive(Debug, Clone)]
+pub struct Backing<'a> {
+    /// The APR the grant names (request_ref).
+    pub apr: Option<&'a Apr>,
+    pub handler: Option<&'a Handler>,
+    pub votes: &'a [Vote],
+    pub quorum_function: bool,
+    /// The database's wall clock.
+    pub now: DateTime<Utc>,
+}
+
+/// SPEC §9, invariant 7: a row is honoured only if the handler would have
+/// minted exactly it. Its TTL is within the cap and it was not granted in
+/// the future; it carries the full C1 binding under its own auth code; the
+/// handler is bound; its APR is approved or applied, and that APR's payload
+/// still passes every payload check and gives exactly this row (digest,
+/// plan, manifest, action set, rollback plan, TTL to the microsecond, scope,
+/// granted_by); and that payload has its quorum (function and recount).
+/// Any failure is REJECT_GRANT_INVALID, naming what failed.
+pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), Stop> {
+    let invalid = |why: String| {
+        Stop::reject(
+            Reject::GrantInvalid,
+            format!(
+                "grant {} is not one the handler would have minted: {why}",
+                grant.auth_code
+            ),
+        )
+    };
+    let ttl = grant.expires_at - grant.granted_at;
+    if ttl <= chrono::TimeDelta::zero()
+        || ttl > chrono::TimeDelta::seconds(payload::TTL_CAP_SECONDS)
+    {
+        return Err(invalid(format!(
+            "its lifetime {}s is outside 1..={}s",
+            ttl.num_seconds(),
+            payload::TTL_CAP_SECONDS
+        )));
+    }
+    if grant.granted_at > backing.now {
+        return Err(invalid(format!(
+            "granted_at {} is in the future (database time {})",
+            grant.granted_at.to_rfc3339(),
+            backing.now.to_rfc3339()
+        )));
+    }
+    if let Some(gap) = generic_gap(grant) {
+        return Err(invalid(format!("no full C1 binding: {gap}")));
+    }
+    if grant.auth_code != auth_code_for(&grant.request_ref) {
+        return Err(invalid(format!(
+            "its auth_code is not {}",
+            auth_code_for(&grant.request_ref)
+        )));
+    }
+    if grant.granted_by.as_deref() != Some(payload::HANDLER_REF) {
+        return Err(invalid(format!(
+            "granted_by is {:?}, not {:?}",
+            grant.granted_by.as_deref().unwrap_or("NULL"),
+            payload::HANDLER_REF
+        )));
+    }
+    check_handler_bound(backing.handler).map_err(|stop| match stop {
+        Stop::Reject(_, why) => invalid(why),
+        fault => fault,
+    })?;
+    let Some(apr) = backing.apr else {
+        return Err(invalid(format!(
+            "its APR {} does not exist",
+            grant.request_ref
+        )));
+    };
+    if !matches!(apr.status.as_str(), "approved" | "applied") {
+        return Err(invalid(format!(
+            "its APR {} is {}, not approved or applied",
+            apr.apr_code, apr.status
+        )));
+    }
+    // The grant's own action set stands in for the vocabulary: a grant
+    // stays good when the vocabulary changes after it was minted.
+    let vocabulary = Vocabulary::new(grant.action_set.clone().unwrap_or_default())
+        .ok_or_else(|| invalid("no action_set".into()))?;
+    let v = validate_payload(&apr.payload, &vocabulary).map_err(|stop| match stop {
+        Stop::Reject(r, why) => invalid(format!(
+            "its APR's payload would not mint ({}: {why})",
+            r.code()
+        )),
+        fault => fault,
+    })?;
+    let ttl_exact = chrono::TimeDelta::seconds(v.ttl_seconds());
+    let mismatches = [
+        (
+            "apr_digest",
+            grant.apr_digest.as_deref() == Some(v.digest().as_str()),
+        ),
+        ("plan_ref", grant.plan_ref.as_deref() == Some(v.plan_ref())),
+        (
+            "manifest_hash",
+            grant.manifest_hash.as_deref() == Some(v.manifest_hash().as_str()),
+        ),
+        (
+            "action_set",
+            grant.action_set.as_deref() == Some(v.action_set()),
+        ),
+        (
+            "rollback_plan_ref",
+            grant.rollback_plan_ref.as_deref() == Some(v.rollback_plan_ref()),
+        ),
+        ("ttl", ttl == ttl_exact),
+        ("scope", grant.scope.as_ref() == Some(&v.scope())),
+    ];
+    if let Some((field, _)) = mismatches.iter().find(|(_, same)| !same) {
+        return Err(invalid(format!(
+            "its {field} is not what its APR's payload gives"
+        )));
+    }
+    check_quorum(
+        apr,
+        backing.handler,
+        backing.votes,
+        v.digest(),
+        backing.quorum_function,
+    )
+    .map_err(|stop| match stop {
+        Stop::Reject(r, why) => invalid(format!("its APR has no quorum ({}: {why})", r.code())),
+        fault => fault,
+    })
+}
+
+/// A consumed grant whose spend carried this request id, presented again
+/// with the same binding: the caller's own spend, answered CONSUMED with
+/// nothing written. Anyone else still gets REJECT_AUTH_ALREADY_CONSUMED.
+pub fn is_own_spend(presented: &Presented, grant: &Grant, request_id: &str) -> bool {
+    grant.status == "consumed"
+        && grant.consume_request_id.as_deref() == Some(request_id)
+        && presented.mode == payload::MODE_DRY_RUN
+        && Some(&presented.carrier) == grant.carrier.as_ref()
+        && Some(&presented.lane) == grant.lane.as_ref()
+        && Some(&presented.target) == grant.target.as_ref()
+        && Some(&presented.plan_ref) == grant.plan_ref.as_ref()
+        && Some(&presented.manifest_hash) == grant.manifest_hash.as_ref()
+        && same_set(
+            &presented.action_set,
+            grant.action_set.as_deref().unwrap_or(&[]),
+        )
 }
 
 /// What `revoke` should do with the grant it found.
@@ -1010,6 +1208,7 @@ mod tests {
 
     fn apr(status: &str, payload: Value) -> Apr {
         Apr {
+            payload_text: Some(payload.to_string()),
             apr_code: "APR-1".into(),
             action_code: "authorize_build_step".into(),
             status: status.into(),
@@ -1046,6 +1245,7 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
+        let v = validate_payload(payload, &vocabulary()).unwrap();
         Grant {
             auth_code: "GBA-C1-APR-1".into(),
             request_ref: "APR-1".into(),
@@ -1057,13 +1257,18 @@ mod tests {
             manifest_hash: Some(HASH.into()),
             protocol_version: Some("cser-v1".into()),
             action_set: Some(VOCAB.iter().map(|s| s.to_string()).collect()),
-            scope: Some(json!({"target": "DOT_C1_VOCAB_BUILD"})),
+            scope: Some(v.scope()),
             apr_digest: Some(cser::digest(payload).unwrap().as_str().into()),
             single_use: true,
             commit_allowed: false,
             requires_sovereign_esign: false,
             granted_at: now,
-            expires_at: now + chrono::Duration::hours(1),
+            expires_at: now + chrono::Duration::seconds(v.ttl_seconds()),
+            granted_by: Some(payload::HANDLER_REF.into()),
+            rollback_plan_ref: Some(v.rollback_plan_ref().into()),
+            consumed_at: None,
+            consumed_by: None,
+            consume_request_id: None,
         }
     }
 
@@ -1073,6 +1278,7 @@ mod tests {
         existing: Option<Grant>,
         votes: Vec<Vote>,
         quorum_function: bool,
+        now: DateTime<Utc>,
     }
 
     impl Case {
@@ -1083,6 +1289,7 @@ mod tests {
                 existing: None,
                 votes: quorum_for(&valid()),
                 quorum_function: true,
+                now: grant_for(&valid()).granted_at,
             }
         }
         fn decide(&self) -> Result<Execute, Stop> {
@@ -1094,6 +1301,7 @@ mod tests {
                 vocabulary: &vocabulary,
                 votes: &self.votes,
                 quorum_function: self.quorum_function,
+                now: self.now,
             })
         }
         fn code(&self) -> &'static str {
@@ -1134,10 +1342,17 @@ mod tests {
         let mut c = Case::good();
         c.existing = Some(grant_for(&valid()));
         c.apr.as_mut().unwrap().status = "applied".into();
-        c.votes.clear();
         assert_eq!(c.code(), "ALREADY_MINTED");
         c.existing.as_mut().unwrap().status = "revoked".into();
         assert_eq!(c.code(), "ALREADY_MINTED");
+        // ... but never OK for a row without a quorum behind it (invariant 7).
+        let no_votes = {
+            let mut c = Case::good();
+            c.existing = Some(grant_for(&valid()));
+            c.votes.clear();
+            c
+        };
+        assert_eq!(no_votes.code(), "REJECT_GRANT_INVALID");
         c.apr.as_mut().unwrap().payload = with(&[("ttl_seconds", Some(json!(60)))]);
         assert_eq!(c.code(), "REJECT_APR_TAMPERED");
         c.existing.as_mut().unwrap().apr_digest = None;
@@ -1167,6 +1382,199 @@ mod tests {
         c.votes = vec![vote("vic", "reject", None)];
         c.quorum_function = false;
         assert_eq!(c.code(), "REJECT_QUORUM_VETOED");
+    }
+
+    /// Every way a row can differ from what the handler would mint, each
+    /// refused with REJECT_GRANT_INVALID (execute's already-minted path
+    /// and consume share this check).
+    #[test]
+    fn a_row_the_handler_would_not_have_minted_is_invalid() {
+        let payload = valid();
+        let a = apr("approved", payload.clone());
+        let votes = quorum_for(&payload);
+        let handler = bound();
+        let good = grant_for(&payload);
+        let backing = |now| Backing {
+            apr: Some(&a),
+            handler: Some(&handler),
+            votes: &votes,
+            quorum_function: true,
+            now,
+        };
+        let code = |g: &Grant, b: &Backing<'_>| match check_grant_backed(g, b) {
+            Ok(()) => "OK",
+            Err(Stop::Reject(r, _)) => r.code(),
+            Err(Stop::Fault(f, _)) => f.code(),
+        };
+        let at = good.granted_at;
+        assert_eq!(code(&good, &backing(at)), "OK");
+        type Forge = Box<dyn Fn(&mut Grant)>;
+        let forged: Vec<(&str, Forge)> = vec![
+            (
+                "ten-year TTL",
+                Box::new(|g| g.expires_at = g.granted_at + chrono::Duration::days(3650)),
+            ),
+            (
+                "TTL off by a second",
+                Box::new(|g| g.expires_at += chrono::Duration::seconds(1)),
+            ),
+            (
+                "granted in the future",
+                Box::new(|g| {
+                    g.granted_at += chrono::Duration::minutes(5);
+                    g.expires_at += chrono::Duration::minutes(5);
+                }),
+            ),
+            ("no binding", Box::new(|g| g.carrier = None)),
+            (
+                "other plan",
+                Box::new(|g| g.plan_ref = Some("OTHER-PLAN".into())),
+            ),
+            (
+                "other manifest",
+                Box::new(|g| g.manifest_hash = Some("f".repeat(64))),
+            ),
+            (
+                "other rollback plan",
+                Box::new(|g| g.rollback_plan_ref = Some("RB-X".into())),
+            ),
+            (
+                "smaller action set",
+                Box::new(|g| g.action_set = Some(vec!["c1_a".into()])),
+            ),
+            (
+                "scope disagrees",
+                Box::new(|g| g.scope = Some(json!({"target": "DOT_C1_VOCAB_BUILD"}))),
+            ),
+            (
+                "other auth code",
+                Box::new(|g| g.auth_code = "GBA-C1-OTHER".into()),
+            ),
+            (
+                "not granted by the handler",
+                Box::new(|g| g.granted_by = Some("psql".into())),
+            ),
+        ];
+        for (what, forge) in forged {
+            let mut g = good.clone();
+            forge(&mut g);
+            assert_eq!(code(&g, &backing(at)), "REJECT_GRANT_INVALID", "{what}");
+        }
+        let no_votes: Vec<Vote> = Vec::new();
+        let b = Backing {
+            votes: &no_votes,
+            ..backing(at)
+        };
+        assert_eq!(code(&good, &b), "REJECT_GRANT_INVALID", "no quorum");
+        let veto = [quorum_for(&payload), vec![vote("cy", "reject", None)]].concat();
+        let b = Backing {
+            votes: &veto,
+            ..backing(at)
+        };
+        assert_eq!(code(&good, &b), "REJECT_GRANT_INVALID", "vetoed since");
+        let b = Backing {
+            quorum_function: false,
+            ..backing(at)
+        };
+        assert_eq!(
+            code(&good, &b),
+            "ERROR_QUORUM_DRIFT",
+            "function and recount disagree"
+        );
+        let rejected = apr("rejected", payload.clone());
+        let b = Backing {
+            apr: Some(&rejected),
+            ..backing(at)
+        };
+        assert_eq!(
+            code(&good, &b),
+            "REJECT_GRANT_INVALID",
+            "APR rejected since"
+        );
+        let b = Backing {
+            apr: None,
+            ..backing(at)
+        };
+        assert_eq!(code(&good, &b), "REJECT_GRANT_INVALID", "APR gone");
+        let unbound = Handler {
+            handler_ref: Some("unimplemented".into()),
+            ..bound()
+        };
+        let b = Backing {
+            handler: Some(&unbound),
+            ..backing(at)
+        };
+        assert_eq!(
+            code(&good, &b),
+            "REJECT_GRANT_INVALID",
+            "handler unbound since"
+        );
+        // The vocabulary may change after minting: the grant's own action
+        // set stands in for it.
+        assert_eq!(
+            code(&good, &backing(at + chrono::Duration::seconds(5))),
+            "OK"
+        );
+    }
+
+    /// SPEC §9 "Approver identity": trimmed, case-insensitive, and names
+    /// with control, invisible or non-ASCII characters are not counted.
+    #[test]
+    fn approver_identity_is_trimmed_case_insensitive_and_readable() {
+        let payload = valid();
+        let d = cser::digest(&payload).unwrap();
+        let a = Apr {
+            proposed_by: "mallory".into(),
+            ..apr("approved", payload.clone())
+        };
+        let count = |names: &[&str]| {
+            let votes: Vec<Vote> = names
+                .iter()
+                .map(|n| vote(n, "approve", Some(d.as_str())))
+                .collect();
+            match check_quorum(&a, Some(&bound()), &votes, &d, true) {
+                Ok(()) => "OK".to_owned(),
+                Err(Stop::Reject(r, why)) => format!("{} {why}", r.code()),
+                Err(Stop::Fault(f, why)) => format!("{} {why}", f.code()),
+            }
+        };
+        assert_eq!(count(&["alice", "bob"]), "OK");
+        for twins in [
+            ["alice", "alice\u{200B}"],
+            ["alice", "Alice"],
+            ["alice", " alice "],
+            ["alice", "Mallory"],
+            ["alice", "mallory "],
+            ["alice", "bob\u{0007}"],
+            ["alice", "b\u{00F6}b"],
+        ] {
+            let got = count(&twins);
+            assert!(
+                got.starts_with("REJECT_QUORUM_NOT_MET 1 of 2"),
+                "{twins:?}: {got}"
+            );
+            assert!(got.contains("not counted"), "{twins:?}: {got}");
+        }
+        // A reject is a veto whatever the name looks like, unless it is the
+        // proposer's own.
+        let votes = vec![
+            vote("alice", "approve", Some(d.as_str())),
+            vote("bob", "approve", Some(d.as_str())),
+            vote("eve\u{200B}", "reject", None),
+        ];
+        assert!(matches!(
+            check_quorum(&a, Some(&bound()), &votes, &d, true),
+            Err(Stop::Reject(Reject::QuorumVetoed, _))
+        ));
+        let votes = vec![
+            vote("alice", "approve", Some(d.as_str())),
+            vote("bob", "approve", Some(d.as_str())),
+            vote(" MALLORY", "reject", None),
+        ];
+        assert!(matches!(
+            check_quorum(&a, Some(&bound()), &votes, &d, true),
+            Err(Stop::Reject(Reject::QuorumNotMet, _))
+        ));
     }
 
     #[test]

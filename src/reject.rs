@@ -51,9 +51,13 @@ pub enum Reject {
     AuthRevoked,
     AuthAlreadyConsumed,
     AuthNotActive,
+    /// A row the handler would not have minted (SPEC §9, invariant 7).
+    GrantInvalid,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
+    ManifestNotRegular,
+    ManifestTooLarge,
     ManifestProtocolVersion,
     ManifestCarrier,
     ManifestDuplicateOperation,
@@ -115,8 +119,11 @@ impl Reject {
             Reject::AuthRevoked => "REJECT_AUTH_REVOKED",
             Reject::AuthAlreadyConsumed => "REJECT_AUTH_ALREADY_CONSUMED",
             Reject::AuthNotActive => "REJECT_AUTH_NOT_ACTIVE",
+            Reject::GrantInvalid => "REJECT_GRANT_INVALID",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
+            Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
+            Reject::ManifestTooLarge => "REJECT_MANIFEST_TOO_LARGE",
             Reject::ManifestProtocolVersion => "REJECT_MANIFEST_PROTOCOL_VERSION",
             Reject::ManifestCarrier => "REJECT_MANIFEST_CARRIER",
             Reject::ManifestDuplicateOperation => "REJECT_MANIFEST_DUPLICATE_OPERATION",
@@ -175,6 +182,9 @@ pub enum Fault {
     Database,
     /// A local file could not be read.
     Io,
+    /// The connection was lost while COMMIT was under way and reading back
+    /// on a new connection could not tell whether it was written.
+    CommitUnknown,
 }
 
 impl Fault {
@@ -189,6 +199,7 @@ impl Fault {
             Fault::ConcurrentChange => "ERROR_CONCURRENT_CHANGE",
             Fault::Database => "ERROR_DATABASE",
             Fault::Io => "ERROR_IO",
+            Fault::CommitUnknown => "ERROR_COMMIT_UNKNOWN",
         }
     }
 }

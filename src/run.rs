@@ -27,7 +27,7 @@ pub enum Output {
 
 pub fn run(cli: &Cli) -> Output {
     match &cli.command {
-        Command::Execute { apr, dry_run } => verdict(with_db(&cli.global, |c| {
+        Command::Execute { apr, dry_run } => verdict(with_db_settled(&cli.global, |c| {
             db::execute(c, apr, *dry_run)
                 .map(|v| v.apr(apr.clone()))
                 .map_err(|s| (s, Some(apr.clone())))
@@ -54,13 +54,20 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
         v.apr = args.apr.clone();
         Output::Verdict(v)
     };
-    let content = match std::fs::read(&args.new_content) {
+    let cap = crate::patch::MAX_CONTENT_BYTES as u64;
+    let content = match manifest::read_regular(&args.new_content, cap) {
         Ok(c) => c,
+        Err(manifest::ReadError::TooLarge) => {
+            return refuse(Stop::Reject(
+                Reject::PatchTooLarge,
+                format!("the new content is larger than {cap} bytes"),
+            ))
+        }
         Err(e) => {
             return refuse(Stop::Reject(
                 Reject::PatchMissing,
                 format!(
-                    "cannot read --new-content {}: {e}",
+                    "cannot read --new-content {}: {e:?}",
                     args.new_content.display()
                 ),
             ))
@@ -268,6 +275,41 @@ fn with_db(global: &Global, f: impl FnOnce(&mut Client) -> Attempt) -> Result<At
     Ok(f(&mut client))
 }
 
+/// `with_db` for the idempotent writers (execute, consume with its request
+/// id, revoke). When the connection is lost while COMMIT is under way, the
+/// outcome is read back by running the same command once more on a new
+/// connection: it waits for the first attempt's locks, then either finds
+/// the write (ALREADY_MINTED, the caller's own CONSUMED, ALREADY_REVOKED)
+/// or makes it. Only if that cannot settle it is the answer
+/// ERROR_COMMIT_UNKNOWN, which says to re-run.
+fn with_db_settled(global: &Global, f: impl Fn(&mut Client) -> Attempt) -> Result<Attempt, String> {
+    let target = resolve(global)?;
+    let first = match db::connect(&target) {
+        Ok(mut c) => f(&mut c),
+        Err(stop) => return Ok(Err((stop, None))),
+    };
+    let lost = match &first {
+        Err((Stop::Fault(Fault::CommitUnknown, why), _)) => why.clone(),
+        _ => return Ok(first),
+    };
+    let unknown = |again: String| {
+        Err((
+            Stop::Fault(
+                Fault::CommitUnknown,
+                format!("{lost}; reading back on a new connection did not settle it ({again}); re-run the same command (it is idempotent)"),
+            ),
+            None,
+        ))
+    };
+    Ok(match db::connect(&target) {
+        Ok(mut c) => match f(&mut c) {
+            Err((Stop::Fault(Fault::CommitUnknown, why), _)) => unknown(why),
+            settled => settled,
+        },
+        Err(stop) => unknown(Verdict::from(stop).message),
+    })
+}
+
 fn resolve(global: &Global) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
         connect: global.connect_timeout,
@@ -335,8 +377,20 @@ fn consume(global: &Global, args: &ConsumeArgs) -> Output {
         manifest_hash,
         action_set,
     };
-    verdict(with_db(global, |c| {
-        db::consume(c, &args.auth_code, &presented, &args.by, args.dry_run).map_err(|s| (s, None))
+    let request_id = args
+        .request_id
+        .clone()
+        .unwrap_or_else(crate::cli::fresh_request_id);
+    verdict(with_db_settled(global, |c| {
+        db::consume(
+            c,
+            &args.auth_code,
+            &presented,
+            &args.by,
+            &request_id,
+            args.dry_run,
+        )
+        .map_err(|s| (s, None))
     }))
     .and_fill(|v| {
         v.auth_code.get_or_insert_with(|| args.auth_code.clone());
@@ -350,7 +404,7 @@ fn revoke(global: &Global, args: &RevokeArgs) -> Output {
         (None, Some(apr)) => GrantKey::Apr(apr),
         (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
     };
-    verdict(with_db(global, |c| {
+    verdict(with_db_settled(global, |c| {
         db::revoke(c, key, &args.reason, &args.by, args.dry_run).map_err(|s| (s, None))
     }))
     .and_fill(|v| {
@@ -453,14 +507,9 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
         ManifestCommand::Hash { file } => (file, true),
         ManifestCommand::Canon { file } => (file, false),
     };
-    let bytes = match std::fs::read(path) {
+    let bytes = match manifest::read_manifest(path) {
         Ok(b) => b,
-        Err(e) => {
-            return Output::Verdict(Verdict::new(
-                Status::Reject(Reject::ManifestMissing),
-                format!("cannot read {}: {e}", path.display()),
-            ))
-        }
+        Err(stop) => return Output::Verdict(Verdict::from(stop)),
     };
     match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
         Ok(canon) if json => {

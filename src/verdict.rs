@@ -137,15 +137,22 @@ impl Verdict {
     }
 
     /// `VERDICT CODE: message`, then one `  key: value` line per fact.
+    /// Every value is escaped: a line break or control character in a code
+    /// read from the database cannot forge a line such as `OK MINTED`.
     pub fn human(&self) -> String {
-        let mut out: String = self.lines.iter().map(|l| format!("{l}\n")).collect();
+        let mut out: String = self
+            .lines
+            .iter()
+            .map(|l| format!("{}\n", escape_keeping_tabs(l)))
+            .collect();
         out.push_str(&format!(
             "{} {}: {}\n",
             self.kind().as_str(),
             self.code(),
-            self.message
+            escape(&self.message)
         ));
-        let mut line = |k: &str, v: &str| out.push_str(&format!("  {k}: {v}\n"));
+        let mut line =
+            |k: &str, v: &str| out.push_str(&format!("  {}: {}\n", escape(k), escape(v)));
         if let Some(apr) = &self.apr {
             line("apr", apr);
         }
@@ -190,6 +197,32 @@ impl From<Stop> for Verdict {
             Stop::Fault(f, why) => Verdict::new(Status::Fault(f), why),
         }
     }
+}
+
+/// Control, line-break and invisible characters as `\u{…}` escapes;
+/// everything else as it is.
+pub fn escape(s: &str) -> String {
+    escape_where(s, crate::cli::is_hidden)
+}
+
+/// `escape` for lines of file content (show-patch), where tabs are real.
+fn escape_keeping_tabs(s: &str) -> String {
+    escape_where(s, |c| c != '\t' && crate::cli::is_hidden(c))
+}
+
+fn escape_where(s: &str, hidden: impl Fn(char) -> bool) -> String {
+    if !s.chars().any(&hidden) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if hidden(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub fn timestamp(at: &DateTime<Utc>) -> String {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use dot_authorize_build_step::cser;
-use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, TEMPLATE_DB};
+use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
 use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
 use postgres::Client;
 use serde_json::Value;
@@ -174,9 +174,10 @@ impl Db<'_> {
         cmd
     }
 
-    /// Runs the binary as the handler's least-privilege role.
+    /// Runs the binary as the least-privilege role of its subcommand
+    /// (minter, consumer or proposer).
     pub fn run(&self, args: &[&str]) -> Run {
-        self.run_as(HANDLER_ROLE, args)
+        self.run_as(fixtures::role_for(args), args)
     }
 
     pub fn run_as(&self, role: &str, args: &[&str]) -> Run {
@@ -289,7 +290,7 @@ pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<Gate>) -> Ve
     spawn_mixed(db, &vec![args; n], gate)
 }
 
-/// Starts one copy of the binary per argv as the handler role, releases
+/// Starts one copy of the binary per argv as its subcommand's role, releases
 /// the gate once all of them wait on it, and waits for all of them.
 pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<Gate>) -> Vec<Run> {
     let owned: Vec<Vec<String>> = argvs
@@ -299,7 +300,6 @@ pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<Gate>) -> Vec<Ru
     let outputs = dot_authorize_build_step::cases::spawn_released(
         &db.pg.cluster,
         std::path::Path::new(BIN),
-        dot_authorize_build_step::fixtures::HANDLER_ROLE,
         &db.name,
         &owned,
         gate,

@@ -1,0 +1,61 @@
+//! Named fail points for the crash-safety tests. They act only in a build
+//! with the `failpoints` feature (release builds never enable it), and only
+//! when `DOT_ABS_FAILPOINT=NAME:ACTION` names them:
+//! - `pause`: print `failpoint NAME reached` on stderr and wait to be
+//!   killed (the test kills the handler, or stops PostgreSQL, right there);
+//! - `lose`: behave as if the connection dropped at that point.
+//!
+//! Points: `execute-after-apr-lock`, `execute-after-quorum-check`,
+//! `execute-after-insert`, `consume-before-update`, `consume-after-update`,
+//! `before-commit`, `after-commit` (COMMIT sent and answered).
+//! Without the feature every point is a no-op the compiler removes.
+
+use crate::policy::Stop;
+use crate::reject::Fault;
+
+#[cfg(feature = "failpoints")]
+fn action(name: &str) -> Option<String> {
+    let spec = std::env::var("DOT_ABS_FAILPOINT").ok()?;
+    let (point, action) = spec.split_once(':')?;
+    (point == name).then(|| action.to_owned())
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn action(_name: &str) -> Option<String> {
+    None
+}
+
+fn lost(name: &str) -> Stop {
+    Stop::Fault(
+        Fault::CommitUnknown,
+        format!("the connection was lost at {name} (fail point)"),
+    )
+}
+
+/// Passes a named point.
+pub fn hit(name: &str) -> Result<(), Stop> {
+    match action(name).as_deref() {
+        Some("pause") => {
+            eprintln!("failpoint {name} reached");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+        Some("lose") => Err(lost(name)),
+        _ => Ok(()),
+    }
+}
+
+/// What a commit's result means: a connection lost while COMMIT was under
+/// way (an error with no SQLSTATE) is ERROR_COMMIT_UNKNOWN, never
+/// "unreachable"; the `after-commit` point acts after a commit succeeded.
+pub fn lose_commit(err: Option<&postgres::Error>) -> Option<Stop> {
+    match err {
+        Some(e) if e.code().is_none() => Some(Stop::Fault(
+            Fault::CommitUnknown,
+            format!("the connection was lost while committing: {e}"),
+        )),
+        Some(_) => None,
+        None => hit("after-commit").err(),
+    }
+}

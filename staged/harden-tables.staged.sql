@@ -1,0 +1,90 @@
+-- staged/harden-tables.staged.sql — the table refuses what the handler
+-- would never write, whoever writes it (SPEC §9, "Roles" and invariant 7).
+--
+-- On governance_build_authorization: a TTL over the 24 h cap, a granted_at
+-- in the future, an active row without its full C1 binding, a consume or
+-- revoke stamped outside the grant's life. A role that sets the writer
+-- marker (or a superuser that bypasses the guard trigger) still cannot
+-- store such a row. Also the consume idempotency column, and a default
+-- status of 'proposed' on apr_requests so that the proposer role can insert
+-- without naming a status it has no privilege to choose.
+--
+-- Applied by the owner before handler-role.staged.sql (the roles grant on
+-- consume_request_id), in one transaction: every constraint is added NOT
+-- VALID, then validated against the rows already there; if any existing
+-- row violates one, VALIDATE raises, the whole file rolls back, and the
+-- owner finds the rows with the queries in staged/README.md (STEP 4a).
+-- Idempotent: re-running it on a hardened table changes nothing. The
+-- definitions are exactly those of fixtures/schema.sql (a test compares
+-- them).
+BEGIN;
+
+ALTER TABLE apr_requests ALTER COLUMN status SET DEFAULT 'proposed';
+ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS consume_request_id text;
+
+DO $$
+DECLARE
+    wanted text[][] := ARRAY[
+        ['gba_ttl_within_cap', $c$
+        status NOT IN ('active', 'consumed', 'revoked')
+        OR expires_at - granted_at <= interval '24 hours'$c$],
+        ['gba_granted_not_in_future', $c$granted_at <= clock_timestamp()$c$],
+        ['gba_active_has_c1_binding', $c$
+        status <> 'active' OR COALESCE(
+            auth_code = 'GBA-C1-' || request_ref
+            AND carrier = 'C1' AND lane = 'BUILD_PREP' AND target = 'DOT_C1_VOCAB_BUILD'
+            AND protocol_version = 'cser-v1'
+            AND plan_ref ~ '^[A-Za-z0-9._:-]{1,128}$'
+            AND rollback_plan_ref ~ '^[A-Za-z0-9._:-]{1,128}$'
+            AND manifest_hash ~ '^[0-9a-f]{64}$' AND apr_digest ~ '^[0-9a-f]{64}$'
+            AND cardinality(action_set) > 0
+            AND jsonb_typeof(scope) = 'object' AND scope ->> 'target' = target
+            AND granted_by IS NOT NULL
+            AND single_use AND NOT commit_allowed AND NOT requires_sovereign_esign,
+            false)$c$],
+        ['gba_lifecycle_times', $c$
+        (consumed_at IS NULL OR (consumed_at >= granted_at AND consumed_at < expires_at))
+        AND (revoked_at IS NULL OR revoked_at >= granted_at)
+        AND (consume_request_id IS NULL
+             OR (status = 'consumed' AND consume_request_id ~ '^[A-Za-z0-9._:-]{1,128}$'))$c$]
+    ];
+    i int;
+BEGIN
+    FOR i IN 1 .. array_length(wanted, 1) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                        WHERE conrelid = 'governance_build_authorization'::regclass
+                          AND conname = wanted[i][1]) THEN
+            EXECUTE format('ALTER TABLE governance_build_authorization ADD CONSTRAINT %I CHECK (%s) NOT VALID',
+                           wanted[i][1], wanted[i][2]);
+        END IF;
+        EXECUTE format('ALTER TABLE governance_build_authorization VALIDATE CONSTRAINT %I', wanted[i][1]);
+    END LOOP;
+END
+$$;
+
+-- Read back inside the transaction: every constraint present and
+-- validated, the column and the default in place; else roll back.
+DO $$
+DECLARE
+    n int;
+BEGIN
+    SELECT count(*) INTO n FROM pg_constraint
+     WHERE conrelid = 'governance_build_authorization'::regclass AND contype = 'c' AND convalidated
+       AND conname IN ('gba_ttl_within_cap', 'gba_granted_not_in_future',
+                       'gba_active_has_c1_binding', 'gba_lifecycle_times');
+    IF n <> 4 THEN
+        RAISE EXCEPTION 'harden-tables: % of 4 constraints present and validated; rolled back', n;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                    WHERE table_name = 'governance_build_authorization' AND column_name = 'consume_request_id') THEN
+        RAISE EXCEPTION 'harden-tables: consume_request_id is missing; rolled back';
+    END IF;
+    IF (SELECT column_default FROM information_schema.columns
+         WHERE table_name = 'apr_requests' AND column_name = 'status') IS DISTINCT FROM '''proposed''::text' THEN
+        RAISE EXCEPTION 'harden-tables: apr_requests.status has no default ''proposed''; rolled back';
+    END IF;
+    RAISE NOTICE 'harden-tables: 4 constraints validated, consume_request_id present, status defaults to proposed';
+END
+$$;
+
+COMMIT;
