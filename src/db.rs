@@ -78,6 +78,10 @@ const CONSUME_GRANT: &str = "UPDATE governance_build_authorization g \
                    AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
        AND quorum_passed(g.request_ref) \
      RETURNING consumed_at";
+/// Takes the grant's row lock (the consumer's column UPDATE privilege
+/// allows it) so that the compare-and-swap after it runs with no wait.
+const LOCK_GRANT: &str = "SELECT 1 FROM governance_build_authorization \
+     WHERE auth_code = $1 FOR NO KEY UPDATE";
 const REVOKE_GRANT: &str = "UPDATE governance_build_authorization \
      SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
      WHERE auth_code = $1 AND status = 'active' RETURNING revoked_at";
@@ -522,6 +526,10 @@ pub fn consume(
         .expires_at(grant.expires_at));
     }
     tx.query_one(SET_WRITER_MARKER, &[]).or_fault()?;
+    // Wait for the row first: a row lock held elsewhere and released
+    // unchanged does not make the UPDATE re-read its clock, so without this
+    // the expiry below would be compared before the wait, not at the write.
+    tx.query_opt(LOCK_GRANT, &[&auth_code]).or_fault()?;
     crate::failpoint::hit("consume-before-update")?;
     let changed = tx
         .query_opt(

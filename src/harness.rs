@@ -31,8 +31,24 @@ const RACE_COPIES: usize = 64;
 /// Runs everything; `Err` when the harness itself could not run (no server
 /// binaries, a cluster that would not start).
 pub fn run(bin: &Path, keep: bool) -> Result<Report, String> {
+    tear_down_on_signals()?;
+    let report = run_all(bin, keep);
+    // A signal's teardown kills what the run waits on; its failure is not
+    // the outcome: the signal thread exits with 128 + the signal.
+    while INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::park();
+    }
+    report
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     let cluster = fixtures::governance_cluster().map_err(|e| e.to_string())?;
-    let mut rows = vec![staged_bind_and_unbind(&cluster)?];
+    let mut rows = vec![
+        staged_bind_and_unbind(&cluster)?,
+        roles_and_constraints(&cluster)?,
+    ];
     for (file, suite) in cases::suites() {
         for (i, case) in suite.cases.iter().enumerate() {
             let mut outcome = cases::run_case(&cluster, bin, case, i)
@@ -50,6 +66,25 @@ pub fn run(bin: &Path, keep: bool) -> Result<Report, String> {
         kept,
         socket_dir,
     })
+}
+
+/// SIGINT or SIGTERM (Ctrl-C, a supervisor's stop) ends the harness with
+/// its cluster stopped and its files removed, exit 128 + the signal.
+fn tear_down_on_signals() -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            crate::pgtemp::teardown_all();
+            eprintln!(
+                "harness: interrupted by signal {signal}; its PostgreSQL is stopped and removed"
+            );
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
 }
 
 fn outcome(
@@ -116,6 +151,63 @@ fn staged_bind_and_unbind(cluster: &Cluster) -> Result<Outcome, String> {
         seen.join(" -> "),
         0,
         0,
+        failures,
+    ))
+}
+
+/// The role split and the table's constraints, as the roles themselves
+/// meet them: the consumer cannot insert a grant, the proposer cannot
+/// insert an approved APR, and a ten-year or unbound grant is refused even
+/// with the writer marker set.
+fn roles_and_constraints(cluster: &Cluster) -> Result<Outcome, String> {
+    let db = cases::fresh_database(cluster).map_err(|e| e.to_string())?;
+    let marker = "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
+    let ten_years =
+        "INSERT INTO governance_build_authorization (auth_code, request_ref, status, expires_at) \
+                     VALUES ('GBA-C1-X', 'X', 'active', now() + interval '3650 days')";
+    let attempts = [
+        (
+            fixtures::CONSUMER_ROLE,
+            format!("BEGIN; {marker}; {ten_years}; COMMIT"),
+            "42501",
+        ),
+        (
+            fixtures::HANDLER_ROLE,
+            format!("BEGIN; {marker}; {ten_years}; COMMIT"),
+            "23514",
+        ),
+        (
+            fixtures::PROPOSER_ROLE,
+            "INSERT INTO apr_requests (apr_code, action_code, proposed_by, status) \
+             VALUES ('X', 'authorize_build_step', 'p', 'approved')"
+                .to_owned(),
+            "42501",
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut seen = Vec::new();
+    for (role, sql, want) in attempts {
+        let mut c = cluster.connect(role, &db).map_err(|e| e.to_string())?;
+        let got = match c.batch_execute(&sql) {
+            Ok(()) => "accepted".to_owned(),
+            Err(e) => e
+                .code()
+                .map_or("no SQLSTATE".into(), |c| c.code().to_owned()),
+        };
+        if got != want {
+            failures.push(format!("{role}: expected {want}, got {got}"));
+        }
+        seen.push(format!("{role} {got}"));
+    }
+    let mut admin = cluster.connect(SUPERUSER, &db).map_err(|e| e.to_string())?;
+    let grants = cases::grant_count(&mut admin).map_err(|e| e.to_string())?;
+    Ok(outcome(
+        "staged/roles-and-constraints",
+        "consumer inserts a grant; minter inserts a 10-year grant; proposer inserts an approved APR",
+        "42501, 23514, 42501",
+        seen.join(", "),
+        0,
+        grants,
         failures,
     ))
 }

@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const SUPERUSER: &str = "postgres";
@@ -36,6 +37,86 @@ pub enum PgTempError {
     Io(#[from] std::io::Error),
 }
 
+/// Every cluster this process started and has not yet dropped or kept:
+/// what `teardown_all` stops when a signal ends the process early.
+static LIVE: Mutex<Vec<Teardown>> = Mutex::new(Vec::new());
+
+/// How to stop one cluster and remove its files, without the `Cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Teardown {
+    root: PathBuf,
+    bin: PathBuf,
+    run_as_postgres: bool,
+}
+
+impl Teardown {
+    /// Stops the server, then kills whatever still runs in the directory
+    /// (an initdb caught half-way, a postmaster still starting up, which
+    /// `pg_ctl stop` refuses), waits until it is gone, and removes the files.
+    fn run(&self) {
+        let data = self.root.join("data");
+        if data.join("postmaster.pid").exists() {
+            let _ = server_command(&self.bin, self.run_as_postgres, "pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "-w", "-t", "30", "stop"])
+                .output();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids = processes_in(&self.root);
+            if pids.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            let _ = Command::new("kill").arg("-KILL").args(&pids).output();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The processes whose command line names `dir` (initdb, pg_ctl, the
+/// postmaster, runuser), as pids for `kill`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.to_owned();
+            let is_pid = pid.bytes().all(|b| b.is_ascii_digit()) && pid != me;
+            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+            (is_pid && String::from_utf8_lossy(&cmdline).contains(&needle)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Stops every cluster this process still owns and removes its files: for
+/// a SIGINT or SIGTERM handler (harness), so that an interrupted run leaves
+/// no server running and nothing in /dev/shm.
+pub fn teardown_all() {
+    let live: Vec<Teardown> = LIVE
+        .lock()
+        .map(|mut l| l.drain(..).collect())
+        .unwrap_or_default();
+    for t in live {
+        t.run();
+    }
+}
+
+fn server_command(bin: &Path, run_as_postgres: bool, program: &str) -> Command {
+    let path = bin.join(program);
+    if run_as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
 /// A running throwaway cluster. Dropping it stops the server and removes
 /// every file it wrote.
 #[derive(Debug)]
@@ -50,7 +131,14 @@ impl Cluster {
     pub fn start() -> Result<Cluster, PgTempError> {
         let bin = find_bindir().ok_or(PgTempError::BinariesMissing)?;
         let run_as_postgres = fs::metadata("/proc/self")?.uid() == 0;
-        let root = scratch_dir()?;
+        let root = scratch_dir(&bin, run_as_postgres)?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(Teardown {
+                root: root.clone(),
+                bin: bin.clone(),
+                run_as_postgres,
+            });
+        }
         // From here on the directory is ours to remove, whatever fails.
         let mut cluster = Cluster {
             root,
@@ -192,14 +280,50 @@ impl Cluster {
     }
 
     fn server_cmd(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        if self.run_as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
+        server_command(&self.bin, self.run_as_postgres, program)
+    }
+
+    fn teardown(&self) -> Teardown {
+        Teardown {
+            root: self.root.clone(),
+            bin: self.bin.clone(),
+            run_as_postgres: self.run_as_postgres,
         }
+    }
+
+    fn forget(&self) {
+        let me = self.teardown();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|t| *t != me);
+        }
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m
+    /// immediate`): no checkpoint, every open transaction lost.
+    pub fn stop_immediately(&self) -> Result<(), PgTempError> {
+        self.run(
+            "pg_ctl stop",
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "-w", "stop"]),
+        )
+        .map(|_| ())
+    }
+
+    /// Starts the server again after `stop_immediately` (crash recovery
+    /// runs) and waits until it accepts connections.
+    pub fn restart(&self) -> Result<(), PgTempError> {
+        self.run(
+            "pg_ctl start",
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.log_file())
+                .args(["-W", "start"]),
+        )?;
+        self.wait_ready()
     }
 
     fn run(&self, step: &str, cmd: &mut Command) -> Result<Output, PgTempError> {
@@ -228,6 +352,7 @@ impl Cluster {
     /// inspection); returns the `pg_ctl` command that stops it.
     pub fn keep(mut self) -> String {
         self.kept = true;
+        self.forget();
         let prefix = if self.run_as_postgres {
             "runuser -u postgres -- "
         } else {
@@ -247,15 +372,8 @@ impl Drop for Cluster {
         if self.kept {
             return;
         }
-        if self.data_dir().join("postmaster.pid").exists() {
-            let _ = self
-                .server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.data_dir())
-                .args(["-m", "immediate", "-w", "-t", "30", "stop"])
-                .output();
-        }
-        let _ = fs::remove_dir_all(&self.root);
+        self.forget();
+        self.teardown().run();
     }
 }
 
@@ -264,7 +382,9 @@ pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn scratch_dir() -> Result<PathBuf, PgTempError> {
+const SCRATCH_PREFIX: &str = "dot-abs-pg-";
+
+fn scratch_dir(bin: &Path, run_as_postgres: bool) -> Result<PathBuf, PgTempError> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let shm = Path::new("/dev/shm");
     let base = if shm.is_dir() && fs::metadata(shm).is_ok_and(|m| !m.permissions().readonly()) {
@@ -272,13 +392,45 @@ fn scratch_dir() -> Result<PathBuf, PgTempError> {
     } else {
         std::env::temp_dir()
     };
+    reap_leftovers(&base, bin, run_as_postgres);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = base.join(format!("dot-abs-pg-{}-{nanos:x}-{n}", std::process::id()));
+    let dir = base.join(format!(
+        "{SCRATCH_PREFIX}{}-{nanos:x}-{n}",
+        std::process::id()
+    ));
     fs::create_dir(&dir)?;
     Ok(dir)
+}
+
+/// Clusters left by processes that died without tearing down (kill -9, a
+/// crash): their directory names the owner's pid; if that process is gone,
+/// stop the server and remove the directory.
+fn reap_leftovers(base: &Path, bin: &Path, run_as_postgres: bool) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
+            Teardown {
+                root: entry.path(),
+                bin: bin.to_path_buf(),
+                run_as_postgres,
+            }
+            .run();
+        }
+    }
 }
 
 /// `$PG_BIN`, then `pg_config --bindir`, then the newest

@@ -22,8 +22,8 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         .sum();
     assert_eq!(
         cases.len(),
-        fixtures + 3,
-        "bind/unbind + every fixture + 2 races"
+        fixtures + 4,
+        "bind/unbind + roles and constraints + every fixture + 2 races"
     );
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
@@ -81,4 +81,116 @@ fn missing_server_binaries_are_an_error_that_says_how_to_install_them() {
         message.contains("apt-get install postgresql") && message.contains("PG_BIN"),
         "{message}"
     );
+}
+
+/// The scratch directories in /dev/shm (or the temp dir) owned by `pid`.
+fn scratch_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("dot-abs-pg-{pid}-");
+    ["/dev/shm".into(), std::env::temp_dir()]
+        .iter()
+        .filter_map(|base: &std::path::PathBuf| std::fs::read_dir(base).ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Processes whose command line mentions `dir` (a postgres serving it).
+fn processes_using(dir: &std::path::Path) -> usize {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| String::from_utf8_lossy(c).contains(&needle))
+        .count()
+}
+
+/// Starts `harness` and waits until its cluster's server runs. The caller
+/// signals and waits for the child.
+#[allow(clippy::zombie_processes)]
+fn harness_with_a_running_cluster() -> (std::process::Child, std::path::PathBuf) {
+    let child = std::process::Command::new(BIN)
+        .arg("harness")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(dir) = scratch_of(child.id())
+            .into_iter()
+            .find(|d| d.join("data/postmaster.pid").exists())
+        {
+            return (child, dir);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "harness started no cluster in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_interrupted_harness_stops_its_postgres_and_leaves_nothing_in_dev_shm() {
+    for signal in ["-INT", "-TERM"] {
+        let (child, dir) = harness_with_a_running_cluster();
+        assert!(processes_using(&dir) > 0);
+        let sent = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(130 | 143)),
+            "{signal}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!dir.exists(), "{signal}: {} is still there", dir.display());
+        let left = processes_listing(&dir);
+        assert!(
+            left.is_empty(),
+            "{signal}: still running for {}: {left:?}",
+            dir.display()
+        );
+    }
+}
+
+fn processes_listing(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .ok()
+                .map(|c| (e.file_name(), c))
+        })
+        .filter(|(_, c)| String::from_utf8_lossy(c).contains(&needle))
+        .map(|(n, c)| format!("{n:?} {}", String::from_utf8_lossy(&c).replace('\0', " ")))
+        .collect()
+}
+
+#[test]
+fn a_cluster_left_by_a_killed_process_is_reaped_when_the_next_one_starts() {
+    let (mut child, dir) = harness_with_a_running_cluster();
+    child.kill().unwrap(); // SIGKILL: no chance to tear down
+    child.wait().unwrap();
+    assert!(
+        dir.exists() && processes_using(&dir) > 0,
+        "the kill left nothing to reap"
+    );
+    let _pg = Pg::start();
+    assert!(!dir.exists(), "{} was not reaped", dir.display());
+    assert_eq!(processes_using(&dir), 0);
 }
