@@ -228,3 +228,27 @@ fn escape_where(s: &str, hidden: impl Fn(char) -> bool) -> String {
 pub fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value read from the database with a line break cannot forge a
+    /// line of its own in the human output.
+    #[test]
+    fn control_characters_in_values_are_escaped_in_human_output() {
+        let v = Verdict::new(
+            Status::Reject(Reject::AuthNotFound),
+            "no grant \nOK MINTED: minted GBA-C1-X",
+        )
+        .apr("APR-1\r\nOK CONSUMED: x")
+        .detail("note", "a\u{202E}b");
+        let text = v.human();
+        assert!(!text.lines().any(|l| l.starts_with("OK ")), "{text}");
+        assert!(
+            text.contains("\\u{a}OK MINTED") && text.contains("\\u{202e}"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
+}
