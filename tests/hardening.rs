@@ -523,15 +523,16 @@ fn a_full_or_closed_stdout_is_an_error_not_a_false_success() {
             "{argv:?} to /dev/full: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // A closed pipe: the reader is gone before the writer writes.
-        let mut child = Command::new(BIN)
+        // A closed pipe: the reader is gone before the child starts.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = Command::new(BIN)
             .args(&argv)
             .env("PGHOST", "/nonexistent")
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         assert_eq!(
             out.status.code(),
