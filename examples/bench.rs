@@ -5,7 +5,7 @@
 //! baseline, never as absolute pass/fail. Run with `scripts/bench [N]`.
 
 use dot_authorize_build_step::cases;
-use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, TEMPLATE_DB};
+use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
 use dot_authorize_build_step::pgtemp::SUPERUSER;
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,7 +61,7 @@ fn main() {
     let socket = cluster.socket_dir();
     let run = |argv: &[String]| -> Duration {
         let start = Instant::now();
-        let out = cases::command(&cluster, &bin, HANDLER_ROLE, db, argv)
+        let out = cases::command(&cluster, &bin, fixtures::role_for(argv), db, argv)
             .output()
             .expect("run");
         let took = start.elapsed();

@@ -2,10 +2,12 @@
 //! Run it with `scripts/demo`. Every step states the verdict it expects;
 //! the demo stops with exit 1 at the first surprise.
 
+use dot_authorize_build_step::evidence::ENV as EVIDENCE_ENV;
 use dot_authorize_build_step::fixtures::{
     self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE, TEMPLATE_DB,
 };
 use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,10 @@ struct Demo {
     cluster: Cluster,
     bin: PathBuf,
     root: PathBuf,
+    /// The handler's signing key and the directory of trusted public keys.
+    signing_key: PathBuf,
+    trusted: PathBuf,
+    evidence: PathBuf,
 }
 
 impl Demo {
@@ -34,6 +40,9 @@ impl Demo {
             .env("PGPORT", "5432")
             .env("PGUSER", role)
             .env("PGDATABASE", DB)
+            .env(SIGNING_KEY_ENV, &self.signing_key)
+            .env(TRUSTED_KEYS_ENV, &self.trusted)
+            .env(EVIDENCE_ENV, &self.evidence)
             .current_dir(&self.root)
             .output()
             .expect("run the binary");
@@ -128,7 +137,40 @@ fn main() {
         .clone_database(TEMPLATE_DB, DB)
         .unwrap_or_else(|e| fail(&e.to_string()));
     println!("  socket dir {}", cluster.socket_dir().display());
-    let demo = Demo { cluster, bin, root };
+
+    println!("\n== The handler's signing key: only grants it signs are honoured");
+    let keys = cluster.scratch_dir().join("keys");
+    println!("$ dot-authorize-build-step keygen --out {}", keys.display());
+    let made = Command::new(&bin)
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .arg("--json")
+        .output()
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    let made: Value =
+        serde_json::from_slice(&made.stdout).unwrap_or_else(|_| fail("keygen printed no JSON"));
+    if made["code"] != "KEY_GENERATED" {
+        fail(&format!("keygen: {made}"));
+    }
+    println!("  -> {}", made["message"].as_str().unwrap_or(""));
+    println!(
+        "  public key: {}",
+        made["public_key"].as_str().unwrap_or("")
+    );
+    let evidence = cluster.scratch_dir().join("evidence.jsonl");
+    println!(
+        "  (every command below runs with {SIGNING_KEY_ENV}, {TRUSTED_KEYS_ENV}={} and {EVIDENCE_ENV}={})",
+        keys.display(),
+        evidence.display()
+    );
+    let demo = Demo {
+        cluster,
+        bin,
+        root,
+        signing_key: keys.join("signing.key"),
+        trusted: keys,
+        evidence,
+    };
 
     demo.say("An APR before the handler is bound is refused");
     let digest = demo.propose("APR-C1-DEMO-0", "LEGO0-C1-PLAN");
@@ -236,6 +278,8 @@ fn main() {
         .args(["execute", "--apr", "APR-C1-DEMO-1"])
         .env("PGHOST", "/nonexistent")
         .env("PGUSER", HANDLER_ROLE)
+        .env(SIGNING_KEY_ENV, &demo.signing_key)
+        .env(TRUSTED_KEYS_ENV, &demo.trusted)
         .output()
         .unwrap();
     print!(
@@ -312,6 +356,45 @@ fn main() {
         "REJECT_AUTH_ALREADY_CONSUMED",
     );
 
+    demo.say("A superuser sets the writer marker and copies a perfect grant: consume refuses it as forged");
+    let digest = demo.propose("APR-C1-DEMO-F", "LEGOF-C1-PLAN");
+    demo.approve("APR-C1-DEMO-F", &digest, &["alice", "bob"]);
+    println!("$ psql -c \"SET dot.canonical_writer = 'dot-authorize-build-step'; INSERT INTO governance_build_authorization …\"");
+    demo.sql(
+        "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', false); \
+         INSERT INTO governance_build_authorization (auth_code, request_ref, status, carrier, lane, target, plan_ref, \
+           manifest_hash, protocol_version, action_set, scope, apr_digest, granted_at, expires_at, granted_by, rollback_plan_ref) \
+         SELECT 'GBA-C1-APR-C1-DEMO-F', 'APR-C1-DEMO-F', 'active', carrier, lane, target, 'LEGOF-C1-PLAN', manifest_hash, \
+                protocol_version, action_set, jsonb_set(scope, '{plan_ref}', '\"LEGOF-C1-PLAN\"'), \
+                (SELECT payload_digest FROM apr_approvals WHERE apr_code = 'APR-C1-DEMO-F' LIMIT 1), \
+                now(), now() + (expires_at - granted_at), granted_by, rollback_plan_ref \
+           FROM governance_build_authorization WHERE request_ref = 'APR-C1-DEMO-1'",
+    );
+    println!(
+        "  (the guard let it in: the marker is set; every column is what the handler would write)"
+    );
+    demo.run(
+        CONSUMER_ROLE,
+        &[
+            "consume",
+            "--auth-code",
+            "GBA-C1-APR-C1-DEMO-F",
+            "--carrier",
+            "C1",
+            "--lane",
+            "BUILD_PREP",
+            "--target",
+            "DOT_C1_VOCAB_BUILD",
+            "--plan-ref",
+            "LEGOF-C1-PLAN",
+            "--manifest",
+            "fixtures/manifests/c1-valid.json",
+            "--by",
+            "c1-build",
+        ],
+        "REJECT_GRANT_FORGED",
+    );
+
     demo.say("The owner rolls a second grant back (revoke, never delete)");
     let digest = demo.propose("APR-C1-DEMO-2", "LEGO2-C1-PLAN");
     demo.approve("APR-C1-DEMO-2", &digest, &["alice", "carol"]);
@@ -362,6 +445,7 @@ fn main() {
         .env("PGHOST", demo.cluster.socket_dir())
         .env("PGUSER", HANDLER_ROLE)
         .env("PGDATABASE", DB)
+        .env(TRUSTED_KEYS_ENV, &demo.trusted)
         .output()
         .unwrap();
     for line in String::from_utf8_lossy(&rb.stdout).lines() {
@@ -393,6 +477,20 @@ fn main() {
             r.get::<_, String>(4),
             r.get::<_, String>(5)
         );
+    }
+    demo.say("The evidence log: one hash-chained line per decision, refusals included");
+    println!(
+        "$ dot-authorize-build-step evidence verify {}",
+        demo.evidence.display()
+    );
+    let verified = Command::new(&demo.bin)
+        .args(["evidence", "verify"])
+        .arg(&demo.evidence)
+        .output()
+        .unwrap();
+    print!("  {}", String::from_utf8_lossy(&verified.stdout));
+    if !verified.status.success() {
+        fail("the evidence chain did not verify");
     }
     drop(admin);
     drop(demo);

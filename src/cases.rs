@@ -73,6 +73,12 @@ pub struct Setup {
     /// SQL run as superuser after `before`, before the snapshot.
     #[serde(default)]
     pub sql: Vec<String>,
+    /// After `sql`, sign every grant again with the handler's key: rows
+    /// aged by `sql` (granted_at/expires_at moved into the past) then read
+    /// as the handler would have written them that long ago, instead of as
+    /// forgeries.
+    #[serde(default)]
+    pub resign: bool,
 }
 
 impl Default for Setup {
@@ -213,6 +219,13 @@ pub fn command(
     args: &[String],
 ) -> Command {
     let mut cmd = Command::new(bin);
+    match fixtures::test_keys(cluster) {
+        Ok(keys) => keys.apply(&mut cmd),
+        // The handler then refuses with ERROR_SIGNING_KEY, naming why.
+        Err(e) => {
+            cmd.env(crate::signing::SIGNING_KEY_ENV, format!("(test keys: {e})"));
+        }
+    }
     cmd.args(args)
         .env_remove("DATABASE_URL")
         .env_remove("PGPASSWORD")
@@ -398,6 +411,11 @@ pub fn run_case(
         admin
             .batch_execute(&vars.apply(sql))
             .map_err(|e| sql_err(sql, e))?;
+    }
+    if setup.resign {
+        let keys = fixtures::test_keys(cluster)?;
+        let key = crate::signing::load_signing_key(&keys.signing_key)?;
+        resign_grants(&mut admin, &key)?;
     }
 
     let before = snapshot(&mut admin).map_err(|e| e.to_string())?;
@@ -626,4 +644,27 @@ pub fn tally(outputs: &[std::process::Output]) -> std::collections::BTreeMap<Str
         *counts.entry(code).or_insert(0) += 1;
     }
     counts
+}
+
+/// Signs every grant row again with `key` (as superuser, the guard trigger
+/// off): test machinery that stands for the passage of time, never a path
+/// of the handler.
+pub fn resign_grants(
+    admin: &mut Client,
+    key: &crate::signing::SigningKey,
+) -> Result<usize, String> {
+    let grants = crate::db::read_all_grants(admin).map_err(|s| format!("{s:?}"))?;
+    let mut tx = admin.transaction().map_err(|e| e.to_string())?;
+    tx.batch_execute("SET LOCAL session_replication_role = replica")
+        .map_err(|e| e.to_string())?;
+    for g in &grants {
+        let (signature, key_id) = crate::signing::sign_grant(key, g)?;
+        tx.execute(
+            "UPDATE governance_build_authorization SET signature = $1, key_id = $2 WHERE auth_code = $3",
+            &[&signature, &key_id, &g.auth_code],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(grants.len())
 }

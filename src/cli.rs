@@ -51,6 +51,16 @@ pub struct Global {
     /// Give up on any one statement after this long
     #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub statement_timeout: Duration,
+    /// The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours
+    #[arg(long, global = true, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// Public keys a grant's signature must verify against: a file, or a directory of *.pub
+    /// (else DOT_ABS_TRUSTED_KEYS)
+    #[arg(long, global = true, value_name = "FILE|DIR")]
+    pub trusted_keys: Option<PathBuf>,
+    /// Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub evidence_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +128,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub
+    #[command(
+        after_help = "EXAMPLE:\n    dot-authorize-build-step keygen --out /etc/dot-authorize-build-step/keys\n\n\
+        Never overwrites a key. Install signing.key (0600, owned by the user execute runs as),\n\
+        put <key id>.pub in the trusted keys of every host that runs consume, revoke or readback,\n\
+        and back the .pub file up with the owner's records."
+    )]
+    Keygen {
+        /// Directory to write the key pair into (created 0700 if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// The evidence log: verify its hash chain
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Prove every bad input is refused with nothing written, on a disposable PostgreSQL
     #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step harness\n\n\
         Starts its own cluster (needs initdb, pg_ctl and postgres; as root it runs them as the postgres user),\n\
@@ -232,6 +257,15 @@ pub struct RevokeArgs {
     pub by: String,
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Walk the chain: exit 0 with the count, or exit 4 naming the first broken line
+    #[command(
+        after_help = "EXAMPLE:\n    dot-authorize-build-step evidence verify /var/log/dot-authorize-build-step/evidence.jsonl"
+    )]
+    Verify { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

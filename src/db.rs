@@ -11,6 +11,7 @@ use crate::policy::{
     Stop, Vocabulary, Vote,
 };
 use crate::reject::{Done, Fault, Reject};
+use crate::signing::{SigningKey, TrustedKeys};
 use crate::verdict::Verdict;
 use chrono::{DateTime, Utc};
 use postgres::error::SqlState;
@@ -47,20 +48,23 @@ const GRANT_COLUMNS: &str = "auth_code, request_ref, status, carrier, lane, targ
      protocol_version, action_set, scope::text AS scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
      LEAST(GREATEST(granted_at, '0001-01-01Z'), '9999-12-31Z') AS granted_at, \
      LEAST(GREATEST(expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
-     granted_by, rollback_plan_ref, consumed_at, consumed_by, consume_request_id";
+     granted_by, rollback_plan_ref, consumed_at, consumed_by, consume_request_id, signature, key_id";
 const SELECT_OTHER_ACTIVE_GRANT: &str = "SELECT auth_code FROM governance_build_authorization \
      WHERE status = 'active' AND expires_at > clock_timestamp() AND carrier = $1 AND target = $2 AND plan_ref = $3 \
        AND request_ref <> $4 ORDER BY auth_code LIMIT 1";
-/// granted_at is the database's wall clock at the write (SPEC §9,
-/// invariant 8), read once so that expires_at - granted_at is the TTL
-/// exactly.
+/// Sets the writer marker and reads the database's wall clock in one round
+/// trip, after every lock is held: that reading is granted_at (SPEC §9,
+/// invariant 8), and it is signed, so it is read before the insert.
+const SET_WRITER_MARKER_AND_CLOCK: &str =
+    "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true), clock_timestamp()";
+/// The timestamps are the signed ones, exactly (the database keeps
+/// microseconds, as the reading did).
 const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
      (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
       action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-      granted_at, expires_at, granted_by, rollback_plan_ref) \
-     SELECT $1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
-            t.at, t.at + make_interval(secs => $12::bigint), $13, $14 \
-       FROM (SELECT clock_timestamp() AS at) t \
+      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id) \
+     VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
+             $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (request_ref) DO NOTHING \
      RETURNING expires_at";
 const SELECT_WOULD_EXPIRE: &str = "SELECT clock_timestamp() + make_interval(secs => $1::bigint)";
@@ -253,6 +257,8 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         consumed_at: r.try_get("consumed_at")?,
         consumed_by: r.try_get("consumed_by")?,
         consume_request_id: r.try_get("consume_request_id")?,
+        signature: r.try_get("signature")?,
+        key_id: r.try_get("key_id")?,
     })
 }
 
@@ -269,6 +275,17 @@ fn read_grant(tx: &mut Transaction<'_>, key: GrantKey<'_>) -> Result<Option<Gran
         Some(r) => Ok(Some(grant_of(&r).or_fault()?)),
         None => Ok(None),
     }
+}
+
+/// Every grant row, as the decisions read them (tests and the harness).
+pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
+    let sql =
+        format!("SELECT {GRANT_COLUMNS} FROM governance_build_authorization ORDER BY auth_code");
+    let rows = client.query(sql.as_str(), &[]).or_fault()?;
+    rows.iter()
+        .map(grant_of)
+        .collect::<Result<_, _>>()
+        .or_fault()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,7 +306,19 @@ fn db_now(tx: &mut Transaction<'_>) -> Result<DateTime<Utc>, Stop> {
 // ---------------------------------------------------------------------------
 
 /// `execute --apr CODE`: check, then mint exactly one grant (or report it).
-pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Verdict, Stop> {
+/// The keys a command signs and verifies with (see `signing`).
+pub struct Keys<'a> {
+    /// Present for `execute` (it mints); never read from the database.
+    pub signing: Option<&'a SigningKey>,
+    pub trusted: &'a TrustedKeys,
+}
+
+pub fn execute(
+    client: &mut Client,
+    apr_code: &str,
+    dry_run: bool,
+    keys: &Keys<'_>,
+) -> Result<Verdict, Stop> {
     let mut tx = begin(client, dry_run)?;
     if !dry_run {
         // Under READ COMMITTED every statement after the lock sees what the
@@ -320,6 +349,7 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         votes: &votes,
         quorum_function,
         now,
+        trusted: keys.trusted,
     };
     let validated = match policy::decide_execute(&facts)? {
         Execute::AlreadyMinted => {
@@ -390,14 +420,29 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
         ))
         .expires_at(would_expire));
     }
-    tx.query_one(SET_WRITER_MARKER, &[]).or_fault()?;
+    let Some(signing_key) = keys.signing else {
+        return Err(Stop::Fault(
+            Fault::SigningKey,
+            "execute mints only with a signing key (--signing-key FILE or DOT_ABS_SIGNING_KEY)"
+                .into(),
+        ));
+    };
+    let granted_at: DateTime<Utc> = tx
+        .query_one(SET_WRITER_MARKER_AND_CLOCK, &[])
+        .and_then(|r| r.try_get(1))
+        .or_fault()?;
+    let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at);
+    let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
+        .map_err(|e| Stop::Fault(Fault::SigningKey, e))?;
+    grant.signature = Some(signature);
+    grant.key_id = Some(key_id);
     let action_set: Vec<&str> = validated.action_set().iter().map(String::as_str).collect();
     let inserted = tx
         .query_opt(
             INSERT_GRANT,
             &[
-                &auth_code,
-                &apr_code,
+                &grant.auth_code,
+                &grant.request_ref,
                 &validated.carrier(),
                 &validated.lane(),
                 &validated.target(),
@@ -405,11 +450,14 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
                 &validated.manifest_hash().as_str(),
                 &validated.protocol_version(),
                 &action_set,
-                &validated.scope(),
+                &grant.scope,
                 &validated.digest().as_str(),
-                &validated.ttl_seconds(),
-                &"dot-apr-execute:authorize_build_step",
+                &grant.granted_at,
+                &grant.expires_at,
+                &payload::HANDLER_REF,
                 &validated.rollback_plan_ref(),
+                &grant.signature,
+                &grant.key_id,
             ],
         )
         .or_fault()?;
@@ -425,8 +473,44 @@ pub fn execute(client: &mut Client, apr_code: &str, dry_run: bool) -> Result<Ver
     commit(tx)?;
     Ok(
         mint_facts(Verdict::done(Done::Minted, format!("minted {auth_code}")))
-            .expires_at(expires_at),
+            .expires_at(expires_at)
+            .detail("key_id", signing_key.key_id()),
     )
+}
+
+/// The row `execute` is about to insert, as the signature sees it.
+fn minted_grant(
+    auth_code: &str,
+    apr_code: &str,
+    v: &policy::Validated,
+    granted_at: DateTime<Utc>,
+) -> Grant {
+    Grant {
+        auth_code: auth_code.to_owned(),
+        request_ref: apr_code.to_owned(),
+        status: "active".into(),
+        carrier: Some(v.carrier().to_owned()),
+        lane: Some(v.lane().to_owned()),
+        target: Some(v.target().to_owned()),
+        plan_ref: Some(v.plan_ref().to_owned()),
+        manifest_hash: Some(v.manifest_hash().as_str().to_owned()),
+        protocol_version: Some(v.protocol_version().to_owned()),
+        action_set: Some(v.action_set().to_vec()),
+        scope: Some(v.scope()),
+        apr_digest: Some(v.digest().as_str().to_owned()),
+        single_use: true,
+        commit_allowed: false,
+        requires_sovereign_esign: false,
+        granted_at,
+        expires_at: granted_at + chrono::TimeDelta::seconds(v.ttl_seconds()),
+        granted_by: Some(payload::HANDLER_REF.to_owned()),
+        rollback_plan_ref: Some(v.rollback_plan_ref().to_owned()),
+        consumed_at: None,
+        consumed_by: None,
+        consume_request_id: None,
+        signature: None,
+        key_id: None,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -465,21 +549,22 @@ impl ConsumeFacts {
 
     /// SPEC §4's consume order, then invariant 7: the row must be one the
     /// handler would have minted.
-    fn decide(&self, presented: &Presented) -> Result<(), Stop> {
+    fn decide(&self, presented: &Presented, trusted: &TrustedKeys) -> Result<(), Stop> {
         policy::decide_consume(presented, self.grant.as_ref(), self.apr.as_ref(), self.now)?;
         match &self.grant {
-            Some(g) => policy::check_grant_backed(g, &self.backing()),
+            Some(g) => policy::check_grant_backed(g, &self.backing(trusted)),
             None => Ok(()),
         }
     }
 
-    fn backing(&self) -> Backing<'_> {
+    fn backing<'a>(&'a self, trusted: &'a TrustedKeys) -> Backing<'a> {
         Backing {
             apr: self.apr.as_ref(),
             handler: self.handler.as_ref(),
             votes: &self.votes,
             quorum_function: self.quorum_function,
             now: self.now,
+            trusted,
         }
     }
 }
@@ -499,15 +584,17 @@ pub fn consume(
     by: &str,
     request_id: &str,
     dry_run: bool,
+    trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
     let mut tx = begin(client, dry_run)?;
     let facts = ConsumeFacts::read(&mut tx, auth_code)?;
     if let Some(g) = &facts.grant {
         if policy::is_own_spend(presented, g, request_id) {
+            policy::check_signed(g, trusted)?;
             return Ok(consumed_verdict(g, auth_code, dry_run, true));
         }
     }
-    facts.decide(presented)?;
+    facts.decide(presented, trusted)?;
     // decide returned Ok, so both exist and the APR is fresh.
     let (Some(grant), Some(apr)) = (&facts.grant, &facts.apr) else {
         return Err(Stop::Fault(
@@ -563,7 +650,7 @@ pub fn consume(
             // Lost a race. A new statement sees what the winner committed;
             // a grant only moves forward, so this names the reason soundly.
             let again = ConsumeFacts::read(&mut tx, auth_code)?;
-            again.decide(presented)?;
+            again.decide(presented, trusted)?;
             Err(Stop::Fault(
                 Fault::ConcurrentChange,
                 "the grant changed while it was being consumed; nothing written".into(),
@@ -626,10 +713,11 @@ pub fn revoke(
     reason: &str,
     by: &str,
     dry_run: bool,
+    trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
     let mut tx = begin(client, dry_run)?;
     let grant = read_grant(&mut tx, key)?;
-    let decision = policy::decide_revoke(grant.as_ref())?;
+    let decision = policy::decide_revoke(grant.as_ref(), trusted)?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
     let base = |v: Verdict| {
@@ -674,7 +762,7 @@ pub fn revoke(
         }
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code))?;
-            match policy::decide_revoke(again.as_ref())? {
+            match policy::decide_revoke(again.as_ref(), trusted)? {
                 Revoke::AlreadyRevoked => Ok(base(Verdict::done(
                     Done::AlreadyRevoked,
                     format!(
@@ -704,7 +792,13 @@ pub struct Check {
 }
 
 /// The STEP 7 checklist for one APR, read in a read-only transaction.
-pub fn readback(client: &mut Client, apr_code: &str) -> Result<Vec<Check>, Stop> {
+/// `trusted` is `Err(why)` when no trusted keys could be loaded: the
+/// signature line then fails, saying why, and the rest still reads.
+pub fn readback(
+    client: &mut Client,
+    apr_code: &str,
+    trusted: Result<&TrustedKeys, &str>,
+) -> Result<Vec<Check>, Stop> {
     let mut tx = begin(client, true)?;
     let mut checks = Vec::new();
     let mut check = |name: &str, pass: bool, seen: String| {
@@ -772,6 +866,17 @@ pub fn readback(client: &mut Client, apr_code: &str) -> Result<Vec<Check>, Stop>
                 "expires_at > granted_at, within the TTL cap",
                 g.expires_at > g.granted_at && ttl <= payload::TTL_CAP_SECONDS,
                 format!("{} (ttl {ttl}s)", crate::verdict::timestamp(&g.expires_at)),
+            );
+            let signed = match trusted {
+                Ok(t) => crate::signing::verify_grant(t, g)
+                    .map(|()| format!("key {}", g.key_id.as_deref().unwrap_or("")))
+                    .map_err(|f| f.to_string()),
+                Err(why) => Err(why.to_owned()),
+            };
+            check(
+                "signed by a trusted key",
+                signed.is_ok(),
+                signed.unwrap_or_else(|why| why),
             );
         }
         None => check("the grant row exists", false, "no row".into()),

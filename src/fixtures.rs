@@ -52,3 +52,42 @@ pub const CASE_FILES: &[(&str, &str)] = &[
     ),
     ("revoke.json", include_str!("../fixtures/cases/revoke.json")),
 ];
+
+/// The key pair a disposable cluster's handler signs with: `signing.key`
+/// and the directory of trusted `*.pub` files (the same directory), made
+/// once per cluster in its scratch directory and removed with it.
+#[derive(Debug, Clone)]
+pub struct KeyFiles {
+    pub signing_key: std::path::PathBuf,
+    pub trusted_dir: std::path::PathBuf,
+    pub key_id: String,
+}
+
+pub fn test_keys(cluster: &crate::pgtemp::Cluster) -> Result<KeyFiles, String> {
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = cluster.scratch_dir().join("keys");
+    let signing_key = dir.join("signing.key");
+    if signing_key.exists() {
+        let key = crate::signing::load_signing_key(&signing_key)?;
+        return Ok(KeyFiles {
+            signing_key,
+            trusted_dir: dir,
+            key_id: key.key_id().to_owned(),
+        });
+    }
+    let made = crate::signing::keygen(&dir)?;
+    Ok(KeyFiles {
+        signing_key: made.secret_path,
+        trusted_dir: dir,
+        key_id: made.key_id,
+    })
+}
+
+impl KeyFiles {
+    /// Sets the handler's key environment on a command.
+    pub fn apply(&self, cmd: &mut std::process::Command) {
+        cmd.env(crate::signing::SIGNING_KEY_ENV, &self.signing_key)
+            .env(crate::signing::TRUSTED_KEYS_ENV, &self.trusted_dir);
+    }
+}

@@ -66,6 +66,15 @@ pub enum ReadError {
 /// (no swap between check and read), and read through a `cap + 1` limit
 /// (a file that grows while read is still refused).
 pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+    read_regular_with_meta(path, cap).map(|(bytes, _)| bytes)
+}
+
+/// `read_regular`, with the open handle's metadata (owner, mode) for
+/// callers that must also check who may read or write the file.
+pub fn read_regular_with_meta(
+    path: &Path,
+    cap: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata), ReadError> {
     use std::io::Read;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
@@ -98,7 +107,18 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     if bytes.len() as u64 > cap {
         return Err(ReadError::TooLarge);
     }
-    Ok(bytes)
+    Ok((bytes, meta))
+}
+
+impl ReadError {
+    /// One phrase for a message: "is a FIFO", "No such file ...".
+    pub fn describe(&self) -> String {
+        match self {
+            ReadError::Io(e) => e.to_string(),
+            ReadError::NotRegular(kind) => format!("is {kind}, not a regular file"),
+            ReadError::TooLarge => "is too large".into(),
+        }
+    }
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Stop> {

@@ -213,6 +213,12 @@ impl Cluster {
         }
     }
 
+    /// The cluster's own scratch directory, removed with it: a place for
+    /// files that belong to this cluster's run (the test signing keys).
+    pub fn scratch_dir(&self) -> &Path {
+        &self.root
+    }
+
     /// Directory holding the server's Unix socket: the value for PGHOST.
     pub fn socket_dir(&self) -> PathBuf {
         self.root.join("sock")

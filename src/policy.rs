@@ -6,6 +6,7 @@
 use crate::cser::{self, Sha256Hex};
 use crate::payload::{self, RawRequest};
 use crate::reject::{Fault, Reject};
+use crate::signing::TrustedKeys;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -325,6 +326,10 @@ pub struct Grant {
     pub consumed_by: Option<String>,
     /// The idempotency key of the consume that spent it.
     pub consume_request_id: Option<String>,
+    /// base64 Ed25519 signature over the binding, and the id of the key
+    /// that made it (see `signing`).
+    pub signature: Option<String>,
+    pub key_id: Option<String>,
 }
 
 /// The auth code of the grant minted for an APR: `GBA-C1-<apr_code>`.
@@ -353,6 +358,8 @@ pub struct ExecuteFacts<'a> {
     pub quorum_function: bool,
     /// The database's wall clock.
     pub now: DateTime<Utc>,
+    /// The public keys an existing grant's signature must verify against.
+    pub trusted: &'a TrustedKeys,
 }
 
 /// SPEC §4's order for execute, up to (not including) the check for another
@@ -384,6 +391,7 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
                         votes: facts.votes,
                         quorum_function: facts.quorum_function,
                         now: facts.now,
+                        trusted: facts.trusted,
                     },
                 )?;
                 Ok(Execute::AlreadyMinted)
@@ -777,6 +785,23 @@ pub struct Backing<'a> {
     pub quorum_function: bool,
     /// The database's wall clock.
     pub now: DateTime<Utc>,
+    /// The public keys a grant's signature must verify against.
+    pub trusted: &'a TrustedKeys,
+}
+
+/// A grant is honoured only if one of the handler's trusted keys signed its
+/// binding (REJECT_GRANT_FORGED): whoever can write the table, the marker
+/// or a superuser included, cannot make such a row.
+pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
+    crate::signing::verify_grant(trusted, grant).map_err(|forgery| {
+        Stop::Reject(
+            Reject::GrantForged,
+            format!(
+                "grant {} was not signed by the handler: {forgery}",
+                grant.auth_code
+            ),
+        )
+    })
 }
 
 /// SPEC §9, invariant 7: a row is honoured only if the handler would have
@@ -894,7 +919,8 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
     .map_err(|stop| match stop {
         Stop::Reject(r, why) => invalid(format!("its APR has no quorum ({}: {why})", r.code())),
         fault => fault,
-    })
+    })?;
+    check_signed(grant, backing.trusted)
 }
 
 /// A consumed grant whose spend carried this request id, presented again
@@ -924,10 +950,12 @@ pub enum Revoke {
 
 /// `active` (expired or not) may be revoked; a revoked grant is already
 /// done; a consumed one is history and stays so.
-pub fn decide_revoke(grant: Option<&Grant>) -> Result<Revoke, Stop> {
+pub fn decide_revoke(grant: Option<&Grant>, trusted: &TrustedKeys) -> Result<Revoke, Stop> {
     let Some(grant) = grant else {
         return Err(Stop::reject(Reject::AuthNotFound, "no grant found"));
     };
+    // Not even ALREADY_REVOKED for a row the handler never signed.
+    check_signed(grant, trusted)?;
     match grant.status.as_str() {
         "active" => Ok(Revoke::Revoke),
         "revoked" => Ok(Revoke::AlreadyRevoked),
@@ -1246,7 +1274,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let v = validate_payload(payload, &vocabulary()).unwrap();
-        Grant {
+        let mut g = Grant {
             auth_code: "GBA-C1-APR-1".into(),
             request_ref: "APR-1".into(),
             status: "active".into(),
@@ -1269,7 +1297,22 @@ mod tests {
             consumed_at: None,
             consumed_by: None,
             consume_request_id: None,
-        }
+            signature: None,
+            key_id: None,
+        };
+        let (signature, key_id) = crate::signing::sign_grant(&test_key(), &g).unwrap();
+        g.signature = Some(signature);
+        g.key_id = Some(key_id);
+        g
+    }
+
+    /// A fixed key for the pure tests (no secret: it signs nothing real).
+    fn test_key() -> crate::signing::SigningKey {
+        crate::signing::SigningKey::from_seed([42; 32])
+    }
+
+    fn trusted() -> TrustedKeys {
+        TrustedKeys::default().with(&test_key().public())
     }
 
     struct Case {
@@ -1294,6 +1337,7 @@ mod tests {
         }
         fn decide(&self) -> Result<Execute, Stop> {
             let vocabulary = vocabulary();
+            let trusted = trusted();
             decide_execute(&ExecuteFacts {
                 apr: self.apr.as_ref(),
                 handler: self.handler.as_ref(),
@@ -1302,6 +1346,7 @@ mod tests {
                 votes: &self.votes,
                 quorum_function: self.quorum_function,
                 now: self.now,
+                trusted: &trusted,
             })
         }
         fn code(&self) -> &'static str {
@@ -1394,12 +1439,14 @@ mod tests {
         let votes = quorum_for(&payload);
         let handler = bound();
         let good = grant_for(&payload);
+        let trusted = trusted();
         let backing = |now| Backing {
             apr: Some(&a),
             handler: Some(&handler),
             votes: &votes,
             quorum_function: true,
             now,
+            trusted: &trusted,
         };
         let code = |g: &Grant, b: &Backing<'_>| match check_grant_backed(g, b) {
             Ok(()) => "OK",
@@ -1813,23 +1860,82 @@ mod tests {
 
     #[test]
     fn revoke_moves_only_active_grants() {
+        let t = trusted();
         let mut g = grant_for(&valid());
-        assert_eq!(decide_revoke(Some(&g)), Ok(Revoke::Revoke));
+        assert_eq!(decide_revoke(Some(&g), &t), Ok(Revoke::Revoke));
         g.status = "revoked".into();
-        assert_eq!(decide_revoke(Some(&g)), Ok(Revoke::AlreadyRevoked));
+        assert_eq!(decide_revoke(Some(&g), &t), Ok(Revoke::AlreadyRevoked));
         g.status = "consumed".into();
         assert!(matches!(
-            decide_revoke(Some(&g)),
+            decide_revoke(Some(&g), &t),
             Err(Stop::Reject(Reject::AuthAlreadyConsumed, _))
         ));
         g.status = "granted".into();
         assert!(matches!(
-            decide_revoke(Some(&g)),
+            decide_revoke(Some(&g), &t),
             Err(Stop::Reject(Reject::AuthNotActive, _))
         ));
         assert!(matches!(
-            decide_revoke(None),
+            decide_revoke(None, &t),
             Err(Stop::Reject(Reject::AuthNotFound, _))
         ));
+    }
+
+    /// A row every other check accepts is still refused when no trusted
+    /// key signed it: not even ALREADY_MINTED or ALREADY_REVOKED.
+    #[test]
+    fn a_perfect_row_without_a_trusted_signature_is_forged() {
+        let payload = valid();
+        let a = apr("approved", payload.clone());
+        let votes = quorum_for(&payload);
+        let handler = bound();
+        let good = grant_for(&payload);
+        let other_key = crate::signing::SigningKey::from_seed([43; 32]);
+        let only_other = TrustedKeys::default().with(&other_key.public());
+        let mut unsigned = good.clone();
+        unsigned.signature = None;
+        let mut resigned = good.clone();
+        let (sig, id) = crate::signing::sign_grant(&other_key, &good).unwrap();
+        resigned.signature = Some(sig);
+        resigned.key_id = Some(id);
+        let t = trusted();
+        for (what, g, keys) in [
+            ("unsigned", &unsigned, &t),
+            ("signed by an untrusted key", &resigned, &t),
+            ("trusted keys do not hold the signer", &good, &only_other),
+        ] {
+            let backing = Backing {
+                apr: Some(&a),
+                handler: Some(&handler),
+                votes: &votes,
+                quorum_function: true,
+                now: good.granted_at,
+                trusted: keys,
+            };
+            assert!(
+                matches!(
+                    check_grant_backed(g, &backing),
+                    Err(Stop::Reject(Reject::GrantForged, _))
+                ),
+                "{what}"
+            );
+            let mut case = Case::good();
+            case.existing = Some(g.clone());
+            if std::ptr::eq(keys, &t) {
+                assert_eq!(case.code(), "REJECT_GRANT_FORGED", "{what}");
+            }
+            let mut revoked = g.clone();
+            revoked.status = "revoked".into();
+            assert!(
+                matches!(
+                    decide_revoke(Some(&revoked), keys),
+                    Err(Stop::Reject(Reject::GrantForged, _))
+                ),
+                "{what}"
+            );
+        }
+        let mut case = Case::good();
+        case.existing = Some(good.clone());
+        assert_eq!(case.code(), "ALREADY_MINTED");
     }
 }

@@ -53,6 +53,10 @@ pub enum Reject {
     AuthNotActive,
     /// A row the handler would not have minted (SPEC §9, invariant 7).
     GrantInvalid,
+    /// A row no trusted key signed: unsigned, unknown key, bad signature.
+    GrantForged,
+    /// `evidence verify`: the chain is broken at a line.
+    EvidenceBroken,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
@@ -120,6 +124,8 @@ impl Reject {
             Reject::AuthAlreadyConsumed => "REJECT_AUTH_ALREADY_CONSUMED",
             Reject::AuthNotActive => "REJECT_AUTH_NOT_ACTIVE",
             Reject::GrantInvalid => "REJECT_GRANT_INVALID",
+            Reject::GrantForged => "REJECT_GRANT_FORGED",
+            Reject::EvidenceBroken => "REJECT_EVIDENCE_BROKEN",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
             Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
@@ -185,6 +191,12 @@ pub enum Fault {
     /// The connection was lost while COMMIT was under way and reading back
     /// on a new connection could not tell whether it was written.
     CommitUnknown,
+    /// The signing key is missing, unreadable, loose or not trusted.
+    SigningKey,
+    /// The trusted public keys are missing, unreadable or loose.
+    TrustedKeys,
+    /// The evidence log cannot be opened, read or appended to.
+    EvidenceLog,
 }
 
 impl Fault {
@@ -200,6 +212,9 @@ impl Fault {
             Fault::Database => "ERROR_DATABASE",
             Fault::Io => "ERROR_IO",
             Fault::CommitUnknown => "ERROR_COMMIT_UNKNOWN",
+            Fault::SigningKey => "ERROR_SIGNING_KEY",
+            Fault::TrustedKeys => "ERROR_TRUSTED_KEYS",
+            Fault::EvidenceLog => "ERROR_EVIDENCE_LOG",
         }
     }
 }
@@ -221,6 +236,8 @@ pub enum Done {
     HarnessPassed,
     PatchVerified,
     Hashed,
+    KeyGenerated,
+    EvidenceVerified,
 }
 
 impl Done {
@@ -240,6 +257,8 @@ impl Done {
             Done::HarnessPassed => "HARNESS_PASSED",
             Done::PatchVerified => "PATCH_VERIFIED",
             Done::Hashed => "HASHED",
+            Done::KeyGenerated => "KEY_GENERATED",
+            Done::EvidenceVerified => "EVIDENCE_VERIFIED",
         }
     }
 }

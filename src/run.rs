@@ -3,7 +3,8 @@
 //! (main owns them) and no SQL (db owns it).
 
 use crate::cli::{
-    Cli, Command, ConsumeArgs, Global, ManifestCommand, ProposeArgs, ProposePatchArgs, RevokeArgs,
+    Cli, Command, ConsumeArgs, EvidenceCommand, Global, ManifestCommand, ProposeArgs,
+    ProposePatchArgs, RevokeArgs,
 };
 use crate::connect::{self, Timeouts};
 use crate::cser;
@@ -11,6 +12,7 @@ use crate::db::{self, GrantKey};
 use crate::manifest;
 use crate::policy::{Presented, Stop};
 use crate::reject::{Done, Fault, Reject};
+use crate::signing::{self, SigningKey, TrustedKeys};
 use crate::verdict::{Status, Verdict};
 use postgres::Client;
 
@@ -25,16 +27,236 @@ pub enum Output {
     Text(String, Verdict),
 }
 
+/// Runs the command; a deciding command (execute, consume, revoke,
+/// propose, propose-patch) also leaves its line in the evidence log when
+/// one is configured. The log is opened first: a log that cannot take the
+/// line stops the command before it decides anything.
 pub fn run(cli: &Cli) -> Output {
+    let deciding = matches!(
+        cli.command,
+        Command::Execute { .. }
+            | Command::Consume(_)
+            | Command::Revoke(_)
+            | Command::Propose(_)
+            | Command::ProposePatch(_)
+    );
+    let log_path = path_option(&cli.global.evidence_log, crate::evidence::ENV);
+    let log = match log_path {
+        Some(path) if deciding => match crate::evidence::Log::open(&path) {
+            Ok(log) => Some(log),
+            Err(e) => return Output::Verdict(Verdict::fault(Fault::EvidenceLog, e)),
+        },
+        _ => None,
+    };
+    let output = dispatch(cli);
+    match log {
+        Some(log) => record_evidence(log, cli, output),
+        None => output,
+    }
+}
+
+/// A path from its flag, else from the environment (empty means unset).
+fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path::PathBuf> {
+    flag.clone().or_else(|| {
+        std::env::var_os(env)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    })
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Execute { .. } => "execute",
+        Command::Consume(_) => "consume",
+        Command::Revoke(_) => "revoke",
+        Command::Readback { .. } => "readback",
+        Command::Propose(_) => "propose",
+        Command::Manifest(_) => "manifest",
+        Command::ProposePatch(_) => "propose-patch",
+        Command::ShowPatch { .. } => "show-patch",
+        Command::Keygen { .. } => "keygen",
+        Command::Evidence(_) => "evidence",
+        Command::Harness { .. } => "harness",
+    }
+}
+
+/// Appends the verdict to the evidence log. If the line cannot be written
+/// the answer is ERROR_EVIDENCE_LOG (exit 5) carrying the outcome: the
+/// caller must not act on a decision that left no evidence (an OK outcome
+/// stands in the database; re-running the command, which is idempotent,
+/// records it once the log is fixed).
+fn record_evidence(mut log: crate::evidence::Log, cli: &Cli, output: Output) -> Output {
+    let Output::Verdict(v) = output else {
+        return output;
+    };
+    let (os_user, os_uid) = crate::evidence::os_user();
+    let db_user = resolve(&cli.global)
+        .ok()
+        .and_then(|t| t.config.get_user().map(str::to_owned));
+    let mut record = serde_json::Map::new();
+    record.insert(
+        "at".into(),
+        crate::signing::signed_time(&chrono::Utc::now()).into(),
+    );
+    record.insert("command".into(), command_name(&cli.command).into());
+    record.insert(
+        "argv".into(),
+        std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    record.insert("os_user".into(), os_user.into());
+    record.insert("os_uid".into(), os_uid.into());
+    record.insert("db_user".into(), db_user.into());
+    record.insert("verdict".into(), v.to_json());
+    match log.append(record) {
+        Ok(head) => Output::Verdict(
+            v.detail("evidence_line", head.line)
+                .detail("evidence_sha256", head.hash),
+        ),
+        Err(e) => {
+            let outcome = v.to_json();
+            let mut fault = Verdict::fault(
+                Fault::EvidenceLog,
+                format!(
+                    "the outcome was {} {} but it is not in the evidence log ({e}); {}",
+                    v.kind().as_str(),
+                    v.code(),
+                    if v.kind() == crate::verdict::Kind::Ok {
+                        "the database change stands: fix the log and re-run the same command to record it"
+                    } else {
+                        "nothing was written to the database"
+                    }
+                ),
+            )
+            .detail("outcome", outcome);
+            fault.apr = v.apr.clone();
+            fault.auth_code = v.auth_code.clone();
+            fault.dry_run = v.dry_run;
+            Output::Verdict(fault)
+        }
+    }
+}
+
+/// The trusted public keys from --trusted-keys or DOT_ABS_TRUSTED_KEYS.
+fn trusted_keys(global: &Global) -> Result<TrustedKeys, Stop> {
+    let Some(path) = path_option(&global.trusted_keys, signing::TRUSTED_KEYS_ENV) else {
+        return Err(Stop::Fault(
+            Fault::TrustedKeys,
+            format!(
+                "no trusted keys: give --trusted-keys FILE|DIR or set {}; a grant is honoured only if a trusted key signed it",
+                signing::TRUSTED_KEYS_ENV
+            ),
+        ));
+    };
+    signing::load_trusted(&path).map_err(|e| Stop::Fault(Fault::TrustedKeys, e))
+}
+
+/// The signing key from --signing-key or DOT_ABS_SIGNING_KEY; its public
+/// half must be trusted, or every grant it signed would be refused.
+fn signing_key(global: &Global, trusted: &TrustedKeys) -> Result<SigningKey, Stop> {
+    let Some(path) = path_option(&global.signing_key, signing::SIGNING_KEY_ENV) else {
+        return Err(Stop::Fault(
+            Fault::SigningKey,
+            format!(
+                "execute mints only with a signing key: give --signing-key FILE or set {}",
+                signing::SIGNING_KEY_ENV
+            ),
+        ));
+    };
+    let key = signing::load_signing_key(&path).map_err(|e| Stop::Fault(Fault::SigningKey, e))?;
+    if !trusted.contains(key.key_id()) {
+        return Err(Stop::Fault(
+            Fault::SigningKey,
+            format!(
+                "signing key {} (id {}) is not among the trusted keys ({}): every grant it signed would be refused as forged; add {}.pub to the trusted keys first",
+                path.display(),
+                key.key_id(),
+                trusted.ids().join(", "),
+                key.key_id()
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+fn execute(global: &Global, apr: &str, dry_run: bool) -> Output {
+    // A wrong command line is a usage error before anything else is read.
+    if let Err(usage) = resolve(global) {
+        return Output::Usage(usage);
+    }
+    let keys = trusted_keys(global).and_then(|t| signing_key(global, &t).map(|k| (t, k)));
+    let (trusted, key) = match keys {
+        Ok(k) => k,
+        Err(stop) => return Output::Verdict(Verdict::from(stop).apr(apr).dry_run(dry_run)),
+    };
+    let keys = db::Keys {
+        signing: Some(&key),
+        trusted: &trusted,
+    };
+    verdict(with_db_settled(global, |c| {
+        db::execute(c, apr, dry_run, &keys)
+            .map(|v| v.apr(apr.to_owned()))
+            .map_err(|s| (s, Some(apr.to_owned())))
+    }))
+    .and_fill(|v| {
+        v.dry_run.get_or_insert(dry_run);
+    })
+}
+
+fn keygen(out: &std::path::Path) -> Output {
+    match signing::keygen(out) {
+        Ok(g) => Output::Verdict(
+            Verdict::done(
+                Done::KeyGenerated,
+                format!(
+                    "key {} generated: keep {} secret (0600); trust {}",
+                    g.key_id,
+                    g.secret_path.display(),
+                    g.public_path.display()
+                ),
+            )
+            .detail("key_id", g.key_id)
+            .detail("public_key", g.public_line)
+            .detail("signing_key", g.secret_path.display().to_string())
+            .detail("public_key_file", g.public_path.display().to_string()),
+        ),
+        Err(e) => Output::Verdict(Verdict::fault(Fault::SigningKey, e)),
+    }
+}
+
+fn evidence_verify(file: &std::path::Path) -> Output {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            return Output::Verdict(Verdict::fault(
+                Fault::EvidenceLog,
+                format!("cannot read {}: {e}", file.display()),
+            ))
+        }
+    };
+    match crate::evidence::verify(&bytes) {
+        Ok(n) => Output::Verdict(
+            Verdict::done(Done::EvidenceVerified, format!("{n} lines, chain intact"))
+                .detail("lines", n),
+        ),
+        Err(b) => Output::Verdict(
+            Verdict::new(
+                Status::Reject(Reject::EvidenceBroken),
+                format!("line {}: {}", b.line, b.why),
+            )
+            .detail("line", b.line),
+        ),
+    }
+}
+
+fn dispatch(cli: &Cli) -> Output {
     match &cli.command {
-        Command::Execute { apr, dry_run } => verdict(with_db_settled(&cli.global, |c| {
-            db::execute(c, apr, *dry_run)
-                .map(|v| v.apr(apr.clone()))
-                .map_err(|s| (s, Some(apr.clone())))
-        }))
-        .and_fill(|v| {
-            v.dry_run.get_or_insert(*dry_run);
-        }),
+        Command::Execute { apr, dry_run } => execute(&cli.global, apr, *dry_run),
+        Command::Keygen { out } => keygen(out),
+        Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
         Command::Consume(args) => consume(&cli.global, args),
         Command::Revoke(args) => revoke(&cli.global, args),
         Command::Readback { apr } => readback(&cli.global, apr),
@@ -381,6 +603,13 @@ fn consume(global: &Global, args: &ConsumeArgs) -> Output {
         .request_id
         .clone()
         .unwrap_or_else(crate::cli::fresh_request_id);
+    if let Err(usage) = resolve(global) {
+        return Output::Usage(usage);
+    }
+    let trusted = match trusted_keys(global) {
+        Ok(t) => t,
+        Err(stop) => return refuse(stop),
+    };
     verdict(with_db_settled(global, |c| {
         db::consume(
             c,
@@ -389,6 +618,7 @@ fn consume(global: &Global, args: &ConsumeArgs) -> Output {
             &args.by,
             &request_id,
             args.dry_run,
+            &trusted,
         )
         .map_err(|s| (s, None))
     }))
@@ -404,8 +634,20 @@ fn revoke(global: &Global, args: &RevokeArgs) -> Output {
         (None, Some(apr)) => GrantKey::Apr(apr),
         (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
     };
+    if let Err(usage) = resolve(global) {
+        return Output::Usage(usage);
+    }
+    let trusted = match trusted_keys(global) {
+        Ok(t) => t,
+        Err(stop) => {
+            let mut v = Verdict::from(stop).dry_run(args.dry_run);
+            v.auth_code = args.auth_code.clone();
+            v.apr = args.apr.clone();
+            return Output::Verdict(v);
+        }
+    };
     verdict(with_db_settled(global, |c| {
-        db::revoke(c, key, &args.reason, &args.by, args.dry_run).map_err(|s| (s, None))
+        db::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted).map_err(|s| (s, None))
     }))
     .and_fill(|v| {
         if v.auth_code.is_none() {
@@ -419,8 +661,10 @@ fn revoke(global: &Global, args: &RevokeArgs) -> Output {
 }
 
 fn readback(global: &Global, apr: &str) -> Output {
+    let trusted = trusted_keys(global).map_err(|stop| Verdict::from(stop).message);
     verdict(with_db(global, |c| {
-        let checks = db::readback(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+        let checks = db::readback(c, apr, trusted.as_ref().map_err(String::as_str))
+            .map_err(|s| (s, Some(apr.to_owned())))?;
         let failed = checks.iter().filter(|c| !c.pass).count();
         let lines: Vec<String> = checks
             .iter()

@@ -5,7 +5,8 @@
 -- in the future, an active row without its full C1 binding, a consume or
 -- revoke stamped outside the grant's life. A role that sets the writer
 -- marker (or a superuser that bypasses the guard trigger) still cannot
--- store such a row. Also the consume idempotency column, and a default
+-- store such a row. Also the consume idempotency column, the signature
+-- and key_id columns of signed grants, and a default
 -- status of 'proposed' on apr_requests so that the proposer role can insert
 -- without naming a status it has no privilege to choose.
 --
@@ -21,6 +22,10 @@ BEGIN;
 
 ALTER TABLE apr_requests ALTER COLUMN status SET DEFAULT 'proposed';
 ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS consume_request_id text;
+-- Signed grants: the handler's Ed25519 signature over the binding and the
+-- id of the key that made it (README, "Signed grants").
+ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS signature text;
+ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS key_id text;
 
 DO $$
 DECLARE

@@ -24,7 +24,9 @@ fn dispatch(db: &Db<'_>, bin: &str, binary_pghost: Option<&str>, aprs: &[&str]) 
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("dispatch.log");
     let socket = db.pg.cluster.socket_dir();
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    db.pg.keys().apply(&mut cmd);
+    let out = cmd
         .arg(format!("{MANIFEST_DIR}/{STANDIN}"))
         .args(aprs)
         .env(
@@ -223,7 +225,9 @@ fn a_dry_run_dispatch_marks_nothing() {
     db.bind();
     db.approved_apr("APR-DRY", &valid_payload());
     let before = db.snapshot();
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    db.pg.keys().apply(&mut cmd);
+    let out = cmd
         .args(["-c", &format!("source {MANIFEST_DIR}/{ARM}; apr_log() {{ echo \"$1 $2 $3\"; }}; apr_mark_applied() {{ echo MARKED; }}; DOT_APR_DRY_RUN=1 execute_authorize_build_step APR-DRY")])
         .env("PGHOST", db.pg.cluster.socket_dir())
         .env("PGUSER", "dot_authorize_build_step")

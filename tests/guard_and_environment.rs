@@ -137,6 +137,8 @@ fn an_unreachable_database_is_an_error_that_says_where_it_tried() {
     .env("PGUSER", "nobody")
     .env("PGDATABASE", "governance")
     .env("PGPASSWORD", "hunter2-secret");
+    let keys = common::TempKeys::new();
+    keys.apply(&mut cmd);
     let run = Run {
         argv: vec!["execute".into()],
         output: cmd.output().unwrap(),
@@ -186,6 +188,7 @@ fn db_url_and_database_url_reach_the_same_database() {
     db.bind();
     db.approved_apr("APR-U", &valid_payload());
     let url = pg.cluster.url("dot_authorize_build_step", &db.name);
+    let keys = pg.keys();
     let by_flag = std::process::Command::new(BIN)
         .args([
             "execute",
@@ -197,11 +200,13 @@ fn db_url_and_database_url_reach_the_same_database() {
             &url,
         ])
         .env_clear()
+        .envs(key_env(&keys))
         .output()
         .unwrap();
     let by_env = std::process::Command::new(BIN)
         .args(["execute", "--apr", "APR-U", "--json"])
         .env_clear()
+        .envs(key_env(&keys))
         .env("DATABASE_URL", &url)
         .output()
         .unwrap();
@@ -272,4 +277,19 @@ fn a_manual_insert_and_update_from_psql_are_refused() {
         assert!(!out.status.success() && stderr.contains("refused"), "{sql}: {stderr}");
     }
     assert_eq!(db.snapshot(), before);
+}
+
+fn key_env(
+    keys: &dot_authorize_build_step::fixtures::KeyFiles,
+) -> Vec<(&'static str, std::path::PathBuf)> {
+    vec![
+        (
+            dot_authorize_build_step::signing::SIGNING_KEY_ENV,
+            keys.signing_key.clone(),
+        ),
+        (
+            dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
+            keys.trusted_dir.clone(),
+        ),
+    ]
 }

@@ -324,7 +324,9 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
     db.approved_apr("APR-VIA-PATCH", &valid_payload());
     let log = Tmp::new("dispatch.log", b"");
     let socket = pg.cluster.socket_dir();
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    pg.keys().apply(&mut cmd);
+    let out = cmd
         .args([installed.path(), "APR-VIA-PATCH"])
         .env("PGHOST", &socket)
         .env("PGUSER", "dot_authorize_build_step")

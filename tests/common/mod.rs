@@ -72,6 +72,11 @@ impl Pg {
         }
     }
 
+    /// The handler's signing key and trusted keys for this cluster.
+    pub fn keys(&self) -> fixtures::KeyFiles {
+        fixtures::test_keys(&self.cluster).expect("make the test signing keys")
+    }
+
     /// A fresh database cloned from the governance template.
     pub fn db(&self) -> Db<'_> {
         let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +176,7 @@ impl Db<'_> {
             .env("PGPORT", "5432")
             .env("PGUSER", role)
             .env("PGDATABASE", &self.name);
+        self.pg.keys().apply(&mut cmd);
         cmd
     }
 
@@ -327,5 +333,40 @@ impl Db<'_> {
     }
     pub fn gate_grant(&self, auth_code: &str) -> Gate {
         Gate::grant(&self.pg.cluster, &self.name, auth_code).unwrap()
+    }
+}
+
+/// A key pair in its own temporary directory, for runs that need the
+/// handler's keys but no cluster; removed when dropped.
+pub struct TempKeys {
+    pub files: fixtures::KeyFiles,
+}
+
+impl TempKeys {
+    pub fn new() -> TempKeys {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dot-abs-test-keys-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let made = dot_authorize_build_step::signing::keygen(&dir).expect("make test keys");
+        TempKeys {
+            files: fixtures::KeyFiles {
+                signing_key: made.secret_path,
+                trusted_dir: dir,
+                key_id: made.key_id,
+            },
+        }
+    }
+
+    pub fn apply(&self, cmd: &mut Command) {
+        self.files.apply(cmd);
+    }
+}
+
+impl Drop for TempKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.files.trusted_dir);
     }
 }
