@@ -209,6 +209,22 @@ pub fn fresh_database(cluster: &Cluster) -> Result<String, PgTempError> {
     Ok(name)
 }
 
+/// Where handler runs against a cluster connect instead of its own socket
+/// (a pooler in front of it), by the cluster's socket directory.
+type Routes = Vec<(std::path::PathBuf, (std::path::PathBuf, u16))>;
+static ROUTES: std::sync::Mutex<Routes> = std::sync::Mutex::new(Vec::new());
+
+/// Sends every handler run against `cluster` through `via` (socket
+/// directory, port), or directly again with `None`.
+pub fn route_through(cluster: &Cluster, via: Option<(std::path::PathBuf, u16)>) {
+    let mut routes = ROUTES.lock().unwrap_or_else(|p| p.into_inner());
+    let key = cluster.socket_dir();
+    routes.retain(|(k, _)| *k != key);
+    if let Some(via) = via {
+        routes.push((key, via));
+    }
+}
+
 /// The command to run `bin` against `dbname` as `role`, configured the way
 /// an operator would: PGHOST, PGPORT, PGUSER, PGDATABASE.
 pub fn command(
@@ -230,10 +246,19 @@ pub fn command(
         .env_remove("DATABASE_URL")
         .env_remove("PGPASSWORD")
         .env_remove("PGSERVICE")
-        .env("PGHOST", cluster.socket_dir())
-        .env("PGPORT", "5432")
         .env("PGUSER", role)
         .env("PGDATABASE", dbname);
+    let socket = cluster.socket_dir();
+    let route = ROUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == socket)
+        .map(|(_, via)| via.clone());
+    match route {
+        Some((dir, port)) => cmd.env("PGHOST", dir).env("PGPORT", port.to_string()),
+        None => cmd.env("PGHOST", socket).env("PGPORT", "5432"),
+    };
     cmd
 }
 

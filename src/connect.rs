@@ -18,6 +18,20 @@ pub struct Timeouts {
     pub statement: Duration,
 }
 
+impl Timeouts {
+    /// The statements that start every transaction, sent with BEGIN as one
+    /// simple query (one round trip). The values are our own numbers.
+    pub fn set_local(&self) -> String {
+        format!(
+            "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; \
+             SET LOCAL idle_in_transaction_session_timeout = {};",
+            self.lock.as_millis().max(1),
+            self.statement.as_millis().max(1),
+            (self.statement.as_millis() * 2).max(1),
+        )
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
@@ -28,9 +42,12 @@ impl Default for Timeouts {
     }
 }
 
-/// A resolved connection target.
+/// A resolved connection target, and the timeouts every transaction on it
+/// sets for itself (`SET LOCAL`, never startup options: a transaction-mode
+/// pooler refuses those, and no setting may outlive the command).
 pub struct Target {
     pub config: Config,
+    pub timeouts: Timeouts,
 }
 
 impl Target {
@@ -121,13 +138,7 @@ pub fn resolve(
         .map_or(timeouts.connect, Duration::from_secs);
     config.connect_timeout(config.get_connect_timeout().copied().unwrap_or(connect));
     config.application_name("dot-authorize-build-step");
-    config.options(&format!(
-        "-c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
-        timeouts.lock.as_millis().max(1),
-        timeouts.statement.as_millis().max(1),
-        (timeouts.statement.as_millis() * 2).max(1),
-    ));
-    Ok(Target { config })
+    Ok(Target { config, timeouts })
 }
 
 fn default_socket_dir() -> String {

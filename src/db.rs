@@ -3,8 +3,16 @@
 //! READ COMMITTED transaction per command (READ ONLY for a dry run, so the
 //! server itself refuses any write). Every error becomes a typed `Stop`;
 //! a dropped transaction rolls back, so a refusal writes nothing.
+//!
+//! Built for a transaction-mode pooler and for few round trips: every
+//! statement is an unnamed one (`query_typed`: parse, bind and execute in
+//! one flight, nothing left on the server), every setting is `SET LOCAL`
+//! sent with BEGIN, and each command reads everything it decides on in one
+//! statement. A mint is 6 round trips (BEGIN, APR lock, read, scope lock,
+//! guarded insert, COMMIT); consume and revoke are 4 (BEGIN, locked read,
+//! compare-and-swap, COMMIT); a read-only path ends with its connection.
 
-use crate::connect::Target;
+use crate::connect::{Target, Timeouts};
 use crate::payload;
 use crate::policy::{
     self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
@@ -15,92 +23,37 @@ use crate::signing::{SigningKey, TrustedKeys};
 use crate::verdict::Verdict;
 use chrono::{DateTime, Utc};
 use postgres::error::SqlState;
-use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Row};
 use serde_json::Value;
 
-/// The canonical-writer marker the guard looks for (SET LOCAL semantics).
-const SET_WRITER_MARKER: &str =
-    "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
+/// A connection and the timeouts its transactions set.
+pub struct Conn {
+    pub client: Client,
+    timeouts: Timeouts,
+}
 
-/// Serializes handlers per APR without any table privilege.
-const LOCK_APR: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:apr:' || $1, 0))";
-/// Serializes mints for one carrier/target/plan across APRs.
-const LOCK_SCOPE: &str = "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' || $1 || ':' || $2 || ':' || $3, 0))";
+impl Conn {
+    pub fn new(client: Client, timeouts: Timeouts) -> Conn {
+        Conn { client, timeouts }
+    }
+}
 
-/// The payload is read as text and parsed by `jsonb::read`: serde_json
-/// refuses what jsonb stores (deep nesting, huge numbers), and no stored
-/// payload may make the handler ERROR (SPEC §9, invariant 9).
-const SELECT_APR: &str =
-    "SELECT apr_code, action_code, status, proposed_by, proposed_action::text \
-     FROM apr_requests WHERE apr_code = $1";
-const SELECT_HANDLER: &str = "SELECT handler_ref, status, min_approvals \
-     FROM apr_action_types WHERE action_code = 'authorize_build_step'";
-const SELECT_VOCABULARY: &str = "SELECT action_code FROM apr_action_types \
-     WHERE act_type = 'C1_VOCAB_OP' AND status = 'active'";
-const SELECT_VOTES: &str =
-    "SELECT approver, decision, payload_digest FROM apr_approvals WHERE apr_code = $1";
-const SELECT_QUORUM: &str = "SELECT COALESCE(quorum_passed($1), false)";
-/// A row as the decisions read it. Whatever a forged row holds must read:
-/// `scope` as text (see SELECT_APR), and timestamps clamped into chrono's
-/// range (±infinity would not decode; a clamped one fails the TTL check).
-const GRANT_COLUMNS: &str = "auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, \
-     protocol_version, action_set, scope::text AS scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-     LEAST(GREATEST(granted_at, '0001-01-01Z'), '9999-12-31Z') AS granted_at, \
-     LEAST(GREATEST(expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
-     granted_by, rollback_plan_ref, consumed_at, consumed_by, consume_request_id, signature, key_id";
-const SELECT_OTHER_ACTIVE_GRANT: &str = "SELECT auth_code FROM governance_build_authorization \
-     WHERE status = 'active' AND expires_at > clock_timestamp() AND carrier = $1 AND target = $2 AND plan_ref = $3 \
-       AND request_ref <> $4 ORDER BY auth_code LIMIT 1";
-/// Sets the writer marker and reads the database's wall clock in one round
-/// trip, after every lock is held: that reading is granted_at (SPEC §9,
-/// invariant 8), and it is signed, so it is read before the insert.
-const SET_WRITER_MARKER_AND_CLOCK: &str =
-    "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true), clock_timestamp()";
-/// The timestamps are the signed ones, exactly (the database keeps
-/// microseconds, as the reading did).
-const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
-     (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
-      action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id) \
-     VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
-             $12, $13, $14, $15, $16, $17) \
-     ON CONFLICT (request_ref) DO NOTHING \
-     RETURNING expires_at";
-const SELECT_WOULD_EXPIRE: &str = "SELECT clock_timestamp() + make_interval(secs => $1::bigint)";
-/// The consume compare-and-swap: every condition the policy checked that
-/// can change under it, again, in the one statement that changes the row.
-/// Expiry is compared with, and consumed_at stamped from, one reading of
-/// the wall clock taken when the row is written, after any lock wait
-/// (SPEC §9, invariant 8).
-const CONSUME_GRANT: &str = "UPDATE governance_build_authorization g \
-     SET status = 'consumed', consumed_at = clock_timestamp(), consumed_by = $2, consume_request_id = $10 \
-     WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > clock_timestamp() \
-       AND g.carrier = $3 AND g.lane = $4 AND g.target = $5 AND g.plan_ref = $6 AND g.manifest_hash = $7 \
-       AND g.apr_digest = $8 \
-       AND EXISTS (SELECT 1 FROM apr_requests a WHERE a.apr_code = g.request_ref \
-                   AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
-       AND quorum_passed(g.request_ref) \
-     RETURNING consumed_at";
-/// Takes the grant's row lock (the consumer's column UPDATE privilege
-/// allows it) so that the compare-and-swap after it runs with no wait.
-const LOCK_GRANT: &str = "SELECT 1 FROM governance_build_authorization \
-     WHERE auth_code = $1 FOR NO KEY UPDATE";
-const REVOKE_GRANT: &str = "UPDATE governance_build_authorization \
-     SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
-     WHERE auth_code = $1 AND status = 'active' RETURNING revoked_at";
-
-pub fn connect(target: &Target) -> Result<Client, Stop> {
-    target.config.connect(NoTls).map_err(|e| {
-        Stop::Fault(
-            Fault::DbUnreachable,
-            format!(
-                "could not connect to {}: {}",
-                target.describe(),
-                error_text(&e)
-            ),
-        )
-    })
+pub fn connect(target: &Target) -> Result<Conn, Stop> {
+    target
+        .config
+        .connect(NoTls)
+        .map(|client| Conn::new(client, target.timeouts))
+        .map_err(|e| {
+            Stop::Fault(
+                Fault::DbUnreachable,
+                format!(
+                    "could not connect to {}: {}",
+                    target.describe(),
+                    error_text(&e)
+                ),
+            )
+        })
 }
 
 /// Maps a database error to the ERROR it is, by SQLSTATE, never by text.
@@ -159,73 +112,204 @@ impl<T> OrFault<T> for Result<T, postgres::Error> {
     }
 }
 
-fn begin(client: &mut Client, read_only: bool) -> Result<Transaction<'_>, Stop> {
-    client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .read_only(read_only)
-        .start()
-        .or_fault()
+/// A typed parameter of an unnamed statement.
+type Param<'p> = (&'p (dyn ToSql + Sync), Type);
+
+/// One transaction: BEGIN and its `SET LOCAL`s in one round trip; every
+/// statement unnamed; dropped without `commit`, it rolls back.
+pub(crate) struct Tx<'c> {
+    client: &'c mut Client,
+    open: bool,
 }
 
-fn read_apr(tx: &mut Transaction<'_>, apr_code: &str) -> Result<Option<Apr>, Stop> {
-    let row = tx.query_opt(SELECT_APR, &[&apr_code]).or_fault()?;
-    row.map(|r| -> Result<Apr, postgres::Error> {
-        let text: Option<String> = r.try_get(4)?;
-        Ok(Apr {
-            apr_code: r.try_get(0)?,
-            action_code: r.try_get(1)?,
-            status: r.try_get(2)?,
-            proposed_by: r.try_get(3)?,
-            // PostgreSQL's own jsonb text always reads; if it ever did not,
-            // null is malformed (a FAIL), never an ERROR.
-            payload: text
-                .as_deref()
-                .and_then(|t| crate::jsonb::read(t).ok())
-                .unwrap_or(Value::Null),
-            payload_text: text,
+impl<'c> Tx<'c> {
+    pub(crate) fn begin(conn: &'c mut Conn, read_only: bool) -> Result<Tx<'c>, Stop> {
+        let sql = format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {}",
+            if read_only { " READ ONLY" } else { "" },
+            conn.timeouts.set_local()
+        );
+        conn.client.batch_execute(&sql).or_fault()?;
+        Ok(Tx {
+            client: &mut conn.client,
+            open: true,
         })
-    })
-    .transpose()
-    .or_fault()
-}
+    }
 
-fn read_handler(tx: &mut Transaction<'_>) -> Result<Option<Handler>, Stop> {
-    let row = tx.query_opt(SELECT_HANDLER, &[]).or_fault()?;
-    row.map(|r| -> Result<Handler, postgres::Error> {
-        Ok(Handler {
-            handler_ref: r.try_get(0)?,
-            status: r.try_get(1)?,
-            min_approvals: r.try_get(2)?,
+    fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, Stop> {
+        self.client.query_typed(sql, params).or_fault()
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, Stop> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    fn query_one(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Row, Stop> {
+        self.query_opt(sql, params)?.ok_or_else(|| {
+            Stop::Fault(
+                Fault::Database,
+                "a statement that returns one row returned none".into(),
+            )
         })
-    })
-    .transpose()
-    .or_fault()
+    }
+
+    /// Commits; a connection lost while COMMIT was under way is
+    /// ERROR_COMMIT_UNKNOWN (never "unreachable"): the caller reconnects
+    /// and reads back what happened.
+    fn commit(mut self) -> Result<(), Stop> {
+        crate::failpoint::hit("before-commit")?;
+        self.open = false;
+        let result = self.client.batch_execute("COMMIT");
+        crate::failpoint::lose_commit(result.as_ref().err()).map_or_else(|| result.or_fault(), Err)
+    }
+
+    /// Ends a transaction that wrote nothing with its connection, without
+    /// a round trip: there is nothing to commit, and the server discards
+    /// the transaction (and its locks) when the connection closes, which
+    /// the caller does next. Every command is one transaction on one
+    /// connection; the connection is never used again.
+    fn end_unwritten(mut self) {
+        self.open = false;
+    }
 }
 
-pub(crate) fn read_vocabulary(tx: &mut Transaction<'_>) -> Result<Option<Vocabulary>, Stop> {
-    let rows = tx.query(SELECT_VOCABULARY, &[]).or_fault()?;
-    let codes: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()
-        .or_fault()?;
-    Ok(Vocabulary::new(codes))
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A refusal on a write path: roll back now, so that nothing the
+            // transaction locked or set outlives it, even through a pooler.
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
 }
 
-fn read_votes(tx: &mut Transaction<'_>, apr_code: &str) -> Result<Vec<Vote>, Stop> {
-    let rows = tx.query(SELECT_VOTES, &[&apr_code]).or_fault()?;
-    rows.iter()
-        .map(|r| -> Result<Vote, postgres::Error> {
-            Ok(Vote {
-                approver: r.try_get(0)?,
-                decision: r.try_get(1)?,
-                payload_digest: r.try_get(2)?,
-            })
-        })
-        .collect::<Result<_, _>>()
-        .or_fault()
+const WRITER_MARKER: &str = "set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
+
+/// Serializes handlers per APR without any table privilege.
+const LOCK_APR: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:apr:' || $1, 0))";
+/// Serializes mints for one carrier/target/plan across APRs, then reads the
+/// wall clock (the subquery is a fence: the clock is read after the lock
+/// is held). That reading is granted_at (SPEC §9, invariant 8): it is
+/// signed, so it is read before the insert.
+const LOCK_SCOPE_THEN_CLOCK: &str = "SELECT clock_timestamp() FROM \
+     (SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' || $1 || ':' || $2 || ':' || $3, 0)) OFFSET 0) l";
+
+/// A grant's columns as the decisions read them, from alias `g`. Whatever
+/// a forged row holds must read: `scope` as text (parsed by `jsonb::read`),
+/// and timestamps clamped into chrono's range (±infinity would not decode;
+/// a clamped one fails the TTL check).
+const GRANT_COLUMNS: &str = "g.auth_code AS auth_code, g.request_ref AS request_ref, g.status AS status, \
+     g.carrier AS carrier, g.lane AS lane, g.target AS target, g.plan_ref AS plan_ref, \
+     g.manifest_hash AS manifest_hash, g.protocol_version AS protocol_version, g.action_set AS action_set, \
+     g.scope::text AS scope, g.apr_digest AS apr_digest, g.single_use AS single_use, \
+     g.commit_allowed AS commit_allowed, g.requires_sovereign_esign AS requires_sovereign_esign, \
+     LEAST(GREATEST(g.granted_at, '0001-01-01Z'), '9999-12-31Z') AS granted_at, \
+     LEAST(GREATEST(g.expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
+     g.granted_by AS granted_by, g.rollback_plan_ref AS rollback_plan_ref, g.consumed_at AS consumed_at, \
+     g.consumed_by AS consumed_by, g.consume_request_id AS consume_request_id, \
+     g.signature AS signature, g.key_id AS key_id";
+
+/// The APR (alias `a`; its payload as text, parsed by `jsonb::read`: serde
+/// refuses what jsonb stores, and no stored payload may make the handler
+/// ERROR, SPEC §9 invariant 9), the handler row (alias `h`), the votes as
+/// JSON text, quorum_passed() and the wall clock, for the APR `code`.
+fn decision_columns(code: &str) -> String {
+    format!(
+        "a.apr_code AS apr_code, a.action_code AS apr_action_code, a.status AS apr_status, \
+         a.proposed_by AS apr_proposed_by, a.proposed_action::text AS apr_payload, \
+         h.action_code IS NOT NULL AS handler_exists, h.handler_ref AS handler_ref, \
+         h.status AS handler_status, h.min_approvals AS handler_min_approvals, \
+         (SELECT COALESCE(json_agg(json_build_array(v.approver, v.decision, v.payload_digest)), '[]')::text \
+            FROM apr_approvals v WHERE v.apr_code = {code}) AS votes, \
+         COALESCE(quorum_passed({code}), false) AS quorum, \
+         clock_timestamp() AS now"
+    )
 }
+
+/// Everything `execute` decides on, in one statement (read after the APR
+/// lock, so it sees what the previous holder committed).
+fn select_for_execute() -> String {
+    format!(
+        "SELECT {}, \
+           (SELECT array_agg(action_code ORDER BY action_code) FROM apr_action_types \
+             WHERE act_type = 'C1_VOCAB_OP' AND status = 'active') AS vocabulary, \
+           {GRANT_COLUMNS} \
+         FROM (SELECT $1::text AS code) k \
+         LEFT JOIN apr_requests a ON a.apr_code = k.code \
+         LEFT JOIN apr_action_types h ON h.action_code = 'authorize_build_step' \
+         LEFT JOIN governance_build_authorization g ON g.request_ref = k.code",
+        decision_columns("k.code")
+    )
+}
+
+/// Everything `consume` decides on, for one auth code; with `lock`, the
+/// grant's row is locked (the compare-and-swap after it then runs without
+/// a wait, so its clock is the write's) and the writer marker is set.
+fn select_for_consume(lock: bool) -> String {
+    format!(
+        "SELECT {GRANT_COLUMNS}, {}{} \
+         FROM governance_build_authorization g \
+         LEFT JOIN apr_requests a ON a.apr_code = g.request_ref \
+         LEFT JOIN apr_action_types h ON h.action_code = 'authorize_build_step' \
+         WHERE g.auth_code = $1{}",
+        decision_columns("g.request_ref"),
+        if lock {
+            format!(", {WRITER_MARKER} AS marker")
+        } else {
+            String::new()
+        },
+        if lock { " FOR NO KEY UPDATE OF g" } else { "" }
+    )
+}
+
+/// Another APR's active, unexpired grant for the same scope (the partial
+/// index gba_active_scope_idx answers it).
+const OTHER_ACTIVE_GRANT: &str = "SELECT o.auth_code FROM governance_build_authorization o \
+     WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
+       AND o.carrier = $1 AND o.target = $2 AND o.plan_ref = $3 AND o.request_ref <> $4 \
+     ORDER BY o.auth_code LIMIT 1";
+
+/// The mint: the marker, then the row, only if no other APR holds an
+/// active grant for the scope (checked again here, under the scope lock)
+/// and none exists for this APR. The timestamps are the signed ones.
+const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
+     (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
+      action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
+      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id) \
+     SELECT $1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
+            $12, $13, $14, $15, $16, $17 \
+       FROM (SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true) OFFSET 0) m \
+      WHERE NOT EXISTS (SELECT 1 FROM governance_build_authorization o \
+                         WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
+                           AND o.carrier = $3 AND o.target = $5 AND o.plan_ref = $6 AND o.request_ref <> $2) \
+     ON CONFLICT (request_ref) DO NOTHING \
+     RETURNING expires_at";
+
+/// What a dry run reports: another active grant, and when the grant would
+/// expire if minted now.
+const DRY_RUN_MINT: &str = "SELECT (SELECT o.auth_code FROM governance_build_authorization o \
+     WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
+       AND o.carrier = $1 AND o.target = $2 AND o.plan_ref = $3 AND o.request_ref <> $4 \
+     ORDER BY o.auth_code LIMIT 1), clock_timestamp() + make_interval(secs => $5::bigint)";
+
+/// The consume compare-and-swap: every condition the policy checked that
+/// can change under it, again, in the one statement that changes the row.
+/// Expiry is compared with, and consumed_at stamped from, the wall clock
+/// when the row is written; the row lock is already held, so there is no
+/// wait in between (SPEC §9, invariant 8).
+const CONSUME_GRANT: &str = "UPDATE governance_build_authorization g \
+     SET status = 'consumed', consumed_at = clock_timestamp(), consumed_by = $2, consume_request_id = $10 \
+     WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > clock_timestamp() \
+       AND g.carrier = $3 AND g.lane = $4 AND g.target = $5 AND g.plan_ref = $6 AND g.manifest_hash = $7 \
+       AND g.apr_digest = $8 \
+       AND EXISTS (SELECT 1 FROM apr_requests a WHERE a.apr_code = g.request_ref \
+                   AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
+       AND quorum_passed(g.request_ref) \
+     RETURNING consumed_at";
+const REVOKE_GRANT: &str = "UPDATE governance_build_authorization \
+     SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
+     WHERE auth_code = $1 AND status = 'active' RETURNING revoked_at";
 
 fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
     Ok(Grant {
@@ -262,26 +346,93 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
     })
 }
 
-/// Reads one grant by auth_code or by the APR it was minted for.
-fn read_grant(tx: &mut Transaction<'_>, key: GrantKey<'_>) -> Result<Option<Grant>, Stop> {
-    let (column, value) = match key {
-        GrantKey::AuthCode(c) => ("auth_code", c),
-        GrantKey::Apr(a) => ("request_ref", a),
-    };
-    let sql =
-        format!("SELECT {GRANT_COLUMNS} FROM governance_build_authorization WHERE {column} = $1");
-    let row = tx.query_opt(sql.as_str(), &[&value]).or_fault()?;
-    match row {
-        Some(r) => Ok(Some(grant_of(&r).or_fault()?)),
+/// The grant of a row that may have none (a LEFT JOIN).
+fn maybe_grant(r: &Row) -> Result<Option<Grant>, Stop> {
+    match r.try_get::<_, Option<String>>("auth_code").or_fault()? {
+        Some(_) => grant_of(r).map(Some).or_fault(),
         None => Ok(None),
     }
 }
 
+/// The facts every grant decision reads with the grant: the APR, the
+/// handler row, the votes, quorum_passed() and the wall clock.
+struct Decision {
+    apr: Option<Apr>,
+    handler: Option<Handler>,
+    votes: Vec<Vote>,
+    quorum_function: bool,
+    now: DateTime<Utc>,
+}
+
+fn decision_of(r: &Row) -> Result<Decision, Stop> {
+    let apr = match r.try_get::<_, Option<String>>("apr_code").or_fault()? {
+        None => None,
+        Some(apr_code) => {
+            let text: Option<String> = r.try_get("apr_payload").or_fault()?;
+            Some(Apr {
+                apr_code,
+                action_code: r.try_get("apr_action_code").or_fault()?,
+                status: r.try_get("apr_status").or_fault()?,
+                proposed_by: r.try_get("apr_proposed_by").or_fault()?,
+                // PostgreSQL's own jsonb text always reads; if it ever did
+                // not, null is malformed (a FAIL), never an ERROR.
+                payload: text
+                    .as_deref()
+                    .and_then(|t| crate::jsonb::read(t).ok())
+                    .unwrap_or(Value::Null),
+                payload_text: text,
+            })
+        }
+    };
+    let handler = if r.try_get::<_, bool>("handler_exists").or_fault()? {
+        Some(Handler {
+            handler_ref: r.try_get("handler_ref").or_fault()?,
+            status: r.try_get("handler_status").or_fault()?,
+            min_approvals: r.try_get("handler_min_approvals").or_fault()?,
+        })
+    } else {
+        None
+    };
+    let votes_text: String = r.try_get("votes").or_fault()?;
+    Ok(Decision {
+        apr,
+        handler,
+        votes: votes_of(&votes_text)?,
+        quorum_function: r.try_get("quorum").or_fault()?,
+        now: r.try_get("now").or_fault()?,
+    })
+}
+
+/// `[[approver, decision, payload_digest], ...]` as `json_agg` prints it.
+fn votes_of(text: &str) -> Result<Vec<Vote>, Stop> {
+    let unreadable = || {
+        Stop::Fault(
+            Fault::SchemaContract,
+            "apr_approvals holds a row without an approver or a decision".into(),
+        )
+    };
+    let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
+        serde_json::from_str(text).map_err(|_| unreadable())?;
+    rows.into_iter()
+        .map(
+            |(approver, decision, payload_digest)| match (approver, decision) {
+                (Some(approver), Some(decision)) => Ok(Vote {
+                    approver,
+                    decision,
+                    payload_digest,
+                }),
+                _ => Err(unreadable()),
+            },
+        )
+        .collect()
+}
+
 /// Every grant row, as the decisions read them (tests and the harness).
 pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
-    let sql =
-        format!("SELECT {GRANT_COLUMNS} FROM governance_build_authorization ORDER BY auth_code");
-    let rows = client.query(sql.as_str(), &[]).or_fault()?;
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g ORDER BY g.auth_code"
+    );
+    let rows = client.query_typed(sql.as_str(), &[]).or_fault()?;
     rows.iter()
         .map(grant_of)
         .collect::<Result<_, _>>()
@@ -294,18 +445,29 @@ pub enum GrantKey<'a> {
     Apr(&'a str),
 }
 
-/// The database's wall clock now, not the transaction's start time.
-fn db_now(tx: &mut Transaction<'_>) -> Result<DateTime<Utc>, Stop> {
-    tx.query_one("SELECT clock_timestamp()", &[])
-        .and_then(|r| r.try_get(0))
-        .or_fault()
+/// Reads one grant by auth_code or by the APR it was minted for; with
+/// `lock`, locks its row and sets the writer marker (revoke).
+fn read_grant(tx: &mut Tx<'_>, key: GrantKey<'_>, lock: bool) -> Result<Option<Grant>, Stop> {
+    let (column, value) = match key {
+        GrantKey::AuthCode(c) => ("auth_code", c),
+        GrantKey::Apr(a) => ("request_ref", a),
+    };
+    let sql = if lock {
+        format!(
+            "SELECT {GRANT_COLUMNS}, {WRITER_MARKER} AS marker FROM governance_build_authorization g \
+             WHERE g.{column} = $1 FOR NO KEY UPDATE OF g"
+        )
+    } else {
+        format!(
+            "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g WHERE g.{column} = $1"
+        )
+    };
+    match tx.query_opt(&sql, &[(&value, Type::TEXT)])? {
+        Some(r) => Ok(Some(grant_of(&r).or_fault()?)),
+        None => Ok(None),
+    }
 }
 
-// ---------------------------------------------------------------------------
-// execute
-// ---------------------------------------------------------------------------
-
-/// `execute --apr CODE`: check, then mint exactly one grant (or report it).
 /// The keys a command signs and verifies with (see `signing`).
 pub struct Keys<'a> {
     /// Present for `execute` (it mints); never read from the database.
@@ -313,47 +475,52 @@ pub struct Keys<'a> {
     pub trusted: &'a TrustedKeys,
 }
 
+// ---------------------------------------------------------------------------
+// execute
+// ---------------------------------------------------------------------------
+
+/// `execute --apr CODE`: check, then mint exactly one grant (or report it).
 pub fn execute(
-    client: &mut Client,
+    conn: &mut Conn,
     apr_code: &str,
     dry_run: bool,
     keys: &Keys<'_>,
 ) -> Result<Verdict, Stop> {
-    let mut tx = begin(client, dry_run)?;
+    let mut tx = Tx::begin(conn, dry_run)?;
     if !dry_run {
         // Under READ COMMITTED every statement after the lock sees what the
-        // previous holder committed: the existence check below is sound.
-        tx.execute(LOCK_APR, &[&apr_code]).or_fault()?;
+        // previous holder committed: the read below is sound.
+        tx.query(LOCK_APR, &[(&apr_code, Type::TEXT)])?;
         crate::failpoint::hit("execute-after-apr-lock")?;
     }
-    let apr = read_apr(&mut tx, apr_code)?;
-    let handler = read_handler(&mut tx)?;
-    let existing = read_grant(&mut tx, GrantKey::Apr(apr_code))?;
-    let vocabulary = read_vocabulary(&mut tx)?.ok_or_else(|| {
-        Stop::Fault(
-            Fault::SchemaContract,
-            "apr_action_types has no active C1_VOCAB_OP rows".into(),
-        )
-    })?;
-    let votes = read_votes(&mut tx, apr_code)?;
-    let quorum_function: bool = tx
-        .query_one(SELECT_QUORUM, &[&apr_code])
-        .and_then(|r| r.try_get(0))
-        .or_fault()?;
-    let now = db_now(&mut tx)?;
+    let row = tx.query_one(&select_for_execute(), &[(&apr_code, Type::TEXT)])?;
+    let vocabulary = row
+        .try_get::<_, Option<Vec<String>>>("vocabulary")
+        .or_fault()?
+        .and_then(Vocabulary::new)
+        .ok_or_else(|| {
+            Stop::Fault(
+                Fault::SchemaContract,
+                "apr_action_types has no active C1_VOCAB_OP rows".into(),
+            )
+        })?;
+    let d = decision_of(&row)?;
+    let existing = maybe_grant(&row)?;
     let facts = ExecuteFacts {
-        apr: apr.as_ref(),
-        handler: handler.as_ref(),
+        apr: d.apr.as_ref(),
+        handler: d.handler.as_ref(),
         existing: existing.as_ref(),
         vocabulary: &vocabulary,
-        votes: &votes,
-        quorum_function,
-        now,
+        votes: &d.votes,
+        quorum_function: d.quorum_function,
+        now: d.now,
         trusted: keys.trusted,
     };
     let validated = match policy::decide_execute(&facts)? {
         Execute::AlreadyMinted => {
             let grant = existing.expect("AlreadyMinted is decided only from an existing grant");
+            // Nothing to write: the transaction ends with the connection.
+            tx.end_unwritten();
             return Ok(Verdict::done(
                 Done::AlreadyMinted,
                 format!(
@@ -373,31 +540,6 @@ pub fn execute(
     };
     crate::failpoint::hit("execute-after-quorum-check")?;
     let auth_code = auth_code_for(apr_code);
-    if !dry_run {
-        tx.execute(
-            LOCK_SCOPE,
-            &[
-                &validated.carrier(),
-                &validated.target(),
-                &validated.plan_ref(),
-            ],
-        )
-        .or_fault()?;
-    }
-    let other: Option<String> = tx
-        .query_opt(
-            SELECT_OTHER_ACTIVE_GRANT,
-            &[
-                &validated.carrier(),
-                &validated.target(),
-                &validated.plan_ref(),
-                &apr_code,
-            ],
-        )
-        .and_then(|r| r.map(|r| r.try_get(0)).transpose())
-        .or_fault()?;
-    policy::check_no_active_grant(other.as_deref())?;
-
     let mint_facts = |v: Verdict| {
         v.apr(apr_code)
             .auth_code(auth_code.clone())
@@ -407,11 +549,27 @@ pub fn execute(
             .detail("ttl_seconds", validated.ttl_seconds())
             .detail("apr_digest", validated.digest().as_str())
     };
+    let (carrier, target, plan_ref) = (
+        validated.carrier(),
+        validated.target(),
+        validated.plan_ref(),
+    );
     if dry_run {
-        let would_expire: DateTime<Utc> = tx
-            .query_one(SELECT_WOULD_EXPIRE, &[&validated.ttl_seconds()])
-            .and_then(|r| r.try_get(0))
-            .or_fault()?;
+        let ttl = validated.ttl_seconds();
+        let row = tx.query_one(
+            DRY_RUN_MINT,
+            &[
+                (&carrier, Type::TEXT),
+                (&target, Type::TEXT),
+                (&plan_ref, Type::TEXT),
+                (&apr_code, Type::TEXT),
+                (&ttl, Type::INT8),
+            ],
+        )?;
+        let other: Option<String> = row.try_get(0).or_fault()?;
+        policy::check_no_active_grant(other.as_deref())?;
+        let would_expire: DateTime<Utc> = row.try_get(1).or_fault()?;
+        tx.end_unwritten();
         return Ok(mint_facts(Verdict::done(
             Done::WouldMint,
             format!(
@@ -428,8 +586,15 @@ pub fn execute(
         ));
     };
     let granted_at: DateTime<Utc> = tx
-        .query_one(SET_WRITER_MARKER_AND_CLOCK, &[])
-        .and_then(|r| r.try_get(1))
+        .query_one(
+            LOCK_SCOPE_THEN_CLOCK,
+            &[
+                (&carrier, Type::TEXT),
+                (&target, Type::TEXT),
+                (&plan_ref, Type::TEXT),
+            ],
+        )?
+        .try_get(0)
         .or_fault()?;
     let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at);
     let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
@@ -437,32 +602,50 @@ pub fn execute(
     grant.signature = Some(signature);
     grant.key_id = Some(key_id);
     let action_set: Vec<&str> = validated.action_set().iter().map(String::as_str).collect();
-    let inserted = tx
-        .query_opt(
-            INSERT_GRANT,
-            &[
-                &grant.auth_code,
-                &grant.request_ref,
-                &validated.carrier(),
-                &validated.lane(),
-                &validated.target(),
-                &validated.plan_ref(),
-                &validated.manifest_hash().as_str(),
-                &validated.protocol_version(),
-                &action_set,
-                &grant.scope,
-                &validated.digest().as_str(),
-                &grant.granted_at,
-                &grant.expires_at,
-                &payload::HANDLER_REF,
-                &validated.rollback_plan_ref(),
-                &grant.signature,
-                &grant.key_id,
-            ],
-        )
-        .or_fault()?;
+    let (lane, manifest_hash, protocol, digest, rollback) = (
+        validated.lane(),
+        validated.manifest_hash().as_str(),
+        validated.protocol_version(),
+        validated.digest().as_str(),
+        validated.rollback_plan_ref(),
+    );
+    let inserted = tx.query_opt(
+        INSERT_GRANT,
+        &[
+            (&grant.auth_code, Type::TEXT),
+            (&grant.request_ref, Type::TEXT),
+            (&carrier, Type::TEXT),
+            (&lane, Type::TEXT),
+            (&target, Type::TEXT),
+            (&plan_ref, Type::TEXT),
+            (&manifest_hash, Type::TEXT),
+            (&protocol, Type::TEXT),
+            (&action_set, Type::TEXT_ARRAY),
+            (&grant.scope, Type::JSONB),
+            (&digest, Type::TEXT),
+            (&grant.granted_at, Type::TIMESTAMPTZ),
+            (&grant.expires_at, Type::TIMESTAMPTZ),
+            (&payload::HANDLER_REF, Type::TEXT),
+            (&rollback, Type::TEXT),
+            (&grant.signature, Type::TEXT),
+            (&grant.key_id, Type::TEXT),
+        ],
+    )?;
     let Some(row) = inserted else {
-        // Only a writer that ignores the APR lock can get here. Fail closed.
+        // Refused by the guard in the insert: another APR's active grant
+        // for the scope (the SPEC's code), or, only for a writer that
+        // ignores the APR lock, a grant for this APR. Fail closed.
+        let other = tx.query_opt(
+            OTHER_ACTIVE_GRANT,
+            &[
+                (&carrier, Type::TEXT),
+                (&target, Type::TEXT),
+                (&plan_ref, Type::TEXT),
+                (&apr_code, Type::TEXT),
+            ],
+        )?;
+        let other: Option<String> = other.map(|r| r.try_get(0)).transpose().or_fault()?;
+        policy::check_no_active_grant(other.as_deref())?;
         return Err(Stop::Fault(
             Fault::ConcurrentChange,
             "a grant for this APR appeared while the APR lock was held; nothing written".into(),
@@ -470,7 +653,7 @@ pub fn execute(
     };
     let expires_at: DateTime<Utc> = row.try_get(0).or_fault()?;
     crate::failpoint::hit("execute-after-insert")?;
-    commit(tx)?;
+    tx.commit()?;
     Ok(
         mint_facts(Verdict::done(Done::Minted, format!("minted {auth_code}")))
             .expires_at(expires_at)
@@ -520,37 +703,39 @@ fn minted_grant(
 /// Everything `consume` decides on, read in its transaction.
 struct ConsumeFacts {
     grant: Option<Grant>,
-    apr: Option<Apr>,
-    handler: Option<Handler>,
-    votes: Vec<Vote>,
-    quorum_function: bool,
-    now: DateTime<Utc>,
+    d: Decision,
 }
 
 impl ConsumeFacts {
-    fn read(tx: &mut Transaction<'_>, auth_code: &str) -> Result<ConsumeFacts, Stop> {
-        let (grant, apr) = read_grant_and_apr(tx, auth_code)?;
-        let (votes, quorum_function) = match &grant {
-            Some(g) => (
-                read_votes(tx, &g.request_ref)?,
-                quorum_of(tx, &g.request_ref)?,
-            ),
-            None => (Vec::new(), false),
-        };
-        Ok(ConsumeFacts {
-            grant,
-            apr,
-            handler: read_handler(tx)?,
-            votes,
-            quorum_function,
-            now: db_now(tx)?,
-        })
+    fn read(tx: &mut Tx<'_>, auth_code: &str, lock: bool) -> Result<ConsumeFacts, Stop> {
+        let row = tx.query_opt(&select_for_consume(lock), &[(&auth_code, Type::TEXT)])?;
+        match row {
+            Some(r) => Ok(ConsumeFacts {
+                grant: maybe_grant(&r)?,
+                d: decision_of(&r)?,
+            }),
+            None => Ok(ConsumeFacts {
+                grant: None,
+                d: Decision {
+                    apr: None,
+                    handler: None,
+                    votes: Vec::new(),
+                    quorum_function: false,
+                    now: Utc::now(),
+                },
+            }),
+        }
     }
 
     /// SPEC §4's consume order, then invariant 7: the row must be one the
-    /// handler would have minted.
+    /// handler would have minted, and signed by a trusted key.
     fn decide(&self, presented: &Presented, trusted: &TrustedKeys) -> Result<(), Stop> {
-        policy::decide_consume(presented, self.grant.as_ref(), self.apr.as_ref(), self.now)?;
+        policy::decide_consume(
+            presented,
+            self.grant.as_ref(),
+            self.d.apr.as_ref(),
+            self.d.now,
+        )?;
         match &self.grant {
             Some(g) => policy::check_grant_backed(g, &self.backing(trusted)),
             None => Ok(()),
@@ -559,26 +744,20 @@ impl ConsumeFacts {
 
     fn backing<'a>(&'a self, trusted: &'a TrustedKeys) -> Backing<'a> {
         Backing {
-            apr: self.apr.as_ref(),
-            handler: self.handler.as_ref(),
-            votes: &self.votes,
-            quorum_function: self.quorum_function,
-            now: self.now,
+            apr: self.d.apr.as_ref(),
+            handler: self.d.handler.as_ref(),
+            votes: &self.d.votes,
+            quorum_function: self.d.quorum_function,
+            now: self.d.now,
             trusted,
         }
     }
 }
 
-fn quorum_of(tx: &mut Transaction<'_>, apr_code: &str) -> Result<bool, Stop> {
-    tx.query_one(SELECT_QUORUM, &[&apr_code])
-        .and_then(|r| r.try_get(0))
-        .or_fault()
-}
-
 /// `consume`: the single-use compare-and-swap active → consumed, stamped
 /// with the caller's idempotency key `request_id`.
 pub fn consume(
-    client: &mut Client,
+    conn: &mut Conn,
     auth_code: &str,
     presented: &Presented,
     by: &str,
@@ -586,8 +765,10 @@ pub fn consume(
     dry_run: bool,
     trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
-    let mut tx = begin(client, dry_run)?;
-    let facts = ConsumeFacts::read(&mut tx, auth_code)?;
+    let mut tx = Tx::begin(conn, dry_run)?;
+    // The real run locks the row as it reads it: a concurrent spend is
+    // waited for, and the row read is the one the update will change.
+    let facts = ConsumeFacts::read(&mut tx, auth_code, !dry_run)?;
     if let Some(g) = &facts.grant {
         if policy::is_own_spend(presented, g, request_id) {
             policy::check_signed(g, trusted)?;
@@ -596,50 +777,45 @@ pub fn consume(
     }
     facts.decide(presented, trusted)?;
     // decide returned Ok, so both exist and the APR is fresh.
-    let (Some(grant), Some(apr)) = (&facts.grant, &facts.apr) else {
+    let (Some(grant), Some(apr)) = (&facts.grant, &facts.d.apr) else {
         return Err(Stop::Fault(
             Fault::ConcurrentChange,
             "grant vanished".into(),
         ));
     };
     if dry_run {
-        return Ok(Verdict::done(
+        let v = Verdict::done(
             Done::WouldConsume,
             format!("dry run: {auth_code} would be consumed; read without locks, nothing written"),
         )
         .apr(grant.request_ref.clone())
         .auth_code(auth_code)
         .dry_run(dry_run)
-        .expires_at(grant.expires_at));
+        .expires_at(grant.expires_at);
+        tx.end_unwritten();
+        return Ok(v);
     }
-    tx.query_one(SET_WRITER_MARKER, &[]).or_fault()?;
-    // Wait for the row first: a row lock held elsewhere and released
-    // unchanged does not make the UPDATE re-read its clock, so without this
-    // the expiry below would be compared before the wait, not at the write.
-    tx.query_opt(LOCK_GRANT, &[&auth_code]).or_fault()?;
     crate::failpoint::hit("consume-before-update")?;
-    let changed = tx
-        .query_opt(
-            CONSUME_GRANT,
-            &[
-                &auth_code,
-                &by,
-                &presented.carrier,
-                &presented.lane,
-                &presented.target,
-                &presented.plan_ref,
-                &presented.manifest_hash,
-                &grant.apr_digest,
-                &apr.payload_text,
-                &request_id,
-            ],
-        )
-        .or_fault()?;
+    let changed = tx.query_opt(
+        CONSUME_GRANT,
+        &[
+            (&auth_code, Type::TEXT),
+            (&by, Type::TEXT),
+            (&presented.carrier, Type::TEXT),
+            (&presented.lane, Type::TEXT),
+            (&presented.target, Type::TEXT),
+            (&presented.plan_ref, Type::TEXT),
+            (&presented.manifest_hash, Type::TEXT),
+            (&grant.apr_digest, Type::TEXT),
+            (&apr.payload_text, Type::TEXT),
+            (&request_id, Type::TEXT),
+        ],
+    )?;
     match changed {
         Some(row) => {
             let consumed_at: DateTime<Utc> = row.try_get(0).or_fault()?;
             crate::failpoint::hit("consume-after-update")?;
-            commit(tx)?;
+            tx.commit()?;
             let mut spent = grant.clone();
             spent.consumed_at = Some(consumed_at);
             spent.consumed_by = Some(by.to_owned());
@@ -647,9 +823,9 @@ pub fn consume(
             Ok(consumed_verdict(&spent, auth_code, false, false))
         }
         None => {
-            // Lost a race. A new statement sees what the winner committed;
-            // a grant only moves forward, so this names the reason soundly.
-            let again = ConsumeFacts::read(&mut tx, auth_code)?;
+            // The row is locked and unchanged, so only time moved: read
+            // again (a new statement, a new clock) to name the reason.
+            let again = ConsumeFacts::read(&mut tx, auth_code, true)?;
             again.decide(presented, trusted)?;
             Err(Stop::Fault(
                 Fault::ConcurrentChange,
@@ -681,42 +857,21 @@ fn consumed_verdict(g: &Grant, auth_code: &str, dry_run: bool, replay: bool) -> 
     v
 }
 
-fn read_grant_and_apr(
-    tx: &mut Transaction<'_>,
-    auth_code: &str,
-) -> Result<(Option<Grant>, Option<Apr>), Stop> {
-    let grant = read_grant(tx, GrantKey::AuthCode(auth_code))?;
-    let apr = match &grant {
-        Some(g) => read_apr(tx, &g.request_ref)?,
-        None => None,
-    };
-    Ok((grant, apr))
-}
-
-/// Commits; a connection lost while COMMIT was under way is
-/// ERROR_COMMIT_UNKNOWN (never "unreachable"): the caller reconnects and
-/// reads back what happened.
-fn commit(tx: Transaction<'_>) -> Result<(), Stop> {
-    crate::failpoint::hit("before-commit")?;
-    let result = tx.commit();
-    crate::failpoint::lose_commit(result.as_ref().err()).map_or_else(|| result.or_fault(), Err)
-}
-
 // ---------------------------------------------------------------------------
 // revoke
 // ---------------------------------------------------------------------------
 
 /// `revoke`: active → revoked, with who, when and why. Never a DELETE.
 pub fn revoke(
-    client: &mut Client,
+    conn: &mut Conn,
     key: GrantKey<'_>,
     reason: &str,
     by: &str,
     dry_run: bool,
     trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
-    let mut tx = begin(client, dry_run)?;
-    let grant = read_grant(&mut tx, key)?;
+    let mut tx = Tx::begin(conn, dry_run)?;
+    let grant = read_grant(&mut tx, key, !dry_run)?;
     let decision = policy::decide_revoke(grant.as_ref(), trusted)?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
@@ -734,24 +889,29 @@ pub fn revoke(
             )))
         }
         Revoke::Revoke if dry_run => {
+            tx.end_unwritten();
             return Ok(base(Verdict::done(
                 Done::WouldRevoke,
                 format!(
                     "dry run: {} would be revoked; nothing written",
                     grant.auth_code
                 ),
-            )))
+            )));
         }
         Revoke::Revoke => {}
     }
-    tx.query_one(SET_WRITER_MARKER, &[]).or_fault()?;
-    let changed = tx
-        .query_opt(REVOKE_GRANT, &[&grant.auth_code, &by, &reason])
-        .or_fault()?;
+    let changed = tx.query_opt(
+        REVOKE_GRANT,
+        &[
+            (&grant.auth_code, Type::TEXT),
+            (&by, Type::TEXT),
+            (&reason, Type::TEXT),
+        ],
+    )?;
     match changed {
         Some(row) => {
             let revoked_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-            commit(tx)?;
+            tx.commit()?;
             Ok(base(Verdict::done(
                 Done::Revoked,
                 format!("revoked {}", grant.auth_code),
@@ -761,7 +921,7 @@ pub fn revoke(
             .detail("revoke_reason", reason))
         }
         None => {
-            let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code))?;
+            let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
             match policy::decide_revoke(again.as_ref(), trusted)? {
                 Revoke::AlreadyRevoked => Ok(base(Verdict::done(
                     Done::AlreadyRevoked,
@@ -795,11 +955,11 @@ pub struct Check {
 /// `trusted` is `Err(why)` when no trusted keys could be loaded: the
 /// signature line then fails, saying why, and the rest still reads.
 pub fn readback(
-    client: &mut Client,
+    conn: &mut Conn,
     apr_code: &str,
     trusted: Result<&TrustedKeys, &str>,
 ) -> Result<Vec<Check>, Stop> {
-    let mut tx = begin(client, true)?;
+    let mut tx = Tx::begin(conn, true)?;
     let mut checks = Vec::new();
     let mut check = |name: &str, pass: bool, seen: String| {
         checks.push(Check {
@@ -811,16 +971,16 @@ pub fn readback(
     let count: i64 = tx
         .query_one(
             "SELECT count(*) FROM governance_build_authorization WHERE request_ref = $1",
-            &[&apr_code],
-        )
-        .and_then(|r| r.try_get(0))
+            &[(&apr_code, Type::TEXT)],
+        )?
+        .try_get(0)
         .or_fault()?;
     check(
         "grant count for the APR is 1",
         count == 1,
         count.to_string(),
     );
-    let grant = read_grant(&mut tx, GrantKey::Apr(apr_code))?;
+    let grant = read_grant(&mut tx, GrantKey::Apr(apr_code), false)?;
     let expected_code = auth_code_for(apr_code);
     match &grant {
         Some(g) => {
@@ -881,19 +1041,24 @@ pub fn readback(
         }
         None => check("the grant row exists", false, "no row".into()),
     }
-    let handler = read_handler(&mut tx)?;
-    let handler_ref = handler.as_ref().and_then(|h| h.handler_ref.clone());
+    let handler_ref: Option<String> = tx
+        .query_opt(
+            "SELECT handler_ref FROM apr_action_types WHERE action_code = 'authorize_build_step'",
+            &[],
+        )?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .or_fault()?
+        .flatten();
     check(
         "authorize_build_step handler_ref is bound",
         handler_ref.as_deref() == Some(payload::HANDLER_REF),
         handler_ref.unwrap_or_else(|| "NULL".into()),
     );
-    let apr_row = tx
-        .query_opt(
-            "SELECT status, applied_at FROM apr_requests WHERE apr_code = $1",
-            &[&apr_code],
-        )
-        .or_fault()?;
+    let apr_row = tx.query_opt(
+        "SELECT status, applied_at FROM apr_requests WHERE apr_code = $1",
+        &[(&apr_code, Type::TEXT)],
+    )?;
     match apr_row {
         Some(r) => {
             let status: String = r.try_get(0).or_fault()?;
@@ -908,10 +1073,14 @@ pub fn readback(
         None => check("the APR exists", false, "no row".into()),
     }
     let quorum: bool = tx
-        .query_one(SELECT_QUORUM, &[&apr_code])
-        .and_then(|r| r.try_get(0))
+        .query_one(
+            "SELECT COALESCE(quorum_passed($1), false)",
+            &[(&apr_code, Type::TEXT)],
+        )?
+        .try_get(0)
         .or_fault()?;
     check("quorum_passed(apr) is true", quorum, quorum.to_string());
+    tx.end_unwritten();
     Ok(checks)
 }
 
@@ -932,7 +1101,7 @@ const INSERT_APR: &str = "INSERT INTO apr_requests \
 
 /// One `proposed` APR in `tx`; an existing code is REJECT_APR_EXISTS.
 fn insert_proposed(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     apr: &str,
     request_type: &str,
     action_code: &str,
@@ -940,19 +1109,17 @@ fn insert_proposed(
     proposed_by: &str,
     session: Option<&str>,
 ) -> Result<(), Stop> {
-    let inserted = tx
-        .query_opt(
-            INSERT_APR,
-            &[
-                &apr,
-                &request_type,
-                &action_code,
-                payload,
-                &proposed_by,
-                &session,
-            ],
-        )
-        .or_fault()?;
+    let inserted = tx.query_opt(
+        INSERT_APR,
+        &[
+            (&apr, Type::TEXT),
+            (&request_type, Type::TEXT),
+            (&action_code, Type::TEXT),
+            (payload, Type::JSONB),
+            (&proposed_by, Type::TEXT),
+            (&session, Type::TEXT),
+        ],
+    )?;
     match inserted {
         Some(_) => Ok(()),
         None => Err(Stop::Reject(
@@ -965,27 +1132,32 @@ fn insert_proposed(
 /// `propose`: check against the live vocabulary, then insert one `proposed`
 /// APR (never approved, never a grant), or say what would be inserted.
 pub fn propose(
-    client: &mut Client,
+    conn: &mut Conn,
     request: &crate::propose::Request,
     dry_run: bool,
 ) -> Result<Verdict, Stop> {
-    let mut tx = begin(client, dry_run)?;
-    let vocabulary = read_vocabulary(&mut tx)?.ok_or_else(|| {
-        Stop::Fault(
-            Fault::SchemaContract,
-            "apr_action_types has no active C1_VOCAB_OP rows".into(),
-        )
-    })?;
+    let mut tx = Tx::begin(conn, dry_run)?;
+    let row = tx.query_one(
+        "SELECT (SELECT array_agg(action_code ORDER BY action_code) FROM apr_action_types \
+                  WHERE act_type = 'C1_VOCAB_OP' AND status = 'active'), \
+                to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
+        &[],
+    )?;
+    let vocabulary = row
+        .try_get::<_, Option<Vec<String>>>(0)
+        .or_fault()?
+        .and_then(Vocabulary::new)
+        .ok_or_else(|| {
+            Stop::Fault(
+                Fault::SchemaContract,
+                "apr_action_types has no active C1_VOCAB_OP rows".into(),
+            )
+        })?;
+    let stamp: String = row.try_get(1).or_fault()?;
     let validated = crate::propose::check(request, Some(&vocabulary))?;
-    let stamp: String = tx
-        .query_one(
-            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
-            &[],
-        )
-        .and_then(|r| r.try_get(0))
-        .or_fault()?;
     let apr = crate::propose::apr_code(request, &stamp, &validated);
     if dry_run {
+        tx.end_unwritten();
         return Ok(crate::propose::verdict(
             Done::WouldPropose,
             &apr,
@@ -1003,7 +1175,7 @@ pub fn propose(
         &request.proposed_by,
         request.session.as_deref(),
     )?;
-    tx.commit().or_fault()?;
+    tx.commit()?;
     Ok(crate::propose::verdict(
         Done::Proposed,
         &apr,
@@ -1019,7 +1191,7 @@ pub fn propose(
 
 /// Inserts one `proposed` APR; an existing code is REJECT_APR_EXISTS.
 pub fn insert_apr(
-    client: &mut Client,
+    conn: &mut Conn,
     apr: &str,
     request_type: &str,
     action_code: &str,
@@ -1027,7 +1199,7 @@ pub fn insert_apr(
     proposed_by: &str,
     session: Option<&str>,
 ) -> Result<(), Stop> {
-    let mut tx = begin(client, false)?;
+    let mut tx = Tx::begin(conn, false)?;
     insert_proposed(
         &mut tx,
         apr,
@@ -1037,14 +1209,27 @@ pub fn insert_apr(
         proposed_by,
         session,
     )?;
-    tx.commit().or_fault()
+    tx.commit()
 }
 
 /// An APR's action code and payload, read-only.
-pub fn read_apr_payload(client: &mut Client, apr: &str) -> Result<(String, Value), Stop> {
-    let mut tx = begin(client, true)?;
-    match read_apr(&mut tx, apr)? {
-        Some(a) => Ok((a.action_code, a.payload)),
+pub fn read_apr_payload(conn: &mut Conn, apr: &str) -> Result<(String, Value), Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let row = tx.query_opt(
+        "SELECT action_code, proposed_action::text FROM apr_requests WHERE apr_code = $1",
+        &[(&apr, Type::TEXT)],
+    )?;
+    tx.end_unwritten();
+    match row {
+        Some(r) => {
+            let action: String = r.try_get(0).or_fault()?;
+            let text: Option<String> = r.try_get(1).or_fault()?;
+            let payload = text
+                .as_deref()
+                .and_then(|t| crate::jsonb::read(t).ok())
+                .unwrap_or(Value::Null);
+            Ok((action, payload))
+        }
         None => Err(Stop::Reject(
             Reject::AprNotFound,
             "no APR with this code".into(),

@@ -91,3 +91,26 @@ impl KeyFiles {
             .env(crate::signing::TRUSTED_KEYS_ENV, &self.trusted_dir);
     }
 }
+
+/// Loads `n` old grants (consumed long ago, each for its own APR and plan)
+/// straight into the table, as the superuser with the guard trigger off:
+/// the "loaded database" the scale tests and `bench --scale` measure on.
+/// Every row satisfies the table's constraints. Then ANALYZE.
+pub fn load_old_grants(client: &mut postgres::Client, n: i64) -> Result<(), postgres::Error> {
+    client.batch_execute("BEGIN; SET LOCAL session_replication_role = replica;")?;
+    client.execute(
+        "INSERT INTO governance_build_authorization \
+           (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
+            action_set, scope, apr_digest, granted_at, expires_at, granted_by, rollback_plan_ref, \
+            consumed_at, consumed_by) \
+         SELECT 'GBA-C1-OLD-' || i, 'OLD-' || i, 'consumed', 'C1', 'BUILD_PREP', 'DOT_C1_VOCAB_BUILD', \
+                'OLD-PLAN-' || (i % 1000), md5(i::text) || md5(i::text), 'cser-v1', \
+                '{c1_term_define}', '{\"target\": \"DOT_C1_VOCAB_BUILD\"}', md5(i::text) || md5((i + 1)::text), \
+                now() - interval '30 days', now() - interval '30 days' + interval '1 hour', \
+                'dot-apr-execute:authorize_build_step', 'C1-ROLLBACK-retire-not-delete', \
+                now() - interval '30 days' + interval '1 minute', 'c1-build' \
+           FROM generate_series(1, $1::bigint) AS i",
+        &[&n],
+    )?;
+    client.batch_execute("COMMIT; ANALYZE governance_build_authorization;")
+}

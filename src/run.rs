@@ -14,7 +14,6 @@ use crate::policy::{Presented, Stop};
 use crate::reject::{Done, Fault, Reject};
 use crate::signing::{self, SigningKey, TrustedKeys};
 use crate::verdict::{Status, Verdict};
-use postgres::Client;
 
 /// What a command prints.
 pub enum Output {
@@ -488,7 +487,7 @@ fn verdict(result: Result<Attempt, String>) -> Output {
 
 /// Resolves the target, connects (an unreachable database is a verdict,
 /// not a panic) and runs `f`. `Err` is a usage problem.
-fn with_db(global: &Global, f: impl FnOnce(&mut Client) -> Attempt) -> Result<Attempt, String> {
+fn with_db(global: &Global, f: impl FnOnce(&mut db::Conn) -> Attempt) -> Result<Attempt, String> {
     let target = resolve(global)?;
     let mut client = match db::connect(&target) {
         Ok(c) => c,
@@ -504,7 +503,10 @@ fn with_db(global: &Global, f: impl FnOnce(&mut Client) -> Attempt) -> Result<At
 /// the write (ALREADY_MINTED, the caller's own CONSUMED, ALREADY_REVOKED)
 /// or makes it. Only if that cannot settle it is the answer
 /// ERROR_COMMIT_UNKNOWN, which says to re-run.
-fn with_db_settled(global: &Global, f: impl Fn(&mut Client) -> Attempt) -> Result<Attempt, String> {
+fn with_db_settled(
+    global: &Global,
+    f: impl Fn(&mut db::Conn) -> Attempt,
+) -> Result<Attempt, String> {
     let target = resolve(global)?;
     let first = match db::connect(&target) {
         Ok(mut c) => f(&mut c),

@@ -92,6 +92,8 @@ fn every_spec_reject_code_has_at_least_one_fixture() {
         "REJECT_AUTH_REVOKED",
         "REJECT_AUTH_ALREADY_CONSUMED",
         "REJECT_AUTH_NOT_ACTIVE",
+        "REJECT_GRANT_INVALID",
+        "REJECT_GRANT_FORGED",
         "MINTED",
         "ALREADY_MINTED",
         "CONSUMED",
