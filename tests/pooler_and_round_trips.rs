@@ -191,13 +191,13 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "dry-run mint",
             vec!["execute", "--apr", "APR-RT", "--dry-run", "--json"],
             "WOULD_MINT",
-            3,
+            4,
         ),
         (
             "mint",
             vec!["execute", "--apr", "APR-RT", "--json"],
             "MINTED",
-            6,
+            5,
         ),
         (
             "already minted",
@@ -205,7 +205,7 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "ALREADY_MINTED",
             3,
         ),
-        ("dry-run consume", spend_dry.clone(), "WOULD_CONSUME", 2),
+        ("dry-run consume", spend_dry.clone(), "WOULD_CONSUME", 3),
         ("consume", spend.clone(), "CONSUMED", 4),
         (
             "refused consume",
@@ -217,7 +217,7 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "second mint",
             vec!["execute", "--apr", "APR-RT2", "--json"],
             "MINTED",
-            6,
+            5,
         ),
         ("revoke", revoke.to_vec(), "REVOKED", 4),
         ("already revoked", revoke.to_vec(), "ALREADY_REVOKED", 4),
@@ -235,10 +235,12 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
         );
         report.push(format!("{what}: {}", sent.round_trips));
     }
-    // A run that wrote nothing ends without COMMIT or ROLLBACK: two
-    // simple queries (BEGIN…, COMMIT) for a mint, one (BEGIN…) otherwise.
+    // A run that wrote nothing ends its transaction with ROLLBACK before it
+    // closes (a pooler keeps its server connection only then): BEGIN…,
+    // then ROLLBACK, are its only simple queries.
     let (_, sent) = proxy.run(&db, &["execute", "--apr", "APR-RT", "--json"]);
-    assert_eq!(sent.trace.matches('Q').count(), 1, "{}", sent.trace);
+    assert_eq!(sent.trace.matches('Q').count(), 2, "{}", sent.trace);
+    assert!(sent.trace.ends_with("QX"), "{}", sent.trace);
     // propose and readback too: unnamed statements, no startup options.
     let (run, sent) = proxy.run(
         &db,
@@ -264,6 +266,24 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
     let (_, sent) = proxy.run(&db, &["readback", "--apr", "APR-RT", "--json"]);
     pooler_safe("readback", &sent);
     eprintln!("round trips: {}", report.join(", "));
+    // The APR code travels quoted in the BEGIN batch: quotes, backslashes
+    // and SQL in it are only ever a code.
+    for code in [
+        "APR-'; DROP TABLE apr_requests; --",
+        "APR-\\'\\",
+        "APR-$$x$$",
+    ] {
+        let mut p = valid_payload();
+        p["plan_ref"] = "LEGO1-C1-PLAN-Q".into();
+        db.approved_apr(code, &p);
+        let (run, _) = proxy.run(&db, &["execute", "--apr", code, "--json"]);
+        assert_eq!(run.code(), "MINTED", "{run}");
+        assert_eq!(run.json()["apr"], code);
+        db.run(&[
+            "revoke", "--apr", code, "--reason", "r", "--by", "o", "--json",
+        ])
+        .expect(0, "OK", "REVOKED");
+    }
     let _ = (HANDLER_ROLE, CONSUMER_ROLE, PROPOSER_ROLE);
 }
 
