@@ -531,6 +531,64 @@ pub fn suites() -> Vec<(&'static str, Suite)> {
         .collect()
 }
 
+/// Runs every case of every fixture file, `workers` at a time, each in its
+/// own database (cases share nothing but the cluster and its roles, which
+/// no case changes). Outcomes come back in fixture order, named
+/// `file/case`. `Err` when the machinery broke for some case.
+pub fn run_all_cases(
+    cluster: &Cluster,
+    bin: &Path,
+    workers: usize,
+) -> Result<Vec<Outcome>, String> {
+    let all: Vec<(&'static str, Case, usize)> = suites()
+        .into_iter()
+        .flat_map(|(file, suite)| {
+            suite
+                .cases
+                .into_iter()
+                .enumerate()
+                .map(move |(i, case)| (file, case, i))
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Outcome, String>>>> =
+        all.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((file, case, i)) = all.get(k) else {
+                    break;
+                };
+                let result = run_case(cluster, bin, case, *i)
+                    .map(|mut o| {
+                        o.case = format!("{}/{}", file.trim_end_matches(".json"), o.case);
+                        o
+                    })
+                    .map_err(|e| format!("{file} {}: setup failed: {e}", case.case));
+                if let Ok(mut slot) = results[k].lock() {
+                    *slot = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err("a case did not run".into()))
+        })
+        .collect()
+}
+
+/// How many cases to run at once: each mostly waits on its processes and
+/// the server, so twice the cores.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
 /// Holds a lock in an open transaction so that handlers started now queue
 /// behind it and are released together: the way races are made real.
 pub struct Gate {

@@ -49,14 +49,13 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
         staged_bind_and_unbind(&cluster)?,
         roles_and_constraints(&cluster)?,
     ];
-    for (file, suite) in cases::suites() {
-        for (i, case) in suite.cases.iter().enumerate() {
-            let mut outcome = cases::run_case(&cluster, bin, case, i)
-                .map_err(|e| format!("{file} {}: setup failed: {e}", case.case))?;
-            outcome.case = format!("{}/{}", file.trim_end_matches(".json"), outcome.case);
-            rows.push(outcome);
-        }
-    }
+    // The fixture cases in parallel (each in its own database), then the
+    // races, each alone so that 64 processes contend only with each other.
+    rows.extend(cases::run_all_cases(
+        &cluster,
+        bin,
+        cases::default_workers(),
+    )?);
     rows.push(execute_race(&cluster, bin)?);
     rows.push(consume_race(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
@@ -354,5 +353,41 @@ fn clip(s: &str, n: usize) -> String {
         let mut t: String = s.chars().take(n - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(case: &str, failures: Vec<String>) -> Outcome {
+        outcome(
+            case,
+            "what is wrong",
+            "FAIL REJECT_X",
+            "FAIL REJECT_X".into(),
+            0,
+            0,
+            failures,
+        )
+    }
+
+    #[test]
+    fn the_table_has_a_header_a_row_per_case_the_failures_and_the_closing_count() {
+        let report = Report {
+            rows: vec![
+                row("execute/real_run_mode", vec![]),
+                row("consume/expired", vec!["expected OK, got FAIL".into()]),
+            ],
+            kept: None,
+            socket_dir: String::new(),
+        };
+        let text = table(&report);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("case "), "{text}");
+        assert!(lines[1].starts_with("execute/real_run_mode") && lines[1].ends_with("PASS"));
+        assert!(lines[2].starts_with("consume/expired") && lines[2].ends_with("FAIL"));
+        assert!(text.contains("FAIL consume/expired: expected OK, got FAIL"));
+        assert_eq!(lines.last(), Some(&"1 passed, 1 failed"));
     }
 }

@@ -151,7 +151,7 @@ mod with_failpoints {
     #[test]
     fn stopping_postgres_immediately_at_every_fail_point_keeps_the_invariants_and_a_rerun_completes(
     ) {
-        let pg = Pg::start();
+        let pg = Pg::own();
         for (command, point) in POINTS {
             let when = format!("after PostgreSQL stopped immediately at {point}");
             let db = setup(&pg, command);

@@ -13,9 +13,17 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         argv: vec!["harness".into(), "--json".into()],
         output: out,
     };
-    run.expect(0, "OK", "HARNESS_PASSED");
     let json = run.json();
     let cases = json["cases"].as_array().unwrap();
+    // The fixture cases run here, once, through the harness (as the
+    // operator runs them); a failing one is named with why.
+    let failing: Vec<String> = cases
+        .iter()
+        .filter(|c| c["pass"] != true)
+        .map(|c| format!("{}: {}", c["case"], c["failures"]))
+        .collect();
+    assert!(failing.is_empty(), "failing cases:\n{}", failing.join("\n"));
+    run.expect(0, "OK", "HARNESS_PASSED");
     let fixtures: usize = dot_authorize_build_step::cases::suites()
         .iter()
         .map(|(_, s)| s.cases.len())
@@ -38,27 +46,6 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
             "{name}"
         );
     }
-}
-
-#[test]
-fn harness_prints_a_table_and_the_closing_count() {
-    let out = std::process::Command::new(BIN)
-        .args(["harness"])
-        .output()
-        .unwrap();
-    let run = Run {
-        argv: vec!["harness".into()],
-        output: out,
-    };
-    assert_eq!(run.exit(), 0, "{run}");
-    let text = run.stdout();
-    let last = text.lines().last().unwrap_or_default().to_owned();
-    assert!(last.ends_with(" passed, 0 failed"), "{last}");
-    assert!(text.lines().next().unwrap().starts_with("case "), "{text}");
-    assert!(
-        text.contains("execute/real_run_mode") && text.contains("C1_PROD_REAL_RUN_BLOCKED"),
-        "{text}"
-    );
 }
 
 #[test]

@@ -1,54 +1,7 @@
-//! The negative suites: every case of every file in fixtures/cases/, each in
-//! its own database, through the real binary as the handler role. One test
-//! per file so they run in parallel.
-mod common;
-use common::*;
-use dot_authorize_build_step::cases::{run_case, suites};
-use std::path::Path;
-
-fn run_suite(file: &str) {
-    let pg = Pg::start();
-    let (_, suite) = suites()
-        .into_iter()
-        .find(|(n, _)| *n == file)
-        .unwrap_or_else(|| panic!("{file}"));
-    assert!(!suite.cases.is_empty());
-    let mut failed = Vec::new();
-    for (i, case) in suite.cases.iter().enumerate() {
-        let outcome = run_case(&pg.cluster, Path::new(BIN), case, i)
-            .unwrap_or_else(|e| panic!("{}: {e}", case.case));
-        if !outcome.passed() {
-            failed.push(format!(
-                "{}: {}\n{}",
-                outcome.case,
-                outcome.failures.join("; "),
-                outcome.transcript
-            ));
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failed.len(),
-        suite.cases.len(),
-        failed.join("\n\n")
-    );
-}
-
-#[test]
-fn every_execute_fixture_gets_its_verdict_and_code_and_refusals_write_nothing() {
-    run_suite("execute.json");
-}
-
-#[test]
-fn every_consume_fixture_gets_its_verdict_and_code_and_refusals_write_nothing() {
-    run_suite("consume.json");
-}
-
-#[test]
-fn every_revoke_fixture_gets_its_verdict_and_code_and_refusals_write_nothing() {
-    run_suite("revoke.json");
-}
+//! The negative suites' coverage: every SPEC code has a fixture. The cases
+//! themselves run once, through `harness` (tests/harness.rs), and once
+//! through a pooler (tests/pooler_and_round_trips.rs).
+use dot_authorize_build_step::cases::suites;
 
 #[test]
 fn every_spec_reject_code_has_at_least_one_fixture() {

@@ -10,7 +10,7 @@
 
 mod common;
 use common::*;
-use dot_authorize_build_step::cases::{self, run_case, suites};
+use dot_authorize_build_step::cases;
 use dot_authorize_build_step::fixtures::{self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE};
 use dot_authorize_build_step::pgtemp::{Pgbouncer, PGBOUNCER_PORT};
 use std::io::{Read, Write};
@@ -300,7 +300,7 @@ fn bouncer(pg: &Pg, pool: u32) -> Pgbouncer {
 
 #[test]
 fn races_through_a_transaction_mode_pooler_still_mint_and_spend_exactly_once() {
-    let pg = Pg::start();
+    let pg = Pg::own();
     let pool = 4;
     let b = bouncer(&pg, pool);
     cases::route_through(
@@ -373,29 +373,21 @@ fn spawn_all_released_at(
 
 #[test]
 fn the_negative_suite_gets_the_same_verdicts_through_a_transaction_mode_pooler() {
-    let pg = Pg::start();
+    let pg = Pg::own();
     let b = bouncer(&pg, 2);
     cases::route_through(
         &pg.cluster,
         Some((b.socket_dir().to_owned(), PGBOUNCER_PORT)),
     );
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (file, suite) in suites() {
-        for (i, case) in suite.cases.iter().enumerate() {
-            let outcome = run_case(&pg.cluster, Path::new(BIN), case, i)
-                .unwrap_or_else(|e| panic!("{file} {}: {e}", case.case));
-            ran += 1;
-            if !outcome.passed() {
-                failed.push(format!(
-                    "{file} {}: {}",
-                    outcome.case,
-                    outcome.failures.join("; ")
-                ));
-            }
-        }
-    }
+    let outcomes = cases::run_all_cases(&pg.cluster, Path::new(BIN), cases::default_workers())
+        .unwrap_or_else(|e| panic!("{e}"));
     cases::route_through(&pg.cluster, None);
+    let ran = outcomes.len();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| format!("{}: {}\n{}", o.case, o.failures.join("; "), o.transcript))
+        .collect();
     assert!(ran > 100, "{ran}");
     assert!(
         failed.is_empty(),

@@ -57,15 +57,38 @@ pub fn digest(payload: &Value) -> String {
         .to_owned()
 }
 
-/// One test process's cluster.
+/// A disposable cluster with the governance template loaded.
 pub struct Pg {
     pub cluster: Cluster,
 }
 
 static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
+static SHARED: std::sync::OnceLock<Pg> = std::sync::OnceLock::new();
+
+/// Statics are never dropped: the shared cluster is stopped and removed
+/// when the test process exits (and by the next cluster's reaper if the
+/// process is killed).
+extern "C" fn stop_shared_cluster() {
+    dot_authorize_build_step::pgtemp::teardown_all();
+}
 
 impl Pg {
-    pub fn start() -> Pg {
+    /// This test binary's one cluster, started on first use; every test
+    /// works in its own database cloned from the template (`db()`).
+    pub fn start() -> &'static Pg {
+        SHARED.get_or_init(|| {
+            // SAFETY: registers a plain extern "C" function with no
+            // arguments, as atexit requires.
+            unsafe {
+                libc::atexit(stop_shared_cluster);
+            }
+            Pg::own()
+        })
+    }
+
+    /// A cluster of the caller's own, for tests that stop, restart or
+    /// reroute it.
+    pub fn own() -> Pg {
         match fixtures::governance_cluster() {
             Ok(cluster) => Pg { cluster },
             Err(e) => panic!("cannot start a disposable PostgreSQL for the tests: {e}"),
