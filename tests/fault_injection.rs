@@ -139,7 +139,7 @@ mod with_failpoints {
         let pg = Pg::start();
         for (command, point) in POINTS {
             let when = format!("after kill -9 at {point}");
-            let db = setup(&pg, command);
+            let db = setup(pg, command);
             let mut child = paused_at(&db, &argv(command), point);
             child.kill().unwrap();
             child.wait().unwrap();
@@ -168,7 +168,7 @@ mod with_failpoints {
     #[test]
     fn commit_outcome_unknown_a_connection_lost_after_commit_reports_the_true_outcome() {
         let pg = Pg::start();
-        let db = setup(&pg, "execute");
+        let db = setup(pg, "execute");
         let lose = |args: &[&str]| {
             let out = db
                 .command_as(role_for(args), args)
@@ -205,7 +205,7 @@ mod with_failpoints {
     ) {
         let pg = Pg::start();
         for command in ["execute", "consume"] {
-            let db = setup(&pg, command);
+            let db = setup(pg, command);
             let before = db.snapshot();
             let args = argv(command);
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
