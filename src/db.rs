@@ -8,8 +8,9 @@
 //! statement is an unnamed one (`query_typed`: parse, bind and execute in
 //! one flight, nothing left on the server), every setting is `SET LOCAL`
 //! sent with BEGIN, and each command reads everything it decides on in one
-//! statement. A mint is 5 round trips (BEGIN with the APR lock, read,
-//! scope lock, guarded insert, COMMIT); consume and revoke are 4 (BEGIN,
+//! statement. A mint is 4 round trips (BEGIN with the APR lock, read with
+//! the scope lock and the clock, guarded insert, COMMIT); consume and
+//! revoke are 4 (BEGIN,
 //! locked read, compare-and-swap, COMMIT); a path that writes nothing ends
 //! with ROLLBACK (see `Tx::end_unwritten`).
 
@@ -219,13 +220,6 @@ fn literal(s: &str) -> String {
     format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// Serializes mints for one carrier/target/plan across APRs, then reads the
-/// wall clock (the subquery is a fence: the clock is read after the lock
-/// is held). That reading is granted_at (SPEC §9, invariant 8): it is
-/// signed, so it is read before the insert.
-const LOCK_SCOPE_THEN_CLOCK: &str = "SELECT clock_timestamp() FROM \
-     (SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' || $1 || ':' || $2 || ':' || $3, 0)) OFFSET 0) l";
-
 /// A grant's columns as the decisions read them, from alias `g`. Whatever
 /// a forged row holds must read: `scope` as text (parsed by `jsonb::read`),
 /// and timestamps clamped into chrono's range (±infinity would not decode;
@@ -260,16 +254,33 @@ fn decision_columns(code: &str) -> String {
 
 /// Everything `execute` decides on, in one statement (read after the APR
 /// lock, so it sees what the previous holder committed).
-fn select_for_execute() -> String {
+///
+/// With `lock_scope` (a real run) the same statement also takes the scope
+/// lock, keyed on the payload's own carrier, target and plan_ref (a payload
+/// that validates has exactly these strings; one that does not is refused
+/// anyway, and a NULL key locks nothing), then reads the wall clock behind
+/// that lock (the subquery is a fence): that reading is granted_at (SPEC
+/// §9, invariant 8). The check for another APR's active grant is not made
+/// here but in the insert, whose snapshot is taken after the lock.
+fn select_for_execute(lock_scope: bool) -> String {
+    let scope = if lock_scope {
+        "LEFT JOIN LATERAL (SELECT clock_timestamp() AS at FROM \
+            (SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' \
+                || (a.proposed_action ->> 'carrier') || ':' || (a.proposed_action ->> 'target') \
+                || ':' || (a.proposed_action ->> 'plan_ref'), 0)) OFFSET 0) l0) l ON true"
+    } else {
+        "LEFT JOIN LATERAL (SELECT NULL::timestamptz AS at) l ON true"
+    };
     format!(
         "SELECT {}, \
            (SELECT array_agg(action_code ORDER BY action_code) FROM apr_action_types \
              WHERE act_type = 'C1_VOCAB_OP' AND status = 'active') AS vocabulary, \
-           {GRANT_COLUMNS} \
+           {GRANT_COLUMNS}, l.at AS scope_locked_at \
          FROM (SELECT $1::text AS code) k \
          LEFT JOIN apr_requests a ON a.apr_code = k.code \
          LEFT JOIN apr_action_types h ON h.action_code = 'authorize_build_step' \
-         LEFT JOIN governance_build_authorization g ON g.request_ref = k.code",
+         LEFT JOIN governance_build_authorization g ON g.request_ref = k.code \
+         {scope}",
         decision_columns("k.code")
     )
 }
@@ -526,7 +537,8 @@ pub fn execute(
         crate::failpoint::hit("execute-after-apr-lock")?;
         tx
     };
-    let row = tx.query_one(&select_for_execute(), &[(&apr_code, Type::TEXT)])?;
+    let row = tx.query_one(&select_for_execute(!dry_run), &[(&apr_code, Type::TEXT)])?;
+    let scope_locked_at: Option<DateTime<Utc>> = row.try_get("scope_locked_at").or_fault()?;
     let vocabulary = row
         .try_get::<_, Option<Vec<String>>>("vocabulary")
         .or_fault()?
@@ -618,17 +630,12 @@ pub fn execute(
                 .into(),
         ));
     };
-    let granted_at: DateTime<Utc> = tx
-        .query_one(
-            LOCK_SCOPE_THEN_CLOCK,
-            &[
-                (&carrier, Type::TEXT),
-                (&target, Type::TEXT),
-                (&plan_ref, Type::TEXT),
-            ],
-        )?
-        .try_get(0)
-        .or_fault()?;
+    let Some(granted_at) = scope_locked_at else {
+        return Err(Stop::Fault(
+            Fault::ConcurrentChange,
+            "the scope lock was not taken for a payload that validates; nothing written".into(),
+        ));
+    };
     let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at);
     let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
         .map_err(|e| Stop::Fault(Fault::SigningKey, e))?;

@@ -197,7 +197,7 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "mint",
             vec!["execute", "--apr", "APR-RT", "--json"],
             "MINTED",
-            5,
+            4,
         ),
         (
             "already minted",
@@ -217,7 +217,7 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "second mint",
             vec!["execute", "--apr", "APR-RT2", "--json"],
             "MINTED",
-            5,
+            4,
         ),
         ("revoke", revoke.to_vec(), "REVOKED", 4),
         ("already revoked", revoke.to_vec(), "ALREADY_REVOKED", 4),
