@@ -42,9 +42,10 @@ pub struct Global {
     /// Print exactly one JSON object (the verdict) on stdout
     #[arg(long, global = true)]
     pub json: bool,
-    /// Give up connecting after this long (e.g. 10s)
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
-    pub connect_timeout: Duration,
+    /// Give up connecting, handshake included, after this long (default: the URL's
+    /// connect_timeout, else PGCONNECT_TIMEOUT, else 10s)
+    #[arg(long, global = true, value_parser = parse_timeout, value_name = "DURATION")]
+    pub connect_timeout: Option<Duration>,
     /// Give up waiting for a lock after this long (e.g. 10s, 500ms)
     #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: Duration,
@@ -124,9 +125,12 @@ pub enum Command {
         /// Print a unified diff of the current file against the new content
         #[arg(long, value_name = "FILE")]
         against: Option<PathBuf>,
-        /// Write the verified new content to FILE
+        /// Write the verified new content to FILE (refused if FILE exists, unless --force)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Let --out replace an existing file
+        #[arg(long, requires = "out")]
+        force: bool,
     },
     /// Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub
     #[command(

@@ -73,13 +73,33 @@ impl Target {
 }
 
 /// Reads the environment through `env` (so tests can pass their own).
+/// `connect_flag` is `--connect-timeout` when given: it wins over the URL's
+/// `connect_timeout`, which wins over `PGCONNECT_TIMEOUT`, which wins over
+/// `timeouts.connect` (libpq's order, with the flag on top).
 pub fn resolve(
     db_url: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
     timeouts: Timeouts,
 ) -> Result<Target, String> {
+    resolve_with(db_url, env, timeouts, None)
+}
+
+pub fn resolve_with(
+    db_url: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    mut timeouts: Timeouts,
+    connect_flag: Option<Duration>,
+) -> Result<Target, String> {
     let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
-    let mut config = match &url {
+    // libpq's verify-ca and verify-full are stronger than require; this
+    // build has no TLS, so all three end the same way: no connection
+    // (fail closed), never a plaintext one.
+    let url_has_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
+    let parsed = url.as_deref().map(|u| {
+        u.replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require")
+    });
+    let mut config = match &parsed {
         Some(u) => {
             Config::from_str(u).map_err(|e| format!("the database URL is not valid: {e}"))?
         }
@@ -104,9 +124,15 @@ pub fn resolve(
         }
     }
     if config.get_user().is_none() {
-        let user = env("PGUSER")
-            .or_else(|| env("USER"))
-            .unwrap_or_else(|| "postgres".into());
+        // libpq's default is the operating-system user (getpwuid), never
+        // a superuser by name and never $USER, which anyone can set.
+        let user = match env("PGUSER") {
+            Some(u) => u,
+            None => os_user().ok_or(
+                "no database user: set PGUSER (or a user in --db-url); the operating-system \
+                 user could not be determined",
+            )?,
+        };
         config.user(&user);
     }
     if config.get_dbname().is_none() {
@@ -115,7 +141,9 @@ pub fn resolve(
             .unwrap_or_default();
         config.dbname(&db);
     }
-    if url.is_none() {
+    // PGSSLMODE applies whenever the URL does not name an sslmode (psql
+    // does the same): a URL must not silently turn `require` into plaintext.
+    if !url_has_sslmode {
         if let Some(mode) = env("PGSSLMODE") {
             config.ssl_mode(match mode.as_str() {
                 "disable" => SslMode::Disable,
@@ -132,13 +160,35 @@ pub fn resolve(
             config.password(pw);
         }
     }
-    let connect = env("PGCONNECT_TIMEOUT")
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(timeouts.connect, Duration::from_secs);
-    config.connect_timeout(config.get_connect_timeout().copied().unwrap_or(connect));
+    let from_env = match env("PGCONNECT_TIMEOUT") {
+        None => None,
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n)),
+            _ => {
+                return Err(format!(
+                    "PGCONNECT_TIMEOUT {s:?} is not a whole number of seconds from 1 to 86400 \
+                     (0 would mean waiting for ever)"
+                ))
+            }
+        },
+    };
+    let from_url = config
+        .get_connect_timeout()
+        .copied()
+        .filter(|d| !d.is_zero());
+    timeouts.connect = connect_flag
+        .or(from_url)
+        .or(from_env)
+        .unwrap_or(timeouts.connect);
+    config.connect_timeout(timeouts.connect);
     config.application_name("dot-authorize-build-step");
     Ok(Target { config, timeouts })
+}
+
+/// The operating-system user running this process, by uid (as libpq's
+/// getpwuid), from /etc/passwd.
+pub fn os_user() -> Option<String> {
+    crate::evidence::os_user().0
 }
 
 fn default_socket_dir() -> String {
@@ -278,6 +328,70 @@ mod tests {
         let t = resolve(None, &env, Timeouts::default()).unwrap();
         assert_eq!(t.config.get_password(), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_pguser_the_user_is_the_os_user_not_postgres_and_not_dollar_user() {
+        let env = env_of(&[("PGHOST", "/run/sock"), ("USER", "postgres")]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_user(), os_user().as_deref());
+    }
+
+    #[test]
+    fn pgsslmode_applies_to_a_url_without_sslmode() {
+        let env = env_of(&[("PGSSLMODE", "require")]);
+        let t = resolve(Some("postgresql://u@h/d"), &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        let t = resolve(
+            Some("postgresql://u@h/d?sslmode=disable"),
+            &env,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Disable);
+        let t = resolve(
+            Some("postgresql://u@h/d?sslmode=verify-full"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+    }
+
+    #[test]
+    fn connect_timeout_precedence_is_flag_then_url_then_environment() {
+        let env = env_of(&[("PGCONNECT_TIMEOUT", "7")]);
+        let secs = |t: Target| t.timeouts.connect.as_secs();
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(secs(t), 7);
+        let t = resolve(
+            Some("postgresql://u@h/d?connect_timeout=5"),
+            &env,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(secs(t), 5);
+        let t = resolve_with(
+            Some("postgresql://u@h/d?connect_timeout=5"),
+            &env,
+            Timeouts::default(),
+            Some(Duration::from_secs(3)),
+        )
+        .unwrap();
+        assert_eq!(secs(t), 3);
+        for bad in ["0", "-1", "ten", "1e3", "86401"] {
+            let env = env_of(&[("PGCONNECT_TIMEOUT", bad)]);
+            assert!(resolve(None, &env, Timeouts::default()).is_err(), "{bad}");
+        }
+        // The client library reads a URL's connect_timeout=0 as "none
+        // given": the default applies, never "wait for ever".
+        let t = resolve(
+            Some("postgresql://u@h/d?connect_timeout=0"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(secs(t), 10);
     }
 
     #[test]

@@ -33,29 +33,98 @@ use serde_json::Value;
 pub struct Conn {
     pub client: Client,
     timeouts: Timeouts,
+    /// Whether the session is a superuser's, learnt with the first BEGIN.
+    pub superuser: Option<bool>,
 }
 
 impl Conn {
     pub fn new(client: Client, timeouts: Timeouts) -> Conn {
-        Conn { client, timeouts }
+        Conn {
+            client,
+            timeouts,
+            superuser: None,
+        }
     }
 }
 
+/// Set when any transaction of this process ran as a superuser: the
+/// command's verdict then carries a warning (see `run`).
+static SUPERUSER_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn superuser_seen() -> bool {
+    SUPERUSER_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Connects within the connect timeout, the whole handshake included (a
+/// listener that accepts and never answers is a timeout, not a hang). A
+/// login the server refuses is ERROR_DB_AUTH; a timeout ERROR_TIMEOUT;
+/// anything else ERROR_DB_UNREACHABLE.
 pub fn connect(target: &Target) -> Result<Conn, Stop> {
-    target
-        .config
-        .connect(NoTls)
+    let config = target.config.clone();
+    let deadline = target.timeouts.connect;
+    let (sent, received) = std::sync::mpsc::channel();
+    // The attempt runs on its own thread so that the deadline holds
+    // whatever the server does; a thread still stuck when the deadline
+    // passes is abandoned (the process ends with the verdict).
+    std::thread::spawn(move || {
+        let _ = sent.send(config.connect(NoTls));
+    });
+    let result = match received.recv_timeout(deadline) {
+        Ok(result) => result,
+        Err(_) => {
+            return Err(Stop::Fault(
+                Fault::Timeout,
+                format!(
+                    "could not connect to {} within {:?}: no complete handshake (connect timeout)",
+                    target.describe(),
+                    deadline
+                ),
+            ))
+        }
+    };
+    result
         .map(|client| Conn::new(client, target.timeouts))
         .map_err(|e| {
+            let kind = connect_fault(&e);
+            let why = match kind {
+                Fault::DbAuth => "the server refused the login",
+                Fault::Timeout => "timed out",
+                _ => "no database answered",
+            };
             Stop::Fault(
-                Fault::DbUnreachable,
+                kind,
                 format!(
-                    "could not connect to {}: {}",
+                    "could not connect to {} ({why}): {}",
                     target.describe(),
                     error_text(&e)
                 ),
             )
         })
+}
+
+/// What a failed connection attempt was, by SQLSTATE class and I/O kind.
+fn connect_fault(e: &postgres::Error) -> Fault {
+    if let Some(code) = e.code() {
+        // Class 28: invalid authorization specification (no such role,
+        // wrong password, pg_hba.conf); 3D000 is a missing database.
+        if code.code().starts_with("28") {
+            return Fault::DbAuth;
+        }
+        return Fault::DbUnreachable;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return Fault::Timeout;
+            }
+        }
+        source = s.source();
+    }
+    if e.to_string().contains("timed out") || e.to_string().contains("timeout") {
+        return Fault::Timeout;
+    }
+    Fault::DbUnreachable
 }
 
 /// Maps a database error to the ERROR it is, by SQLSTATE, never by text.
@@ -139,11 +208,18 @@ impl<'c> Tx<'c> {
         first: &str,
     ) -> Result<Tx<'c>, Stop> {
         let sql = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} {first}",
+            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SELECT current_setting('is_superuser'); {first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local()
         );
-        conn.client.batch_execute(&sql).or_fault()?;
+        let replies = conn.client.simple_query(&sql).or_fault()?;
+        conn.superuser = replies.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "on"),
+            _ => None,
+        });
+        if conn.superuser == Some(true) {
+            SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(Tx {
             client: &mut conn.client,
             open: true,
@@ -1000,6 +1076,19 @@ pub fn readback(
     trusted: Result<&TrustedKeys, &str>,
 ) -> Result<Vec<Check>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
+    if tx
+        .query_opt(
+            "SELECT 1 FROM apr_requests WHERE apr_code = $1",
+            &[(&apr_code, Type::TEXT)],
+        )?
+        .is_none()
+    {
+        tx.end_unwritten();
+        return Err(Stop::Reject(
+            Reject::AprNotFound,
+            "no APR with this code: nothing to read back".into(),
+        ));
+    }
     let mut checks = Vec::new();
     let mut check = |name: &str, pass: bool, seen: String| {
         checks.push(Check {

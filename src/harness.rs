@@ -306,6 +306,25 @@ fn summarize(counts: &std::collections::BTreeMap<String, usize>) -> String {
 }
 
 /// The human table: one row per check and the closing `N passed, M failed`.
+/// What `harness` prints for a human: the table, how to reach a kept
+/// cluster, and, like every command, the verdict as the last line.
+pub fn text(report: &Report, verdict: &crate::verdict::Verdict) -> String {
+    let mut text = table(report);
+    if let Some(stop) = &report.kept {
+        text.push_str(&format!(
+            "cluster kept: PGHOST={} ; stop it with: {stop}\n",
+            report.socket_dir
+        ));
+    }
+    text.push_str(&format!(
+        "{} {}: {}\n",
+        verdict.kind().as_str(),
+        verdict.code(),
+        crate::verdict::escape(&verdict.message)
+    ));
+    text
+}
+
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let w = report
@@ -389,5 +408,14 @@ mod tests {
         assert!(lines[2].starts_with("consume/expired") && lines[2].ends_with("FAIL"));
         assert!(text.contains("FAIL consume/expired: expected OK, got FAIL"));
         assert_eq!(lines.last(), Some(&"1 passed, 1 failed"));
+        let v = crate::verdict::Verdict::new(
+            crate::verdict::Status::Reject(crate::reject::Reject::HarnessFailed),
+            "1 passed, 1 failed",
+        );
+        let full = super::text(&report, &v);
+        assert_eq!(
+            full.lines().last(),
+            Some("FAIL HARNESS_FAILED: 1 passed, 1 failed")
+        );
     }
 }

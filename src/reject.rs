@@ -170,8 +170,11 @@ impl fmt::Display for Reject {
 /// `ERROR` verdict, always with nothing written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Could not connect (refused, no such socket, auth failed, timeout).
+    /// Could not connect (refused, no such socket, no such database).
     DbUnreachable,
+    /// The server refused the login: no such role, wrong password, not
+    /// allowed by pg_hba.conf.
+    DbAuth,
     /// The database is not the shape the contract promises.
     SchemaContract,
     /// The canonical-writer guard refused the write.
@@ -203,6 +206,7 @@ impl Fault {
     pub fn code(self) -> &'static str {
         match self {
             Fault::DbUnreachable => "ERROR_DB_UNREACHABLE",
+            Fault::DbAuth => "ERROR_DB_AUTH",
             Fault::SchemaContract => "ERROR_SCHEMA_CONTRACT",
             Fault::GuardRefused => "ERROR_GUARD_REFUSED",
             Fault::PermissionDenied => "ERROR_PERMISSION_DENIED",

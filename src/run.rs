@@ -47,10 +47,26 @@ pub fn run(cli: &Cli) -> Output {
         },
         _ => None,
     };
-    let output = dispatch(cli);
+    let output = warn_if_superuser(dispatch(cli));
     match log {
         Some(log) => record_evidence(log, cli, output),
         None => output,
+    }
+}
+
+pub const SUPERUSER_WARNING: &str = "connected as a superuser: the least-privilege roles \
+     (dot_authorize_build_step, dot_c1_build_consumer, dot_c1_grant_issue) are what this \
+     handler is built to run as; a superuser bypasses the table's guard";
+
+/// Every verdict of a command that ran as a superuser says so.
+fn warn_if_superuser(output: Output) -> Output {
+    if !db::superuser_seen() {
+        return output;
+    }
+    match output {
+        Output::Verdict(v) => Output::Verdict(v.detail("warning", SUPERUSER_WARNING)),
+        Output::Text(t, v) => Output::Text(t, v.detail("warning", SUPERUSER_WARNING)),
+        other => other,
     }
 }
 
@@ -263,9 +279,12 @@ fn dispatch(cli: &Cli) -> Output {
         Command::Manifest(m) => manifest_cmd(m, cli.global.json),
         Command::Harness { keep } => harness(cli.global.json, *keep),
         Command::ProposePatch(args) => propose_patch(&cli.global, args),
-        Command::ShowPatch { apr, against, out } => {
-            show_patch(&cli.global, apr, against.as_deref(), out.as_deref())
-        }
+        Command::ShowPatch {
+            apr,
+            against,
+            out,
+            force,
+        } => show_patch(&cli.global, apr, against.as_deref(), out.as_deref(), *force),
     }
 }
 
@@ -314,10 +333,23 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
         .apr
         .clone()
         .unwrap_or_else(|| format!("APR-PATCH-{}", &digest.as_str()[..12]));
+    // A human reads the payload with its base64 shortened; --json (and the
+    // database) carry it whole.
+    let shown = if global.json {
+        payload.clone()
+    } else {
+        let mut p = payload.clone();
+        if let Some(b64) = p["new_content_base64"].as_str() {
+            let head: String = b64.chars().take(24).collect();
+            p["new_content_base64"] =
+                format!("{head}… ({} characters; --json prints them all)", b64.len()).into();
+        }
+        p
+    };
     let facts = |v: Verdict| {
         v.apr(apr.clone())
             .dry_run(args.dry_run)
-            .detail("payload", payload.clone())
+            .detail("payload", shown.clone())
             .detail("payload_digest", digest.as_str())
             .detail("new_content_sha256", payload["new_content_sha256"].clone())
             .detail("new_content_bytes", request.content.len())
@@ -353,6 +385,7 @@ fn show_patch(
     apr: &str,
     against: Option<&std::path::Path>,
     out: Option<&std::path::Path>,
+    force: bool,
 ) -> Output {
     let result = with_db(global, |c| {
         let (action, payload) =
@@ -376,12 +409,26 @@ fn show_patch(
         .detail("new_content_sha256", payload["new_content_sha256"].clone())
         .detail("new_content_bytes", bytes.len());
         if let Some(path) = out {
-            std::fs::write(path, &bytes).map_err(|e| {
-                (
-                    Stop::Fault(Fault::Io, format!("cannot write {}: {e}", path.display())),
-                    None,
-                )
-            })?;
+            use std::io::Write as _;
+            // Never a silent overwrite: create_new unless --force.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true);
+            if force {
+                options.create(true).truncate(true);
+            } else {
+                options.create_new(true);
+            }
+            options
+                .open(path)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| {
+                    let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        format!("{} exists; give --force to replace it", path.display())
+                    } else {
+                        format!("cannot write {}: {e}", path.display())
+                    };
+                    (Stop::Fault(Fault::Io, why), None)
+                })?;
             v = v.detail("written_to", path.display().to_string());
         }
         if let Some(path) = against {
@@ -461,13 +508,7 @@ fn harness(json: bool, keep: bool) -> Output {
     if json {
         return Output::Verdict(v.detail("cases", rows));
     }
-    let mut text = crate::harness::table(&report);
-    if let Some(stop) = &report.kept {
-        text.push_str(&format!(
-            "cluster kept: PGHOST={} ; stop it with: {stop}\n",
-            report.socket_dir
-        ));
-    }
+    let text = crate::harness::text(&report, &v);
     Output::Text(text, v)
 }
 
@@ -536,7 +577,7 @@ fn with_db_settled(
 
 fn resolve(global: &Global) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
-        connect: global.connect_timeout,
+        connect: std::time::Duration::from_secs(10),
         lock: global.lock_timeout,
         statement: global.statement_timeout,
     };
@@ -551,10 +592,11 @@ fn resolve(global: &Global) -> Result<connect::Target, String> {
             );
         }
     }
-    connect::resolve(
+    connect::resolve_with(
         global.db_url.as_deref(),
         &|k| std::env::var(k).ok(),
         timeouts,
+        global.connect_timeout,
     )
 }
 
@@ -739,8 +781,10 @@ fn propose(global: &Global, args: &ProposeArgs) -> Output {
     let client = db::connect(&target);
     let result = match (client, args.dry_run) {
         (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
-        (Err(_), true) => crate::propose::offline(&request),
-        (Err(stop), false) => Err(stop),
+        // Only "no database answered" falls back to the offline check; a
+        // refused login or a timeout is an answer, and an ERROR.
+        (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => crate::propose::offline(&request),
+        (Err(stop), _) => Err(stop),
     };
     match result {
         Ok(v) => Output::Verdict(v.dry_run(args.dry_run)),

@@ -237,5 +237,5 @@ fn readback_passes_only_when_every_step7_check_passes() {
     assert!(!out.contains("FAIL"), "{out}");
 
     let missing = db.run(&["readback", "--apr", "APR-NONE", "--json"]);
-    missing.expect(4, "FAIL", "READBACK_FAILED");
+    missing.expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
 }

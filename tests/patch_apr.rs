@@ -100,13 +100,32 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
     );
     assert_eq!(db.snapshot(), again);
 
-    let out = Tmp::new("decoded", b"");
+    // --out never replaces a file silently.
+    let out = Tmp::new("decoded", b"keep me");
+    let refused = db.run(&[
+        "show-patch",
+        "--apr",
+        "APR-PATCH-1",
+        "--out",
+        out.path(),
+        "--json",
+    ]);
+    refused.expect(5, "ERROR", "ERROR_IO");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("--force"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(out.path()).unwrap(), b"keep me");
     db.run(&[
         "show-patch",
         "--apr",
         "APR-PATCH-1",
         "--out",
         out.path(),
+        "--force",
         "--json",
     ])
     .expect(0, "OK", "PATCH_VERIFIED");
@@ -136,6 +155,44 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
         "{text}"
     );
     assert!(text.contains("OK PATCH_VERIFIED"), "{text}");
+
+    // A human reads the payload with its base64 shortened; --json has it whole.
+    let human = db.run_as(
+        "dot_c1_grant_issue",
+        &[
+            "propose-patch",
+            "--new-content",
+            new.path(),
+            "--file-path",
+            "/opt/incomex/dot/bin/dot-apr-execute",
+            "--dot-code",
+            "DOT-310",
+            "--session",
+            "S-C1-ABS-001",
+            "--test-plan",
+            "t",
+            "--by",
+            "owner",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(human.exit(), 0, "{human}");
+    let full = dry.json()["payload"]["new_content_base64"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(full.len() > 1000);
+    assert!(
+        !human.stdout().contains(&full),
+        "the whole base64 was printed"
+    );
+    assert!(
+        human.stdout().contains(&full[..24])
+            && human
+                .stdout()
+                .contains("characters; --json prints them all"),
+        "{human}"
+    );
 }
 
 #[test]
@@ -299,6 +356,7 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
         "APR-PATCH-3",
         "--out",
         installed.path(),
+        "--force",
         "--json",
     ])
     .expect(0, "OK", "PATCH_VERIFIED");
@@ -369,6 +427,7 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
         "APR-RESTORE",
         "--out",
         back.path(),
+        "--force",
         "--json",
     ])
     .expect(0, "OK", "PATCH_VERIFIED");

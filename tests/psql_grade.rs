@@ -1,0 +1,158 @@
+//! Connecting like psql would, and the small things operators trip on:
+//! the whole handshake is bounded by the connect timeout, a refused login
+//! is its own code, a bad PGCONNECT_TIMEOUT is a usage error, a superuser
+//! session is called out, readback of an unknown APR says so.
+
+mod common;
+use common::*;
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+fn run_env(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Run {
+    let keys = TempKeys::new();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).env_clear();
+    keys.apply(&mut cmd);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Run {
+        argv: args.iter().map(|s| s.to_string()).collect(),
+        output: cmd.output().unwrap(),
+    }
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_a_timeout_within_the_connect_timeout() {
+    let dir = std::env::temp_dir().join(format!("dot-abs-silent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = UnixListener::bind(dir.join(".s.PGSQL.5432")).unwrap();
+    // Accept every connection and hold it open, saying nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let start = Instant::now();
+    let run = run_env(
+        &[
+            "execute",
+            "--apr",
+            "APR-X",
+            "--json",
+            "--connect-timeout",
+            "700ms",
+        ],
+        &[("PGHOST", dir.as_os_str()), ("PGUSER", "u".as_ref())],
+    );
+    let took = start.elapsed();
+    run.expect(5, "ERROR", "ERROR_TIMEOUT");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // PGCONNECT_TIMEOUT bounds it the same way when no flag is given.
+    let run = run_env(
+        &["readback", "--apr", "APR-X", "--json"],
+        &[
+            ("PGHOST", dir.as_os_str()),
+            ("PGUSER", "u".as_ref()),
+            ("PGCONNECT_TIMEOUT", "1".as_ref()),
+        ],
+    );
+    run.expect(5, "ERROR", "ERROR_TIMEOUT");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_invalid_pgconnect_timeout_is_a_usage_error() {
+    for bad in ["0", "-3", "ten", ""] {
+        let run = run_env(
+            &["execute", "--apr", "APR-X", "--json"],
+            &[
+                ("PGHOST", "/nonexistent".as_ref()),
+                ("PGCONNECT_TIMEOUT", bad.as_ref()),
+            ],
+        );
+        assert_eq!(run.exit(), 2, "PGCONNECT_TIMEOUT={bad:?}: {run}");
+        assert!(run.stderr().contains("PGCONNECT_TIMEOUT"), "{run}");
+    }
+}
+
+#[test]
+fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let before = db.snapshot();
+    let mut cmd = db.command_as("no_such_role", &["execute", "--apr", "APR-X", "--json"]);
+    let run = Run {
+        argv: vec![],
+        output: cmd.output().unwrap(),
+    };
+    run.expect(5, "ERROR", "ERROR_DB_AUTH");
+    assert!(
+        run.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the login"),
+        "{run}"
+    );
+    let mut cmd = db.command_as(
+        "no_such_role",
+        &[
+            "propose",
+            "--manifest",
+            "fixtures/manifests/c1-valid.json",
+            "--plan-ref",
+            "P",
+            "--ttl",
+            "1h",
+            "--rollback-plan-ref",
+            "R",
+            "--by",
+            "x",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    let run = Run {
+        argv: vec![],
+        output: cmd.output().unwrap(),
+    };
+    run.expect(5, "ERROR", "ERROR_DB_AUTH");
+    assert_eq!(db.snapshot(), before);
+}
+
+#[test]
+fn a_superuser_session_is_called_out_in_every_verdict() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-SU", &valid_payload());
+    let as_super = db.run_as(
+        "postgres",
+        &["execute", "--apr", "APR-SU", "--dry-run", "--json"],
+    );
+    as_super.expect(0, "OK", "WOULD_MINT");
+    assert!(
+        as_super.json()["warning"]
+            .as_str()
+            .unwrap()
+            .contains("superuser"),
+        "{as_super}"
+    );
+    let human = db.run_as("postgres", &["readback", "--apr", "APR-SU"]);
+    assert!(
+        human.stdout().contains("warning: connected as a superuser"),
+        "{human}"
+    );
+    let least = db.run(&["execute", "--apr", "APR-SU", "--dry-run", "--json"]);
+    assert!(least.json().get("warning").is_none(), "{least}");
+}
+
+#[test]
+fn readback_of_an_unknown_apr_is_apr_not_found() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.run(&["readback", "--apr", "APR-NOBODY", "--json"])
+        .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+}
