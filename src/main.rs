@@ -30,17 +30,27 @@ fn main() -> ExitCode {
         Err(e) => return usage(json, &e.to_string()),
     };
     let output = run::run(&cli);
+    // Human output: results on stdout; a verdict that is not OK on stderr.
+    // --json: the one object on stdout, whatever it says.
     let (bytes, code) = match output {
         Output::Raw(bytes) => (bytes, EXIT_OK),
         Output::Usage(message) => return usage(json, &format!("error: {message}\n")),
-        Output::Text(text, v) => (text.into_bytes(), exit_for(v.kind())),
+        Output::Text(text, v) if v.kind() == Kind::Ok => (text.into_bytes(), exit_for(v.kind())),
+        Output::Text(text, v) => {
+            // The last line is the verdict.
+            let body = text.trim_end_matches('\n');
+            let (results, last) = body.rsplit_once('\n').unwrap_or(("", body));
+            let _ = writeln!(std::io::stderr(), "{last}");
+            (format!("{results}\n").into_bytes(), exit_for(v.kind()))
+        }
+        Output::Verdict(v) if cli.global.json => (
+            format!("{}\n", v.to_json()).into_bytes(),
+            exit_for(v.kind()),
+        ),
+        Output::Verdict(v) if v.kind() == Kind::Ok => (v.human().into_bytes(), exit_for(v.kind())),
         Output::Verdict(v) => {
-            let text = if cli.global.json {
-                format!("{}\n", v.to_json())
-            } else {
-                v.human()
-            };
-            (text.into_bytes(), exit_for(v.kind()))
+            let _ = write!(std::io::stderr(), "{}", v.human_summary());
+            (v.human_results().into_bytes(), exit_for(v.kind()))
         }
     };
     match write_out(&bytes) {
@@ -82,8 +92,12 @@ fn exit_for(kind: Kind) -> u8 {
 fn usage(json: bool, message: &str) -> ExitCode {
     let _ = write!(std::io::stderr(), "{message}");
     if json {
-        let obj =
-            serde_json::json!({"verdict": "USAGE", "code": "USAGE", "message": message.trim()});
+        let obj = serde_json::json!({
+            "schema_version": dot_authorize_build_step::verdict::SCHEMA_VERSION,
+            "verdict": "USAGE",
+            "code": "USAGE",
+            "message": message.trim(),
+        });
         if write_out(format!("{obj}\n").as_bytes()).is_err() {
             return ExitCode::from(EXIT_ERROR);
         }

@@ -7,6 +7,10 @@ use crate::reject::{Done, Fault, Reject, Severity};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+/// The version of the verdict object's shape (docs/verdict.schema.json),
+/// in every `--json` verdict as `schema_version`.
+pub const SCHEMA_VERSION: u64 = 1;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Ok,
@@ -115,6 +119,7 @@ impl Verdict {
 
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
+        obj.insert("schema_version".into(), SCHEMA_VERSION.into());
         obj.insert("verdict".into(), self.kind().as_str().into());
         obj.insert("code".into(), self.code().into());
         obj.insert("message".into(), self.message.clone().into());
@@ -140,11 +145,20 @@ impl Verdict {
     /// Every value is escaped: a line break or control character in a code
     /// read from the database cannot forge a line such as `OK MINTED`.
     pub fn human(&self) -> String {
-        let mut out: String = self
-            .lines
+        format!("{}{}", self.human_results(), self.human_summary())
+    }
+
+    /// The result lines (readback's checks, show-patch's content or diff).
+    pub fn human_results(&self) -> String {
+        self.lines
             .iter()
             .map(|l| format!("{}\n", escape_keeping_tabs(l)))
-            .collect();
+            .collect()
+    }
+
+    /// The verdict line and its facts.
+    pub fn human_summary(&self) -> String {
+        let mut out = String::new();
         out.push_str(&format!(
             "{} {}: {}\n",
             self.kind().as_str(),

@@ -142,7 +142,7 @@ fn a_superuser_session_is_called_out_in_every_verdict() {
     );
     let human = db.run_as("postgres", &["readback", "--apr", "APR-SU"]);
     assert!(
-        human.stdout().contains("warning: connected as a superuser"),
+        human.stderr().contains("warning: connected as a superuser"),
         "{human}"
     );
     let least = db.run(&["execute", "--apr", "APR-SU", "--dry-run", "--json"]);
@@ -155,4 +155,32 @@ fn readback_of_an_unknown_apr_is_apr_not_found() {
     let db = pg.db();
     db.run(&["readback", "--apr", "APR-NOBODY", "--json"])
         .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+}
+
+#[test]
+fn human_output_puts_results_on_stdout_and_a_verdict_that_is_not_ok_on_stderr() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    let refused = db.run(&["execute", "--apr", "APR-NOBODY"]);
+    assert_eq!(refused.exit(), 4);
+    assert_eq!(refused.stdout(), "", "{refused}");
+    assert!(
+        refused.stderr().starts_with("FAIL REJECT_APR_NOT_FOUND: "),
+        "{refused}"
+    );
+    db.approved_apr("APR-H", &valid_payload());
+    let ok = db.run(&["execute", "--apr", "APR-H", "--dry-run"]);
+    assert_eq!(ok.exit(), 0);
+    assert!(ok.stdout().starts_with("OK WOULD_MINT: "), "{ok}");
+    assert_eq!(ok.stderr(), "");
+    // readback: the check lines are results (stdout), the FAIL verdict is not.
+    let rb = db.run(&["readback", "--apr", "APR-H"]);
+    assert_eq!(rb.exit(), 4);
+    assert!(rb.stdout().contains("FAIL  the grant row exists"), "{rb}");
+    assert!(!rb.stdout().contains("READBACK_FAILED"), "{rb}");
+    assert!(rb.stderr().starts_with("FAIL READBACK_FAILED"), "{rb}");
+    // --json: the object on stdout whatever it says.
+    let json = db.run(&["execute", "--apr", "APR-NOBODY", "--json"]);
+    assert_eq!(json.json()["code"], "REJECT_APR_NOT_FOUND");
 }

@@ -133,9 +133,15 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
     /// The one JSON object on stdout (panics, with the whole run, if not).
+    /// The verdict object, checked against docs/verdict.schema.json: every
+    /// test that reads a verdict checks its shape too.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.output.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object: {e}\n{self}"))
+        let v: Value = serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object: {e}\n{self}"));
+        if let Err(e) = verdict_schema().validate(&v) {
+            panic!("the verdict does not match docs/verdict.schema.json: {e}\n{self}");
+        }
+        v
     }
     pub fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
@@ -392,4 +398,14 @@ impl Drop for TempKeys {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.files.trusted_dir);
     }
+}
+
+/// docs/verdict.schema.json, compiled once.
+pub fn verdict_schema() -> &'static jsonschema::Validator {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let text = include_str!("../../docs/verdict.schema.json");
+        let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+    })
 }
