@@ -104,6 +104,16 @@ pub enum Command {
         --rollback-plan-ref C1-ROLLBACK-retire-not-delete --by dot-c1-grant-issue --apr APR-C1-0001"
     )]
     Propose(ProposeArgs),
+    /// The cser-v1 digest of an APR's payload: what an approval must record as payload_digest
+    #[command(
+        after_help = "EXAMPLE:\n    dot-authorize-build-step digest --apr APR-C1-0001\n\n\
+        Approvals made through other tools count only if they carry this digest: it is the\n\
+        digest of exactly what the approver saw, and the recount counts nothing else."
+    )]
+    Digest {
+        #[arg(long, value_name = "CODE", value_parser = name)]
+        apr: String,
+    },
     /// cser-v1 canonical bytes and SHA-256 of a JSON document
     #[command(subcommand)]
     Manifest(ManifestCommand),

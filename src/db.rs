@@ -637,7 +637,21 @@ pub fn execute(
         now: d.now,
         trusted: keys.trusted,
     };
-    let validated = match policy::decide_execute(&facts)? {
+    let decided = match policy::decide_execute(&facts) {
+        Err(Stop::Reject(Reject::QuorumNotMet, why)) => {
+            // SKIP, with the recount in structure: required, counted, and
+            // every approval not counted with why.
+            let mut v = Verdict::from(Stop::Reject(Reject::QuorumNotMet, why))
+                .apr(apr_code)
+                .dry_run(dry_run);
+            if let Some(t) = policy::explain_quorum(&facts) {
+                v = v.detail("quorum", t.to_json());
+            }
+            return Ok(v);
+        }
+        other => other?,
+    };
+    let validated = match decided {
         Execute::AlreadyMinted => {
             let grant = existing.expect("AlreadyMinted is decided only from an existing grant");
             // Nothing to write: the transaction ends with the connection.

@@ -479,6 +479,70 @@ pub fn identity(name: &str) -> Option<String> {
 /// trimmed and case-insensitively). Any reject from someone other than the
 /// proposer is a veto, whatever the name looks like; the proposer's own
 /// reject blocks the quorum.
+/// The recount, in structure: how many approvals are required, whose are
+/// counted, and each approval not counted with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub required: usize,
+    pub counted: BTreeSet<String>,
+    pub not_counted: Vec<(String, &'static str)>,
+    pub proposer_rejected: bool,
+}
+
+impl Tally {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "required": self.required,
+            "counted": self.counted.iter().collect::<Vec<_>>(),
+            "not_counted": self.not_counted.iter().map(|(who, why)| serde_json::json!({"approver": who, "why": why})).collect::<Vec<_>>(),
+            "proposer_rejected": self.proposer_rejected,
+        })
+    }
+}
+
+/// Counts the approvals of `digest` from approvers other than the
+/// proposer, by identity (SPEC §9, approver identity).
+pub fn tally(apr: &Apr, votes: &[Vote], digest: &Sha256Hex, required: usize) -> Tally {
+    let proposer = identity(&apr.proposed_by).unwrap_or_else(|| apr.proposed_by.clone());
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    let mut not_counted = Vec::new();
+    for v in votes.iter().filter(|v| v.decision == "approve") {
+        let why = match identity(&v.approver) {
+            None => Some("an unreadable name (control, invisible or non-ASCII characters)"),
+            Some(id) if id == proposer || v.approver == apr.proposed_by => Some("the proposer"),
+            Some(_) if v.payload_digest.is_none() => Some("no payload_digest"),
+            Some(_) if v.payload_digest.as_deref() != Some(digest.as_str()) => {
+                Some("a payload_digest of another payload")
+            }
+            Some(id) if !counted.insert(id.clone()) => Some("the same approver again"),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            not_counted.push((v.approver.clone(), why));
+        }
+    }
+    Tally {
+        required,
+        counted,
+        not_counted,
+        proposer_rejected: votes.iter().any(|v| v.decision == "reject"),
+    }
+}
+
+/// The quorum facts of an APR for a SKIP verdict: `None` when the APR's
+/// payload does not even validate (then there is no digest to count).
+pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
+    let apr = facts.apr?;
+    let min = facts.handler.and_then(|h| h.min_approvals)?;
+    let v = validate_payload(&apr.payload, facts.vocabulary).ok()?;
+    Some(tally(
+        apr,
+        facts.votes,
+        v.digest(),
+        usize::try_from(min).ok()?,
+    ))
+}
+
 fn check_quorum(
     apr: &Apr,
     handler: Option<&Handler>,
@@ -510,23 +574,13 @@ fn check_quorum(
             ))
         }
     };
-    let mut counted: BTreeSet<String> = BTreeSet::new();
-    let mut not_counted: Vec<String> = Vec::new();
-    for v in votes.iter().filter(|v| v.decision == "approve") {
-        let why = match identity(&v.approver) {
-            None => Some("an unreadable name (control, invisible or non-ASCII characters)"),
-            Some(id) if id == proposer || v.approver == apr.proposed_by => Some("the proposer"),
-            Some(_) if v.payload_digest.is_none() => Some("no payload_digest"),
-            Some(_) if v.payload_digest.as_deref() != Some(digest.as_str()) => {
-                Some("a payload_digest of another payload")
-            }
-            Some(id) if !counted.insert(id.clone()) => Some("the same approver again"),
-            Some(_) => None,
-        };
-        if let Some(why) = why {
-            not_counted.push(format!("{:?}: {why}", v.approver));
-        }
-    }
+    let t = tally(apr, votes, digest, min);
+    let counted = t.counted.clone();
+    let not_counted: Vec<String> = t
+        .not_counted
+        .iter()
+        .map(|(who, why)| format!("{who:?}: {why}"))
+        .collect();
     let proposer_rejected = votes.iter().any(|v| v.decision == "reject");
     let recount = counted.len() >= min && !proposer_rejected;
     match (recount, quorum_function) {

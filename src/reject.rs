@@ -242,6 +242,7 @@ pub enum Done {
     Hashed,
     KeyGenerated,
     EvidenceVerified,
+    Digest,
 }
 
 impl Done {
@@ -263,6 +264,7 @@ impl Done {
             Done::Hashed => "HASHED",
             Done::KeyGenerated => "KEY_GENERATED",
             Done::EvidenceVerified => "EVIDENCE_VERIFIED",
+            Done::Digest => "DIGEST",
         }
     }
 }

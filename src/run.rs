@@ -90,6 +90,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::ProposePatch(_) => "propose-patch",
         Command::ShowPatch { .. } => "show-patch",
         Command::Keygen { .. } => "keygen",
+        Command::Digest { .. } => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
     }
@@ -221,6 +222,31 @@ fn execute(global: &Global, apr: &str, dry_run: bool) -> Output {
     })
 }
 
+/// `digest --apr`: the cser-v1 digest of the APR's payload as stored.
+fn digest(global: &Global, apr: &str) -> Output {
+    verdict(with_db(global, |c| {
+        let (_, payload) = db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+        let refuse = |why: String| {
+            (
+                Stop::Reject(Reject::PayloadMalformed, why),
+                Some(apr.to_owned()),
+            )
+        };
+        if payload.is_null() {
+            return Err(refuse(
+                "the APR's payload is NULL or unreadable: there is nothing to approve".into(),
+            ));
+        }
+        let canonical = cser::canonical(&payload)
+            .map_err(|e| refuse(format!("the APR's payload has no cser-v1 form: {e}")))?;
+        let d = cser::Sha256Hex::of(canonical.as_bytes());
+        Ok(Verdict::done(Done::Digest, d.as_str())
+            .apr(apr)
+            .detail("payload_digest", d.as_str())
+            .detail("canonical_payload", canonical))
+    }))
+}
+
 fn keygen(out: &std::path::Path) -> Output {
     match signing::keygen(out) {
         Ok(g) => Output::Verdict(
@@ -271,6 +297,7 @@ fn dispatch(cli: &Cli) -> Output {
     match &cli.command {
         Command::Execute { apr, dry_run } => execute(&cli.global, apr, *dry_run),
         Command::Keygen { out } => keygen(out),
+        Command::Digest { apr } => digest(&cli.global, apr),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
         Command::Consume(args) => consume(&cli.global, args),
         Command::Revoke(args) => revoke(&cli.global, args),

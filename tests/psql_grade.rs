@@ -184,3 +184,64 @@ fn human_output_puts_results_on_stdout_and_a_verdict_that_is_not_ok_on_stderr() 
     let json = db.run(&["execute", "--apr", "APR-NOBODY", "--json"]);
     assert_eq!(json.json()["code"], "REJECT_APR_NOT_FOUND");
 }
+
+#[test]
+fn a_quorum_skip_lists_required_counted_and_every_approval_not_counted_with_why() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    let payload = valid_payload();
+    let d = digest(&payload);
+    db.insert_apr("APR-Q", "authorize_build_step", &payload, "approved");
+    db.vote("APR-Q", "alice", "approve", Some(&d));
+    db.vote("APR-Q", "Proposer ", "approve", Some(&d));
+    db.vote("APR-Q", "bob", "approve", Some(&"0".repeat(64)));
+    db.vote("APR-Q", "carol", "approve", None);
+    db.vote("APR-Q", "d\u{200b}ave", "approve", Some(&d));
+    let before = db.snapshot();
+    let run = db.run(&["execute", "--apr", "APR-Q", "--json"]);
+    run.expect(3, "SKIP", "REJECT_QUORUM_NOT_MET");
+    let q = &run.json()["quorum"];
+    assert_eq!(q["required"], 2, "{run}");
+    assert_eq!(q["counted"], serde_json::json!(["alice"]), "{run}");
+    let why: std::collections::BTreeMap<String, String> = q["not_counted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["approver"].as_str().unwrap().to_owned(),
+                n["why"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(why["Proposer "], "the proposer");
+    assert_eq!(why["bob"], "a payload_digest of another payload");
+    assert_eq!(why["carol"], "no payload_digest");
+    assert!(why["d\u{200b}ave"].starts_with("an unreadable name"));
+    assert_eq!(q["proposer_rejected"], false);
+    assert_eq!(db.snapshot(), before);
+}
+
+#[test]
+fn digest_prints_the_payload_digest_an_approval_must_carry() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let payload = valid_payload();
+    db.insert_apr("APR-D", "authorize_build_step", &payload, "proposed");
+    let run = db.run(&["digest", "--apr", "APR-D", "--json"]);
+    run.expect(0, "OK", "DIGEST");
+    assert_eq!(run.json()["payload_digest"], digest(&payload));
+    let human = db.run(&["digest", "--apr", "APR-D"]);
+    assert!(
+        human
+            .stdout()
+            .starts_with(&format!("OK DIGEST: {}", digest(&payload))),
+        "{human}"
+    );
+    db.run(&["digest", "--apr", "APR-NONE", "--json"])
+        .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    db.sql("UPDATE apr_requests SET proposed_action = NULL WHERE apr_code = 'APR-D'");
+    db.run(&["digest", "--apr", "APR-D", "--json"])
+        .expect(4, "FAIL", "REJECT_PAYLOAD_MALFORMED");
+}
