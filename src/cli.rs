@@ -19,10 +19,19 @@ CONNECTION:
     as psql reads them. A --db-url holding a password is refused: keep passwords out of argv
     (use PGPASSWORD or a 0600 ~/.pgpass).";
 
+/// `--version`: the package version, the commit it was built from, and
+/// the versions of the formats it speaks.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DOT_ABS_COMMIT"),
+    "; canonical JSON cser-v1; verdict schema_version 1)"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dot-authorize-build-step",
-    version,
+    version = VERSION,
     about = "The one lawful minter of C1 build-prep grants: execute an approved authorize_build_step APR, \
              consume or revoke its grant, propose APRs, and prove it all on a disposable PostgreSQL.",
     after_help = EXIT_STATUS

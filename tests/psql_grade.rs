@@ -245,3 +245,29 @@ fn digest_prints_the_payload_digest_an_approval_must_carry() {
     db.run(&["digest", "--apr", "APR-D", "--json"])
         .expect(4, "FAIL", "REJECT_PAYLOAD_MALFORMED");
 }
+
+#[test]
+fn version_names_the_commit_and_the_format_versions() {
+    let out = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "verdict schema_version {}",
+            dot_authorize_build_step::verdict::SCHEMA_VERSION
+        )) && text.contains("cser-v1"),
+        "{text}"
+    );
+    let commit = text
+        .split("(commit ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default();
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{text}"
+    );
+}
