@@ -16,8 +16,13 @@ EXIT STATUS:
 
 CONNECTION:
     --db-url, else DATABASE_URL, else PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD/PGPASSFILE/PGSSLMODE,
-    as psql reads them. A --db-url holding a password is refused: keep passwords out of argv
-    (use PGPASSWORD or a 0600 ~/.pgpass).";
+    as psql reads them; without PGUSER the user is the operating-system user. A --db-url holding a
+    password is refused: keep passwords out of argv (use PGPASSWORD or a 0600 ~/.pgpass).
+    PGCONNECT_TIMEOUT (seconds, 1-86400) bounds the whole handshake unless --connect-timeout or the
+    URL's connect_timeout says otherwise.
+
+KEYS AND EVIDENCE:
+    DOT_ABS_SIGNING_KEY, DOT_ABS_TRUSTED_KEYS and DOT_ABS_EVIDENCE_LOG stand in for the flags.";
 
 /// `--version`: the package version, the commit it was built from, and
 /// the versions of the formats it speaks.
@@ -46,30 +51,45 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// PostgreSQL URL or key=value string (without a password)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
     pub db_url: Option<String>,
     /// Print exactly one JSON object (the verdict) on stdout
     #[arg(long, global = true)]
     pub json: bool,
     /// Give up connecting, handshake included, after this long (default: the URL's
     /// connect_timeout, else PGCONNECT_TIMEOUT, else 10s)
-    #[arg(long, global = true, value_parser = parse_timeout, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, value_name = "DURATION", help_heading = "Connection")]
     pub connect_timeout: Option<Duration>,
     /// Give up waiting for a lock after this long (e.g. 10s, 500ms)
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION", help_heading = "Connection")]
     pub lock_timeout: Duration,
     /// Give up on any one statement after this long
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION", help_heading = "Connection")]
     pub statement_timeout: Duration,
     /// The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Keys and evidence"
+    )]
     pub signing_key: Option<PathBuf>,
     /// Public keys a grant's signature must verify against: a file, or a directory of *.pub
     /// (else DOT_ABS_TRUSTED_KEYS)
-    #[arg(long, global = true, value_name = "FILE|DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE|DIR",
+        help_heading = "Keys and evidence"
+    )]
     pub trusted_keys: Option<PathBuf>,
     /// Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Keys and evidence"
+    )]
     pub evidence_log: Option<PathBuf>,
 }
 

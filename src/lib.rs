@@ -8,6 +8,7 @@ pub mod cli;
 pub mod connect;
 pub mod cser;
 pub mod db;
+pub mod docs;
 pub mod evidence;
 pub mod failpoint;
 pub mod fixtures;

@@ -1,0 +1,254 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dot_authorize_build_step_global_optspecs
+    string join \n db-url= json connect-timeout= lock-timeout= statement-timeout= signing-key= trusted-keys= evidence-log= h/help V/version
+end
+
+function __fish_dot_authorize_build_step_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dot_authorize_build_step_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dot_authorize_build_step_using_subcommand
+    set -l cmd (__fish_dot_authorize_build_step_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -s V -l version -d 'Print version'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "execute" -d 'Validate an approved APR, check quorum, mint exactly one grant (or report the one minted)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "consume" -d 'Spend a grant once: active -> consumed, only if every binding matches and it is unexpired'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "revoke" -d 'The owner\'s rollback: active -> revoked, with who and why; never deletes'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "readback" -d 'The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "propose" -d 'Build an authorize_build_step APR from a manifest; --dry-run prints it, otherwise inserts it as proposed'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "digest" -d 'The cser-v1 digest of an APR\'s payload: what an approval must record as payload_digest'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "manifest" -d 'cser-v1 canonical bytes and SHA-256 of a JSON document'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "propose-patch" -d 'Owner STEP 1: build the patch_ops_code APR that installs the dispatch arm into dot-apr-execute'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "show-patch" -d 'Decode a patch_ops_code APR, verify its SHA-256, and diff it or write it out'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "keygen" -d 'Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "evidence" -d 'The evidence log: verify its hash chain'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "harness" -d 'Prove every bad input is refused with nothing written, on a disposable PostgreSQL'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l apr -d 'The APR code (apr_requests.apr_code)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l dry-run -d 'Check everything and say what would happen; write nothing'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l auth-code -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l target -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l carrier -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lane -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l mode -d 'DRY_RUN; REAL_RUN is always refused (C1_PROD_REAL_RUN_BLOCKED)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l manifest -d 'The manifest about to be built: hash and action set computed from it' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l manifest-hash -d 'The manifest\'s cser-v1 hash (with --action-set, instead of --manifest)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l action-set -d 'Comma-separated operation codes; compared as a set, a duplicate is a mismatch' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l by -d 'Who consumes (recorded in consumed_by)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l request-id -d 'Idempotency key stored with the spend: a re-run with the same key and binding answers CONSUMED; anyone else gets ALREADY_CONSUMED. 1-128 of [A-Za-z0-9._:-]; a fresh random one when absent' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l dry-run
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l auth-code -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l apr -d 'Revoke the grant minted for this APR' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l reason -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l by -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest -d 'The cser-v1 manifest the grant will be bound to' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l ttl -d 'How long the grant lives once minted: 90s, 30m, 2h (at most 24h)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l rollback-plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l by -d 'Who proposes (apr_requests.proposed_by)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l apr -d 'The APR code; generated (APR-C1-<utc time>-<digest prefix>) when absent' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l session -d 'apr_requests.session_code' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l dry-run -d 'Print the APR; write nothing (the live vocabulary is checked only if a database answers)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "hash" -d 'Print the lowercase hex SHA-256 of the canonical bytes'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "canon" -d 'Print the canonical bytes (RFC 8785), no trailing newline'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from help" -f -a "hash" -d 'Print the lowercase hex SHA-256 of the canonical bytes'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from help" -f -a "canon" -d 'Print the canonical bytes (RFC 8785), no trailing newline'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l new-content -d 'The whole new dot-apr-execute, with the staged arm in it' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l file-path -d 'Where the dispatcher lives (absolute, no \'..\')' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dot-code -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l session -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l test-plan -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l by -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l restore -d 'Rollback: the content is the dispatcher as it was before the arm (it must not carry the arm)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dry-run -d 'Print the APR; write nothing (no database needed)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l against -d 'Print a unified diff of the current file against the new content' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l out -d 'Write the verified new content to FILE (refused if FILE exists, unless --force)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l force -d 'Let --out replace an existing file'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l out -d 'Directory to write the key pair into (created 0700 if missing)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Walk the chain: exit 0 with the count, or exit 4 naming the first broken line'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Walk the chain: exit 0 with the count, or exit 4 naming the first broken line'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l keep -d 'Leave the cluster running afterwards and print how to stop it'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -s h -l help -d 'Print help'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "execute" -d 'Validate an approved APR, check quorum, mint exactly one grant (or report the one minted)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "consume" -d 'Spend a grant once: active -> consumed, only if every binding matches and it is unexpired'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "revoke" -d 'The owner\'s rollback: active -> revoked, with who and why; never deletes'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "readback" -d 'The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "propose" -d 'Build an authorize_build_step APR from a manifest; --dry-run prints it, otherwise inserts it as proposed'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "digest" -d 'The cser-v1 digest of an APR\'s payload: what an approval must record as payload_digest'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "manifest" -d 'cser-v1 canonical bytes and SHA-256 of a JSON document'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "propose-patch" -d 'Owner STEP 1: build the patch_ops_code APR that installs the dispatch arm into dot-apr-execute'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "show-patch" -d 'Decode a patch_ops_code APR, verify its SHA-256, and diff it or write it out'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "keygen" -d 'Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "evidence" -d 'The evidence log: verify its hash chain'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "harness" -d 'Prove every bad input is refused with nothing written, on a disposable PostgreSQL'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and not __fish_seen_subcommand_from execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and __fish_seen_subcommand_from manifest" -f -a "hash" -d 'Print the lowercase hex SHA-256 of the canonical bytes'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and __fish_seen_subcommand_from manifest" -f -a "canon" -d 'Print the canonical bytes (RFC 8785), no trailing newline'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand help; and __fish_seen_subcommand_from evidence" -f -a "verify" -d 'Walk the chain: exit 0 with the count, or exit 4 naming the first broken line'
