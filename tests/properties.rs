@@ -41,10 +41,25 @@ fn vocabulary() -> Vocabulary {
 /// (`None`: the key is missing).
 fn field(key: &'static str) -> BoxedStrategy<Option<Value>> {
     let vals: Vec<Option<Value>> = match key {
-        "carrier" => vec![json!("C1"), json!("C2"), json!("c1"), json!(" C1"), json!(1)],
-        "target" => vec![json!("DOT_C1_VOCAB_BUILD"), json!("DOT_C1_VOCAB_VERIFY"), json!(null)],
+        "carrier" => vec![
+            json!("C1"),
+            json!("C2"),
+            json!("c1"),
+            json!(" C1"),
+            json!(1),
+        ],
+        "target" => vec![
+            json!("DOT_C1_VOCAB_BUILD"),
+            json!("DOT_C1_VOCAB_VERIFY"),
+            json!(null),
+        ],
         "lane" => vec![json!("BUILD_PREP"), json!("APPLY"), json!(["BUILD_PREP"])],
-        "mode" => vec![json!("DRY_RUN"), json!("REAL_RUN"), json!("dry_run"), json!(0)],
+        "mode" => vec![
+            json!("DRY_RUN"),
+            json!("REAL_RUN"),
+            json!("dry_run"),
+            json!(0),
+        ],
         "corpus" => vec![
             json!("SANDBOX"),
             json!("PRODUCTION"),
@@ -108,11 +123,14 @@ fn payloads() -> impl Strategy<Value = Value> {
     (
         fields,
         proptest::option::weighted(0.1, proptest::sample::select(SOVEREIGN.to_vec())),
-        proptest::option::weighted(0.1, proptest::sample::select(vec![
-            json!("a note"),
-            json!({"deep": [{"deeper": "REAL_RUN"}]}),
-            json!(["x", "REAL_RUN"]),
-        ])),
+        proptest::option::weighted(
+            0.1,
+            proptest::sample::select(vec![
+                json!("a note"),
+                json!({"deep": [{"deeper": "REAL_RUN"}]}),
+                json!(["x", "REAL_RUN"]),
+            ]),
+        ),
         proptest::bool::weighted(0.03),
     )
         .prop_map(|(values, sovereign, extra, not_object)| {
@@ -146,7 +164,8 @@ fn holds_real_run(v: &Value) -> bool {
 
 fn is_ref(v: &str) -> bool {
     (1..=128).contains(&v.len())
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
 }
 
 /// The code SPEC §5 says a payload gets: `Ok(())` when accepted.
@@ -198,10 +217,19 @@ fn model(p: &Value) -> Result<(), &'static str> {
         return Err("REJECT_PROTOCOL_VERSION");
     }
     let hash = s("manifest_hash").unwrap_or_default();
-    if !(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))) {
+    if !(hash.len() == 64
+        && hash
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+    {
         return Err("REJECT_MANIFEST_HASH");
     }
-    let set: Vec<&str> = o["action_set"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let set: Vec<&str> = o["action_set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let mut sorted = set.clone();
     sorted.sort_unstable();
     if sorted != VOCAB {
@@ -263,7 +291,10 @@ fn the_payload_generator_reaches_every_code() {
         "REJECT_TTL",
         "REJECT_ROLLBACK_PLAN_MISSING",
     ] {
-        assert!(seen.get(code).copied().unwrap_or(0) >= 5, "{code}: {seen:?}");
+        assert!(
+            seen.get(code).copied().unwrap_or(0) >= 5,
+            "{code}: {seen:?}"
+        );
     }
 }
 
