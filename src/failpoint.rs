@@ -3,7 +3,10 @@
 //! when `DOT_ABS_FAILPOINT=NAME:ACTION` names them:
 //! - `pause`: print `failpoint NAME reached` on stderr and wait to be
 //!   killed (the test kills the handler, or stops PostgreSQL, right there);
-//! - `lose`: behave as if the connection dropped at that point.
+//! - `lose`: behave as if the connection dropped at that point;
+//! - `wait:FILE`: print `failpoint NAME waiting` on stderr and go on only
+//!   once FILE exists (the interleaving tests run another session in
+//!   between), or fail after a minute.
 //!
 //! Points: `execute-after-apr-lock`, `execute-after-quorum-check`,
 //! `execute-after-insert`, `consume-before-update`, `consume-after-update`,
@@ -42,6 +45,21 @@ pub fn hit(name: &str) -> Result<(), Stop> {
             }
         }
         Some("lose") => Err(lost(name)),
+        Some(action) if action.starts_with("wait:") => {
+            let release = std::path::Path::new(&action["wait:".len()..]);
+            eprintln!("failpoint {name} waiting");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !release.exists() {
+                if std::time::Instant::now() > deadline {
+                    return Err(Stop::Fault(
+                        Fault::Timeout,
+                        format!("fail point {name} was not released within 60 s"),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
