@@ -71,6 +71,11 @@ enum Op {
     Age {
         apr: usize,
     },
+    /// The owner unbinds (true) or binds (false) the handler.
+    Unbind(bool),
+    /// Two handler commands at once: the outcome must be one of the two
+    /// serial orders (linearizable).
+    Pair(Box<Op>, Box<Op>),
 }
 
 /// splitmix64: small, seedable, good enough to pick operations.
@@ -154,7 +159,26 @@ fn generate(rng: &mut Rng, len: usize) -> Vec<Op> {
                 right: !rng.chance(15),
                 dry: rng.chance(15),
             },
-            85..=93 => Op::Revoke { apr },
+            85..=90 => Op::Revoke { apr },
+            91..=92 => Op::Unbind(rng.chance(30)),
+            93..=96 => {
+                let mut one = || match rng.below(3) {
+                    0 => Op::Execute {
+                        apr: rng.below(APRS),
+                        dry: false,
+                    },
+                    1 => Op::Consume {
+                        apr: rng.below(APRS),
+                        right: true,
+                        dry: false,
+                    },
+                    _ => Op::Revoke {
+                        apr: rng.below(APRS),
+                    },
+                };
+                let (a, b) = (one(), one());
+                Op::Pair(Box::new(a), Box::new(b))
+            }
             _ => Op::Age { apr },
         });
     }
@@ -168,6 +192,69 @@ fn code_of(apr: usize) -> String {
 
 fn plan_of(plan: usize) -> String {
     format!("PLAN-{plan}")
+}
+
+/// The argv of a handler command, as the world stands before it runs.
+fn argv_of(world: &World, op: &Op) -> Option<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    Some(match op {
+        Op::Execute { apr, dry } => {
+            let code = code_of(*apr);
+            let mut a = s(&["execute", "--apr", &code, "--json"]);
+            if *dry {
+                a.push("--dry-run".into());
+            }
+            a
+        }
+        Op::Consume { apr, right, dry } => {
+            let code = code_of(*apr);
+            let plan = world
+                .grants
+                .get(&code)
+                .map_or_else(|| plan_of(0), |g| g.plan.clone());
+            let plan = if *right { plan } else { "WRONG-PLAN".into() };
+            let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
+            let mut a = dot_authorize_build_step::cases::consume_argv(
+                &format!("GBA-C1-{code}"),
+                &plan,
+                &vocabulary,
+            );
+            a.push("--json".into());
+            if *dry {
+                a.push("--dry-run".into());
+            }
+            a
+        }
+        Op::Revoke { apr } => s(&[
+            "revoke",
+            "--apr",
+            &code_of(*apr),
+            "--reason",
+            "r",
+            "--by",
+            "owner",
+            "--json",
+        ]),
+        _ => return None,
+    })
+}
+
+/// What the model answers to a handler command given its argv.
+fn model_code(world: &mut World, op: &Op, argv: &[String]) -> &'static str {
+    match op {
+        Op::Execute { apr, dry } => world.execute(&code_of(*apr), *dry),
+        Op::Consume { apr, dry, .. } => {
+            let plan = argv
+                .iter()
+                .position(|a| a == "--plan-ref")
+                .and_then(|i| argv.get(i + 1))
+                .cloned()
+                .unwrap_or_default();
+            world.consume(&code_of(*apr), &plan, *dry)
+        }
+        Op::Revoke { apr } => world.revoke(&code_of(*apr)),
+        _ => unreachable!("not a handler command"),
+    }
 }
 
 /// Runs `ops` on a fresh database; `Err` names the first step where the
@@ -288,46 +375,69 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
                     3600 + *version
                 ));
             }
-            Op::Execute { apr, dry } => {
-                let code = code_of(*apr);
-                let mut args = vec!["execute", "--apr", &code, "--json"];
-                if *dry {
-                    args.push("--dry-run");
-                }
-                let want = world.execute(&code, *dry);
-                expect(db.run(&args).code(), want)?;
+            Op::Execute { .. } | Op::Consume { .. } | Op::Revoke { .. } => {
+                let argv = argv_of(&world, op).unwrap();
+                let want = model_code(&mut world, op, &argv);
+                let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                expect(db.run(&refs).code(), want)?;
                 *checked.entry(want).or_insert(0) += 1;
             }
-            Op::Consume { apr, right, dry } => {
-                let code = code_of(*apr);
-                let plan = world
-                    .grants
-                    .get(&code)
-                    .map_or_else(|| plan_of(0), |g| g.plan.clone());
-                let plan = if *right { plan } else { "WRONG-PLAN".into() };
-                let auth = format!("GBA-C1-{code}");
-                let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-                let mut argv =
-                    dot_authorize_build_step::cases::consume_argv(&auth, &plan, &vocabulary);
-                argv.push("--json".into());
-                if *dry {
-                    argv.push("--dry-run".into());
-                }
-                let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-                let want = world.consume(&code, *right, *dry);
-                expect(db.run(&args).code(), want)?;
-                *checked.entry(want).or_insert(0) += 1;
+            Op::Unbind(unbind) => {
+                db.sql(&format!(
+                    "UPDATE apr_action_types SET handler_ref = '{}' WHERE action_code = 'authorize_build_step'",
+                    if *unbind { "unimplemented" } else { "dot-apr-execute:authorize_build_step" }
+                ));
+                world.unbound = *unbind;
             }
-            Op::Revoke { apr } => {
-                let code = code_of(*apr);
-                let want = world.revoke(&code);
-                let got = db
-                    .run(&[
-                        "revoke", "--apr", &code, "--reason", "r", "--by", "owner", "--json",
-                    ])
-                    .code();
-                expect(got, want)?;
-                *checked.entry(want).or_insert(0) += 1;
+            Op::Pair(a, b) => {
+                let (argv_a, argv_b) = (argv_of(&world, a).unwrap(), argv_of(&world, b).unwrap());
+                let children: Vec<_> = [&argv_a, &argv_b]
+                    .iter()
+                    .map(|argv| {
+                        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                        db.command_as(dot_authorize_build_step::fixtures::role_for(&refs), &refs)
+                            .stdout(std::process::Stdio::piped())
+                            .stderr(std::process::Stdio::piped())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+                let got: Vec<String> = children
+                    .into_iter()
+                    .zip([&argv_a, &argv_b])
+                    .map(|(c, argv)| {
+                        Run {
+                            argv: argv.clone(),
+                            output: c.wait_with_output().unwrap(),
+                        }
+                        .code()
+                    })
+                    .collect();
+                // One of the two serial orders, codes and table alike.
+                let mut ab = world.clone();
+                let ab_codes = (
+                    model_code(&mut ab, a, &argv_a),
+                    model_code(&mut ab, b, &argv_b),
+                );
+                let mut ba = world.clone();
+                let ba_b = model_code(&mut ba, b, &argv_b);
+                let ba_codes = (model_code(&mut ba, a, &argv_a), ba_b);
+                let table = grant_table(&db);
+                let fits = |codes: (&str, &str), w: &World| {
+                    got[0] == codes.0 && got[1] == codes.1 && table == model_table(w)
+                };
+                if fits(ab_codes, &ab) {
+                    world = ab;
+                } else if fits(ba_codes, &ba) {
+                    world = ba;
+                } else {
+                    return Err(at(format!(
+                        "concurrent pair answered {got:?} (table {table:?}); serial orders give {ab_codes:?} or {ba_codes:?}"
+                    )));
+                }
+                for c in [ab_codes.0, ab_codes.1] {
+                    *checked.entry(c).or_insert(0) += 1;
+                }
             }
             Op::Age { apr } => {
                 let code = code_of(*apr);
@@ -357,48 +467,27 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
         let rows = db
             .superuser()
             .query(
-                "SELECT request_ref, status, plan_ref, expires_at <= clock_timestamp(), carrier, single_use, \
-                        commit_allowed, requires_sovereign_esign, expires_at - granted_at <= interval '24 hours', \
-                        auth_code = 'GBA-C1-' || request_ref \
-                   FROM governance_build_authorization ORDER BY request_ref",
+                "SELECT carrier, single_use, commit_allowed, requires_sovereign_esign, \
+                        expires_at - granted_at <= interval '24 hours', auth_code = 'GBA-C1-' || request_ref \
+                   FROM governance_build_authorization",
                 &[],
             )
             .unwrap();
-        let mut table = std::collections::BTreeMap::new();
         for r in &rows {
             let invariant: (Option<String>, bool, bool, bool, bool, bool) =
-                (r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9));
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
             if invariant != (Some("C1".into()), true, false, false, true, true) {
                 return Err(at(format!("SPEC §7 invariant 4 broken: {invariant:?}")));
             }
-            table.insert(
-                r.get::<_, String>(0),
-                (
-                    r.get::<_, String>(1),
-                    r.get::<_, String>(2),
-                    r.get::<_, bool>(3),
-                ),
-            );
         }
         if (rows.len() as i64) < grants_seen {
             return Err(at("a grant row disappeared (SPEC §7 invariant 5)".into()));
         }
         grants_seen = rows.len() as i64;
-        let model_table: std::collections::BTreeMap<String, (String, String, bool)> = world
-            .grants
-            .iter()
-            .map(|(a, g)| {
-                let status = match g.status {
-                    GrantStatus::Active => "active",
-                    GrantStatus::Consumed => "consumed",
-                    GrantStatus::Revoked => "revoked",
-                };
-                (a.clone(), (status.to_owned(), g.plan.clone(), g.expired))
-            })
-            .collect();
-        if table != model_table {
+        let (table, model) = (grant_table(&db), model_table(&world));
+        if table != model {
             return Err(at(format!(
-                "the grant table is {table:?}, the model's {model_table:?}"
+                "the grant table is {table:?}, the model's {model:?}"
             )));
         }
     }
@@ -406,6 +495,36 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
 }
 
 type Tally = std::collections::BTreeMap<&'static str, usize>;
+type Table = std::collections::BTreeMap<String, (String, String, bool)>;
+
+/// The grant table: status, plan and whether expired, by APR.
+fn grant_table(db: &Db<'_>) -> Table {
+    db.superuser()
+        .query(
+            "SELECT request_ref, status, plan_ref, expires_at <= clock_timestamp() \
+               FROM governance_build_authorization ORDER BY request_ref",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect()
+}
+
+fn model_table(world: &World) -> Table {
+    world
+        .grants
+        .iter()
+        .map(|(a, g)| {
+            let status = match g.status {
+                GrantStatus::Active => "active",
+                GrantStatus::Consumed => "consumed",
+                GrantStatus::Revoked => "revoked",
+            };
+            (a.clone(), (status.to_owned(), g.plan.clone(), g.expired))
+        })
+        .collect()
+}
 
 /// Shrinks a failing history: drops chunks, then single operations, while
 /// it still fails.

@@ -62,6 +62,8 @@ pub struct Grant {
 pub struct World {
     pub aprs: BTreeMap<String, Apr>,
     pub grants: BTreeMap<String, Grant>,
+    /// The handler is unbound (handler_ref not the handler's).
+    pub unbound: bool,
 }
 
 /// SPEC §9 approver identity: trimmed, ASCII case-insensitive; a name with
@@ -142,6 +144,9 @@ impl World {
         let Some(apr) = self.aprs.get(code) else {
             return "REJECT_APR_NOT_FOUND";
         };
+        if self.unbound {
+            return "REJECT_HANDLER_NOT_BOUND";
+        }
         if let Some(g) = self.grants.get(code) {
             if apr.version() != Some(g.version) {
                 return "REJECT_APR_TAMPERED";
@@ -188,8 +193,8 @@ impl World {
         "MINTED"
     }
 
-    /// `consume` presenting the grant's binding (or another plan).
-    pub fn consume(&mut self, code: &str, right_plan: bool, dry_run: bool) -> &'static str {
+    /// `consume` presenting the grant's binding with plan `plan`.
+    pub fn consume(&mut self, code: &str, plan: &str, dry_run: bool) -> &'static str {
         let Some(g) = self.grants.get(code) else {
             return "REJECT_AUTH_NOT_FOUND";
         };
@@ -198,7 +203,7 @@ impl World {
             GrantStatus::Revoked => return "REJECT_AUTH_REVOKED",
             GrantStatus::Active => {}
         }
-        if !right_plan {
+        if plan != g.plan {
             return "REJECT_AUTH_WRONG_PLAN";
         }
         let apr = &self.aprs[code];
@@ -208,7 +213,7 @@ impl World {
         if g.expired {
             return "REJECT_AUTH_EXPIRED";
         }
-        if !apr.backs(g.version) {
+        if self.unbound || !apr.backs(g.version) {
             return "REJECT_GRANT_INVALID";
         }
         if dry_run {
