@@ -40,6 +40,8 @@ pub struct Apr {
     pub payload: Payload,
     pub status: &'static str,
     pub votes: Vec<Vote>,
+    /// The generation of the live vocabulary its action_set was taken from.
+    pub vocabulary: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub enum GrantStatus {
 pub struct Grant {
     pub status: GrantStatus,
     pub plan: String,
+    /// The vocabulary generation of its action set.
+    pub vocabulary: u32,
     /// The payload version it was minted from.
     pub version: u32,
     pub expired: bool,
@@ -64,6 +68,8 @@ pub struct World {
     pub grants: BTreeMap<String, Grant>,
     /// The handler is unbound (handler_ref not the handler's).
     pub unbound: bool,
+    /// The live C1 vocabulary's generation: each added operation bumps it.
+    pub vocabulary: u32,
 }
 
 /// SPEC §9 approver identity: trimmed, ASCII case-insensitive; a name with
@@ -162,8 +168,14 @@ impl World {
             "proposed" => return "REJECT_APR_NOT_APPROVED",
             _ => return "REJECT_APR_TERMINAL",
         }
+        // SPEC §5's order: REAL_RUN and carrier come before the action
+        // set; TTL after it. An action set from an older vocabulary is no
+        // longer exactly the live one.
+        let stale_set = apr.vocabulary != self.vocabulary;
         let (plan, version) = match &apr.payload {
+            Payload::Refused(c) if stale_set && *c == "REJECT_TTL" => return "REJECT_ACTION_SET",
             Payload::Refused(c) => return c,
+            Payload::Valid { .. } if stale_set => return "REJECT_ACTION_SET",
             Payload::Valid { plan, version } => (plan.clone(), *version),
         };
         if apr.vetoed() {
@@ -186,6 +198,7 @@ impl World {
             Grant {
                 status: GrantStatus::Active,
                 plan,
+                vocabulary: apr.vocabulary,
                 version,
                 expired: false,
             },
