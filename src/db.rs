@@ -545,6 +545,23 @@ fn votes_of(text: &str) -> Result<Vec<Vote>, Stop> {
         .collect()
 }
 
+/// The live C1 vocabulary from an `array_agg` column; none is a schema
+/// fault (the contract promises an active vocabulary).
+fn vocabulary_of(
+    row: &Row,
+    column: impl postgres::row::RowIndex + std::fmt::Display,
+) -> Result<Vocabulary, Stop> {
+    row.try_get::<_, Option<Vec<String>>>(column)
+        .or_fault()?
+        .and_then(Vocabulary::new)
+        .ok_or_else(|| {
+            Stop::Fault(
+                Fault::SchemaContract,
+                "apr_action_types has no active C1_VOCAB_OP rows".into(),
+            )
+        })
+}
+
 /// Every grant row, as the decisions read them (tests and the harness).
 pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
     let sql = format!(
@@ -615,16 +632,7 @@ pub fn execute(
     };
     let row = tx.query_one(&select_for_execute(!dry_run), &[(&apr_code, Type::TEXT)])?;
     let scope_locked_at: Option<DateTime<Utc>> = row.try_get("scope_locked_at").or_fault()?;
-    let vocabulary = row
-        .try_get::<_, Option<Vec<String>>>("vocabulary")
-        .or_fault()?
-        .and_then(Vocabulary::new)
-        .ok_or_else(|| {
-            Stop::Fault(
-                Fault::SchemaContract,
-                "apr_action_types has no active C1_VOCAB_OP rows".into(),
-            )
-        })?;
+    let vocabulary = vocabulary_of(&row, "vocabulary")?;
     let d = decision_of(&row)?;
     let existing = maybe_grant(&row)?;
     let facts = ExecuteFacts {
@@ -1286,16 +1294,7 @@ pub fn propose(
                 to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
         &[],
     )?;
-    let vocabulary = row
-        .try_get::<_, Option<Vec<String>>>(0)
-        .or_fault()?
-        .and_then(Vocabulary::new)
-        .ok_or_else(|| {
-            Stop::Fault(
-                Fault::SchemaContract,
-                "apr_action_types has no active C1_VOCAB_OP rows".into(),
-            )
-        })?;
+    let vocabulary = vocabulary_of(&row, 0)?;
     let stamp: String = row.try_get(1).or_fault()?;
     let validated = crate::propose::check(request, Some(&vocabulary))?;
     let apr = crate::propose::apr_code(request, &stamp, &validated);

@@ -83,11 +83,7 @@ fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so(
     let pg = Pg::start();
     let db = pg.db();
     let before = db.snapshot();
-    let mut cmd = db.command_as("no_such_role", &["execute", "--apr", "APR-X", "--json"]);
-    let run = Run {
-        argv: vec![],
-        output: cmd.output().unwrap(),
-    };
+    let run = db.run_as("no_such_role", &["execute", "--apr", "APR-X", "--json"]);
     run.expect(5, "ERROR", "ERROR_DB_AUTH");
     assert!(
         run.json()["message"]
@@ -96,7 +92,7 @@ fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so(
             .contains("refused the login"),
         "{run}"
     );
-    let mut cmd = db.command_as(
+    let run = db.run_as(
         "no_such_role",
         &[
             "propose",
@@ -114,10 +110,6 @@ fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so(
             "--json",
         ],
     );
-    let run = Run {
-        argv: vec![],
-        output: cmd.output().unwrap(),
-    };
     run.expect(5, "ERROR", "ERROR_DB_AUTH");
     assert_eq!(db.snapshot(), before);
 }
