@@ -181,8 +181,61 @@ pub fn resolve_with(
         .or(from_env)
         .unwrap_or(timeouts.connect);
     config.connect_timeout(timeouts.connect);
-    config.application_name("dot-authorize-build-step");
+    // application_name: the URL's, else PGAPPNAME, else the tool and what
+    // it is doing (pg_stat_activity then says which command holds a lock).
+    if config.get_application_name().is_none() {
+        let name = env("PGAPPNAME").unwrap_or_else(default_application_name);
+        config.application_name(&name);
+    }
+    // options (-c settings sent at startup): the URL's, else PGOPTIONS.
+    // Passed on, except anything that could set the writer marker, which
+    // only the handler sets, inside its own transaction.
+    let options = config
+        .get_options()
+        .map(str::to_owned)
+        .or_else(|| env("PGOPTIONS"));
+    if let Some(options) = options {
+        if options.to_ascii_lowercase().contains("canonical_writer") {
+            return Err(
+                "the connection options (PGOPTIONS or the URL's options) name the writer marker \
+                 dot.canonical_writer; only the handler sets it, inside its transaction"
+                    .into(),
+            );
+        }
+        config.options(&options);
+    }
+    // PGHOSTADDR: numeric addresses used instead of resolving PGHOST.
+    if config.get_hostaddrs().is_empty() {
+        if let Some(addrs) = env("PGHOSTADDR") {
+            for a in addrs.split(',').filter(|a| !a.is_empty()) {
+                let ip = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("PGHOSTADDR {a:?} is not a numeric IP address"))?;
+                config.hostaddr(ip);
+            }
+        }
+    }
     Ok(Target { config, timeouts })
+}
+
+/// What a connection calls itself when nothing else names it.
+static APPLICATION_NAME: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Sets the default application_name for this process's connections (the
+/// command and the APR or grant it works on).
+pub fn set_application_name(name: String) {
+    if let Ok(mut n) = APPLICATION_NAME.lock() {
+        *n = Some(name);
+    }
+}
+
+fn default_application_name() -> String {
+    APPLICATION_NAME
+        .lock()
+        .ok()
+        .and_then(|n| n.clone())
+        .unwrap_or_else(|| "dot-authorize-build-step".into())
 }
 
 /// The operating-system user running this process, by uid (as libpq's
@@ -392,6 +445,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(secs(t), 10);
+    }
+
+    #[test]
+    fn application_name_options_and_hostaddr_as_libpq_reads_them() {
+        let t = resolve(None, &env_of(&[("PGUSER", "u")]), Timeouts::default()).unwrap();
+        assert!(t
+            .config
+            .get_application_name()
+            .unwrap()
+            .starts_with("dot-authorize-build-step"));
+        let env = env_of(&[
+            ("PGUSER", "u"),
+            ("PGAPPNAME", "ops-shell"),
+            ("PGOPTIONS", "-c work_mem=8MB"),
+            ("PGHOSTADDR", "127.0.0.1"),
+        ]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_application_name(), Some("ops-shell"));
+        assert_eq!(t.config.get_options(), Some("-c work_mem=8MB"));
+        assert_eq!(t.config.get_hostaddrs().len(), 1);
+        let t = resolve(
+            Some("postgresql://u@h/d?application_name=from-url"),
+            &env,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_application_name(), Some("from-url"));
+        for bad in [
+            "-c dot.canonical_writer=dot-authorize-build-step",
+            "-cDOT.Canonical_Writer=x",
+        ] {
+            let env = env_of(&[("PGUSER", "u"), ("PGOPTIONS", bad)]);
+            assert!(resolve(None, &env, Timeouts::default()).is_err(), "{bad}");
+        }
+        assert!(resolve(
+            Some("postgresql://u@h/d?options=-c%20dot.canonical_writer%3Dx"),
+            &env_of(&[]),
+            Timeouts::default()
+        )
+        .is_err());
+        let env = env_of(&[("PGUSER", "u"), ("PGHOSTADDR", "not-an-ip")]);
+        assert!(resolve(None, &env, Timeouts::default()).is_err());
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn run(cli: &Cli) -> Output {
         },
         _ => None,
     };
+    connect::set_application_name(application_name(&cli.command));
     let output = warn_if_superuser(dispatch(cli));
     match log {
         Some(log) => record_evidence(log, cli, output),
@@ -77,6 +78,29 @@ fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
     })
+}
+
+/// `dot-authorize-build-step <command> [<APR or grant>]`, as
+/// pg_stat_activity shows it.
+fn application_name(command: &Command) -> String {
+    let subject = match command {
+        Command::Execute { apr, .. } | Command::Readback { apr } | Command::Digest { apr } => {
+            Some(apr.clone())
+        }
+        Command::Consume(a) => Some(a.auth_code.clone()),
+        Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
+        _ => None,
+    };
+    let name = match subject {
+        Some(s) => format!("dot-authorize-build-step {} {s}", command_name(command)),
+        None => format!("dot-authorize-build-step {}", command_name(command)),
+    };
+    // The server keeps 63 bytes; keep whole characters.
+    let mut cut = name.len().min(63);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    name[..cut].to_owned()
 }
 
 fn command_name(command: &Command) -> &'static str {

@@ -320,4 +320,30 @@ mod with_failpoints {
         a.go_on().expect(4, "FAIL", "REJECT_AUTH_EXPIRED");
         assert_eq!(db.grant_status(AUTH).as_deref(), Some("active"));
     }
+
+    /// While it works, a handler's session says what it is in
+    /// pg_stat_activity: the tool, the command and the APR.
+    #[test]
+    fn a_session_in_flight_names_its_command_and_apr() {
+        let pg = Pg::start();
+        let db = fresh(pg, 3600, false);
+        let a = pause_at(&db, &execute(), "execute-after-apr-lock");
+        let names: Vec<String> = db
+            .superuser()
+            .query(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        a.go_on().expect(0, "OK", "MINTED");
+        assert!(
+            names
+                .iter()
+                .any(|n| n == "dot-authorize-build-step execute APR-IL"),
+            "{names:?}"
+        );
+    }
 }
