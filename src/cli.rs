@@ -226,9 +226,18 @@ pub struct ProposePatchArgs {
 
 #[derive(Debug, Args)]
 pub struct ProposeArgs {
-    /// The cser-v1 manifest the grant will be bound to
-    #[arg(long, value_name = "FILE")]
-    pub manifest: PathBuf,
+    /// The cser-v1 manifest the grant will be bound to (its hash and operations)
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "manifest_hash",
+        required_unless_present = "manifest_hash"
+    )]
+    pub manifest: Option<PathBuf>,
+    /// Instead of --manifest: the manifest's cser-v1 hash; the action set is then the live C1
+    /// vocabulary (seed 004 STEP 6), so a database must answer
+    #[arg(long, value_name = "H", value_parser = printable)]
+    pub manifest_hash: Option<String>,
     #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
     /// How long the grant lives once minted: 90s, 30m, 2h (at most 24h)

@@ -1296,6 +1296,7 @@ pub fn propose(
     )?;
     let vocabulary = vocabulary_of(&row, 0)?;
     let stamp: String = row.try_get(1).or_fault()?;
+    let request = &request.with_live_action_set(&vocabulary);
     let validated = crate::propose::check(request, Some(&vocabulary))?;
     let apr = crate::propose::apr_code(request, &stamp, &validated);
     if dry_run {

@@ -12,16 +12,31 @@ use serde_json::{json, Value};
 /// Everything a proposal needs, parsed from the command line.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub manifest: Manifest,
+    /// The manifest, or `None` with `--manifest-hash` (the action set is
+    /// then the live vocabulary, filled in by `with_live_action_set`).
+    pub manifest: Option<Manifest>,
     pub payload: Value,
     pub apr: Option<String>,
     pub proposed_by: String,
     pub session: Option<String>,
 }
 
-/// SPEC §5's payload for this manifest and plan.
+impl Request {
+    /// With `--manifest-hash`: the payload's action set is the live
+    /// vocabulary, sorted.
+    pub fn with_live_action_set(&self, live: &Vocabulary) -> Request {
+        let mut r = self.clone();
+        if r.manifest.is_none() {
+            r.payload["action_set"] = live.codes().collect::<Vec<_>>().into();
+        }
+        r
+    }
+}
+
+/// SPEC §5's payload for this manifest hash, action set and plan.
 pub fn payload(
-    manifest: &Manifest,
+    manifest_hash: &str,
+    action_set: &[String],
     plan_ref: &str,
     ttl_seconds: Value,
     rollback_plan_ref: &str,
@@ -33,9 +48,9 @@ pub fn payload(
         "mode": payload::MODE_DRY_RUN,
         "corpus": payload::CORPUS_SANDBOX,
         "plan_ref": plan_ref,
-        "manifest_hash": manifest.hash.as_str(),
+        "manifest_hash": manifest_hash,
         "protocol_version": payload::PROTOCOL_VERSION,
-        "action_set": manifest.action_set,
+        "action_set": action_set,
         "ttl_seconds": ttl_seconds,
         "rollback_plan_ref": rollback_plan_ref,
     })
@@ -46,10 +61,22 @@ pub fn payload(
 /// vocabulary the manifest must match it exactly; without one (an offline
 /// dry run) the manifest's own operations stand in.
 pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, Stop> {
+    let Some(manifest) = &request.manifest else {
+        // --manifest-hash: only the live vocabulary can give the action set.
+        let live = live.ok_or_else(|| {
+            Stop::Fault(
+                crate::reject::Fault::DbUnreachable,
+                "with --manifest-hash the action set is the live C1 vocabulary, and no database answered; \
+                 give --manifest FILE to check offline"
+                    .into(),
+            )
+        })?;
+        return policy::validate_payload(&request.with_live_action_set(live).payload, live);
+    };
     if let Some(v) = live {
-        request.manifest.check_vocabulary(v)?;
+        manifest.check_vocabulary(v)?;
     }
-    let own = Vocabulary::new(request.manifest.action_set.iter().cloned());
+    let own = Vocabulary::new(manifest.action_set.iter().cloned());
     let vocabulary = live.or(own.as_ref()).ok_or_else(|| {
         Stop::Reject(
             crate::reject::Reject::ManifestInvalid,

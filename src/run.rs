@@ -799,9 +799,18 @@ fn propose(global: &Global, args: &ProposeArgs) -> Output {
         v.apr = args.apr.clone();
         Output::Verdict(v)
     };
-    let manifest = match manifest::load(&args.manifest) {
-        Ok(m) => m,
-        Err(stop) => return refuse(stop),
+    let manifest = match (&args.manifest, &args.manifest_hash) {
+        (Some(path), _) => match manifest::load(path) {
+            Ok(m) => Some(m),
+            Err(stop) => return refuse(stop),
+        },
+        (None, Some(_)) => None,
+        (None, None) => return Output::Usage("give --manifest FILE or --manifest-hash H".into()),
+    };
+    let (hash, action_set) = match &manifest {
+        Some(m) => (m.hash.as_str().to_owned(), m.action_set.clone()),
+        // The action set comes from the live vocabulary (db::propose).
+        None => (args.manifest_hash.clone().unwrap_or_default(), Vec::new()),
     };
     let ttl_seconds = match crate::cli::parse_duration(&args.ttl) {
         Ok(d) if d.subsec_nanos() == 0 => serde_json::Value::from(d.as_secs()),
@@ -815,7 +824,8 @@ fn propose(global: &Global, args: &ProposeArgs) -> Output {
     };
     let request = crate::propose::Request {
         payload: crate::propose::payload(
-            &manifest,
+            &hash,
+            &action_set,
             &args.plan_ref,
             ttl_seconds,
             &args.rollback_plan_ref,

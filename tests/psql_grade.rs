@@ -263,3 +263,70 @@ fn version_names_the_commit_and_the_format_versions() {
         "{text}"
     );
 }
+
+#[test]
+fn propose_with_a_manifest_hash_takes_the_live_vocabulary_as_its_action_set() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    let hash = "c9286d3a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5cec00";
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "propose",
+            "--manifest-hash",
+            hash,
+            "--plan-ref",
+            "STEP6-PLAN",
+            "--ttl",
+            "1h",
+            "--rollback-plan-ref",
+            "R",
+            "--by",
+            "dot-c1-grant-issue",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let before = db.snapshot();
+    let dry = db.run(&args(&["--dry-run"]));
+    dry.expect(0, "OK", "WOULD_PROPOSE");
+    let mut live: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
+    live.sort();
+    assert_eq!(dry.json()["payload"]["action_set"], serde_json::json!(live));
+    assert_eq!(dry.json()["payload"]["manifest_hash"], hash);
+    assert_eq!(db.snapshot(), before, "a dry run writes nothing");
+    // A hash execute would refuse is refused here with the same code.
+    let mut upper = args(&["--dry-run"]);
+    let bad = hash.to_uppercase();
+    upper[2] = &bad;
+    db.run(&upper).expect(4, "FAIL", "REJECT_MANIFEST_HASH");
+    // No database: the live vocabulary cannot be known.
+    let run = db
+        .command_as("dot_c1_grant_issue", &args(&["--dry-run"]))
+        .env("PGHOST", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    // --manifest and --manifest-hash together, or neither: usage.
+    let mut both = args(&["--dry-run"]);
+    both.extend(["--manifest", "fixtures/manifests/c1-valid.json"]);
+    assert_eq!(db.run(&both).exit(), 2);
+    // Proposed for real, approved, it mints.
+    let proposed = db.run(&args(&["--apr", "APR-STEP6"]));
+    proposed.expect(0, "OK", "PROPOSED");
+    let d = proposed.json()["payload_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    db.vote("APR-STEP6", "alice", "approve", Some(&d));
+    db.vote("APR-STEP6", "bob", "approve", Some(&d));
+    db.sql("UPDATE apr_requests SET status = 'approved' WHERE apr_code = 'APR-STEP6'");
+    db.run(&["execute", "--apr", "APR-STEP6", "--json"])
+        .expect(0, "OK", "MINTED");
+}

@@ -994,13 +994,17 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose)
-            opts="-h --manifest --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest-hash)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -103,7 +103,8 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest -d 'The cser-v1 manifest the grant will be bound to' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest -d 'The cser-v1 manifest the grant will be bound to (its hash and operations)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest-hash -d 'Instead of --manifest: the manifest\'s cser-v1 hash; the action set is then the live C1 vocabulary (seed 004 STEP 6), so a database must answer' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l plan-ref -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l ttl -d 'How long the grant lives once minted: 90s, 30m, 2h (at most 24h)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l rollback-plan-ref -r
