@@ -133,6 +133,24 @@ pub enum Command {
         --rollback-plan-ref C1-ROLLBACK-retire-not-delete --by dot-c1-grant-issue --apr APR-C1-0001"
     )]
     Propose(ProposeArgs),
+    /// List grants, newest first: a table, --json one verdict with them all, --jsonl a line each
+    #[command(
+        after_help = "EXAMPLES:\n    dot-authorize-build-step list --status active --expiring-within 1h\n    \
+        dot-authorize-build-step list --plan LEGO1-C1-PLAN --jsonl | jq .auth_code"
+    )]
+    List(ListArgs),
+    /// One grant with its whole binding, its signature check and its history
+    #[command(
+        group = clap::ArgGroup::new("which_grant").required(true).args(["auth_code", "apr"]),
+        after_help = "EXAMPLE:\n    dot-authorize-build-step show --apr APR-C1-0001"
+    )]
+    Show {
+        #[arg(long, value_name = "CODE", value_parser = name)]
+        auth_code: Option<String>,
+        /// The grant minted for this APR
+        #[arg(long, value_name = "CODE", value_parser = name)]
+        apr: Option<String>,
+    },
     /// The cser-v1 digest of an APR's payload: what an approval must record as payload_digest
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step digest --apr APR-C1-0001\n\n\
@@ -196,6 +214,28 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only grants with this status (active, consumed, revoked, …)
+    #[arg(long, value_name = "STATUS", value_parser = name)]
+    pub status: Option<String>,
+    /// Only the grant minted for this APR
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: Option<String>,
+    /// Only grants for this plan
+    #[arg(long, value_name = "P", value_parser = printable)]
+    pub plan: Option<String>,
+    /// Only active grants that expire within this long from now (e.g. 30m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub expiring_within: Option<Duration>,
+    /// At most this many (newest first)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub limit: i64,
+    /// One JSON object per grant per line, instead of the table (no verdict line)
+    #[arg(long, conflicts_with = "json")]
+    pub jsonl: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1078,6 +1078,85 @@ pub fn revoke(
 }
 
 // ---------------------------------------------------------------------------
+// list and show (read-only)
+// ---------------------------------------------------------------------------
+
+/// What `list` filters on.
+pub struct ListFilter<'a> {
+    pub status: Option<&'a str>,
+    pub apr: Option<&'a str>,
+    pub plan: Option<&'a str>,
+    pub expiring_within_seconds: Option<i64>,
+    pub limit: i64,
+}
+
+/// Grants, newest first, as the decisions read them.
+pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Vec<Grant>, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g \
+          WHERE ($1::text IS NULL OR g.status = $1) AND ($2::text IS NULL OR g.request_ref = $2) \
+            AND ($3::text IS NULL OR g.plan_ref = $3) \
+            AND ($4::bigint IS NULL OR (g.status = 'active' AND g.expires_at > clock_timestamp() \
+                 AND g.expires_at <= clock_timestamp() + make_interval(secs => $4))) \
+          ORDER BY g.granted_at DESC, g.auth_code LIMIT $5"
+    );
+    let rows = tx.query(
+        &sql,
+        &[
+            (&f.status, Type::TEXT),
+            (&f.apr, Type::TEXT),
+            (&f.plan, Type::TEXT),
+            (&f.expiring_within_seconds, Type::INT8),
+            (&f.limit, Type::INT8),
+        ],
+    )?;
+    tx.end_unwritten();
+    rows.iter()
+        .map(grant_of)
+        .collect::<Result<_, _>>()
+        .or_fault()
+}
+
+/// One grant and the rest of its story: who revoked it, why, when; its
+/// APR's status now; the database clock.
+pub struct Shown {
+    pub grant: Grant,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub apr_status: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+pub fn show_grant(conn: &mut Conn, key: GrantKey<'_>) -> Result<Option<Shown>, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let (column, value) = match key {
+        GrantKey::AuthCode(c) => ("auth_code", c),
+        GrantKey::Apr(a) => ("request_ref", a),
+    };
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS}, g.revoked_at AS revoked_at, g.revoked_by AS revoked_by, \
+                g.revoke_reason AS revoke_reason, a.status AS apr_status, clock_timestamp() AS now \
+           FROM governance_build_authorization g LEFT JOIN apr_requests a ON a.apr_code = g.request_ref \
+          WHERE g.{column} = $1"
+    );
+    let row = tx.query_opt(&sql, &[(&value, Type::TEXT)])?;
+    tx.end_unwritten();
+    row.map(|r| -> Result<Shown, Stop> {
+        Ok(Shown {
+            grant: grant_of(&r).or_fault()?,
+            revoked_at: r.try_get("revoked_at").or_fault()?,
+            revoked_by: r.try_get("revoked_by").or_fault()?,
+            revoke_reason: r.try_get("revoke_reason").or_fault()?,
+            apr_status: r.try_get("apr_status").or_fault()?,
+            now: r.try_get("now").or_fault()?,
+        })
+    })
+    .transpose()
+}
+
+// ---------------------------------------------------------------------------
 // readback (seed 004 STEP 7)
 // ---------------------------------------------------------------------------
 

@@ -243,6 +243,8 @@ pub enum Done {
     KeyGenerated,
     EvidenceVerified,
     Digest,
+    Listed,
+    Shown,
 }
 
 impl Done {
@@ -265,6 +267,8 @@ impl Done {
             Done::KeyGenerated => "KEY_GENERATED",
             Done::EvidenceVerified => "EVIDENCE_VERIFIED",
             Done::Digest => "DIGEST",
+            Done::Listed => "LISTED",
+            Done::Shown => "SHOWN",
         }
     }
 }

@@ -88,6 +88,7 @@ fn application_name(command: &Command) -> String {
             Some(apr.clone())
         }
         Command::Consume(a) => Some(a.auth_code.clone()),
+        Command::Show { auth_code, apr } => auth_code.clone().or_else(|| apr.clone()),
         Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
         _ => None,
     };
@@ -114,6 +115,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::ProposePatch(_) => "propose-patch",
         Command::ShowPatch { .. } => "show-patch",
         Command::Keygen { .. } => "keygen",
+        Command::List(_) => "list",
+        Command::Show { .. } => "show",
         Command::Digest { .. } => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
@@ -246,6 +249,168 @@ fn execute(global: &Global, apr: &str, dry_run: bool) -> Output {
     })
 }
 
+/// A grant as `list` and `show` print it, with its signature checked
+/// against the trusted keys when there are any.
+fn grant_json(g: &crate::policy::Grant, trusted: Option<&TrustedKeys>) -> serde_json::Value {
+    let signed = match trusted {
+        Some(t) => match signing::verify_grant(t, g) {
+            Ok(()) => "verified".to_owned(),
+            Err(f) => format!("FORGED: {f}"),
+        },
+        None => "not checked (no trusted keys)".to_owned(),
+    };
+    serde_json::json!({
+        "auth_code": g.auth_code,
+        "apr": g.request_ref,
+        "status": g.status,
+        "carrier": g.carrier,
+        "lane": g.lane,
+        "target": g.target,
+        "plan_ref": g.plan_ref,
+        "manifest_hash": g.manifest_hash,
+        "protocol_version": g.protocol_version,
+        "action_set": g.action_set,
+        "apr_digest": g.apr_digest,
+        "rollback_plan_ref": g.rollback_plan_ref,
+        "granted_at": crate::verdict::timestamp(&g.granted_at),
+        "granted_by": g.granted_by,
+        "expires_at": crate::verdict::timestamp(&g.expires_at),
+        "consumed_at": g.consumed_at.as_ref().map(crate::verdict::timestamp),
+        "consumed_by": g.consumed_by,
+        "consume_request_id": g.consume_request_id,
+        "key_id": g.key_id,
+        "signature": signed,
+    })
+}
+
+/// `list`: grants, newest first.
+fn list(global: &Global, args: &crate::cli::ListArgs) -> Output {
+    let trusted = trusted_keys(global).ok();
+    let filter = db::ListFilter {
+        status: args.status.as_deref(),
+        apr: args.apr.as_deref(),
+        plan: args.plan.as_deref(),
+        expiring_within_seconds: args
+            .expiring_within
+            .map(|d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)),
+        limit: args.limit,
+    };
+    let result = with_db(global, |c| db::list(c, &filter).map_err(|s| (s, None)));
+    let grants = match result {
+        Err(usage) => return Output::Usage(usage),
+        Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
+        Ok(Ok(g)) => g,
+    };
+    let rows: Vec<serde_json::Value> = grants
+        .iter()
+        .map(|g| grant_json(g, trusted.as_ref()))
+        .collect();
+    if args.jsonl {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        return Output::Raw(text.into_bytes());
+    }
+    let v =
+        Verdict::done(Done::Listed, format!("{} grants", rows.len())).detail("count", rows.len());
+    if global.json {
+        return Output::Verdict(v.detail("grants", rows));
+    }
+    let mut text = format!(
+        "{:<28} {:<9} {:<20} {:<24} {:<10} {}\n",
+        "auth_code", "status", "plan_ref", "expires_at", "signature", "spent/revoked by"
+    );
+    for (g, r) in grants.iter().zip(&rows) {
+        let sig = r["signature"].as_str().unwrap_or("");
+        text.push_str(&format!(
+            "{:<28} {:<9} {:<20} {:<24} {:<10} {}\n",
+            crate::verdict::escape(&g.auth_code),
+            crate::verdict::escape(&g.status),
+            crate::verdict::escape(g.plan_ref.as_deref().unwrap_or("")),
+            crate::verdict::timestamp(&g.expires_at),
+            sig.split(':')
+                .next()
+                .unwrap_or(sig)
+                .split(' ')
+                .next()
+                .unwrap_or(""),
+            crate::verdict::escape(g.consumed_by.as_deref().unwrap_or("")),
+        ));
+    }
+    text.push_str(&format!("OK LISTED: {} grants\n", rows.len()));
+    Output::Text(text, v)
+}
+
+/// `show`: one grant, its binding, signature and history.
+fn show(global: &Global, auth_code: Option<&str>, apr: Option<&str>) -> Output {
+    let key = match (auth_code, apr) {
+        (Some(c), _) => GrantKey::AuthCode(c),
+        (None, Some(a)) => GrantKey::Apr(a),
+        (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
+    };
+    let trusted = trusted_keys(global).ok();
+    verdict(with_db(global, |c| {
+        let Some(s) = db::show_grant(c, key).map_err(|s| (s, None))? else {
+            return Err((
+                Stop::Reject(Reject::AuthNotFound, "no grant found".into()),
+                apr.map(str::to_owned),
+            ));
+        };
+        let g = &s.grant;
+        let mut history = vec![serde_json::json!({
+            "at": crate::verdict::timestamp(&g.granted_at), "event": "minted",
+            "by": g.granted_by,
+        })];
+        if let Some(at) = &g.consumed_at {
+            history.push(serde_json::json!({
+                "at": crate::verdict::timestamp(at), "event": "consumed",
+                "by": g.consumed_by, "request_id": g.consume_request_id,
+            }));
+        }
+        if let Some(at) = &s.revoked_at {
+            history.push(serde_json::json!({
+                "at": crate::verdict::timestamp(at), "event": "revoked",
+                "by": s.revoked_by, "reason": s.revoke_reason,
+            }));
+        }
+        if g.status == "active" && g.expires_at <= s.now {
+            history.push(serde_json::json!({
+                "at": crate::verdict::timestamp(&g.expires_at), "event": "expired",
+            }));
+        }
+        let grant = grant_json(g, trusted.as_ref());
+        let mut v = Verdict::done(
+            Done::Shown,
+            format!(
+                "{} is {} ({})",
+                g.auth_code,
+                g.status,
+                grant["signature"].as_str().unwrap_or("")
+            ),
+        )
+        .apr(g.request_ref.clone())
+        .auth_code(g.auth_code.clone())
+        .expires_at(g.expires_at)
+        .detail("grant", grant.clone())
+        .detail("history", history.clone())
+        .detail(
+            "apr_status",
+            s.apr_status.clone().unwrap_or_else(|| "no APR".into()),
+        );
+        v.lines = grant
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, val)| {
+                format!(
+                    "{k:<20} {}",
+                    val.as_str().map_or_else(|| val.to_string(), str::to_owned)
+                )
+            })
+            .chain(history.iter().map(|h| format!("history: {h}")))
+            .collect();
+        Ok(v)
+    }))
+}
+
 /// `digest --apr`: the cser-v1 digest of the APR's payload as stored.
 fn digest(global: &Global, apr: &str) -> Output {
     verdict(with_db(global, |c| {
@@ -321,6 +486,8 @@ fn dispatch(cli: &Cli) -> Output {
     match &cli.command {
         Command::Execute { apr, dry_run } => execute(&cli.global, apr, *dry_run),
         Command::Keygen { out } => keygen(out),
+        Command::List(args) => list(&cli.global, args),
+        Command::Show { auth_code, apr } => show(&cli.global, auth_code.as_deref(), apr.as_deref()),
         Command::Digest { apr } => digest(&cli.global, apr),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
         Command::Consume(args) => consume(&cli.global, args),
@@ -579,7 +746,10 @@ fn verdict(result: Result<Attempt, String>) -> Output {
 
 /// Resolves the target, connects (an unreachable database is a verdict,
 /// not a panic) and runs `f`. `Err` is a usage problem.
-fn with_db(global: &Global, f: impl FnOnce(&mut db::Conn) -> Attempt) -> Result<Attempt, String> {
+fn with_db<T>(
+    global: &Global,
+    f: impl FnOnce(&mut db::Conn) -> Result<T, (Stop, Option<String>)>,
+) -> Result<Result<T, (Stop, Option<String>)>, String> {
     let target = resolve(global)?;
     let mut client = match db::connect(&target) {
         Ok(c) => c,

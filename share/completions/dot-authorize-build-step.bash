@@ -37,6 +37,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step,keygen)
                 cmd="dot__authorize__build__step__subcmd__keygen"
                 ;;
+            dot__authorize__build__step,list)
+                cmd="dot__authorize__build__step__subcmd__list"
+                ;;
             dot__authorize__build__step,manifest)
                 cmd="dot__authorize__build__step__subcmd__manifest"
                 ;;
@@ -51,6 +54,9 @@ _dot__authorize__build__step() {
                 ;;
             dot__authorize__build__step,revoke)
                 cmd="dot__authorize__build__step__subcmd__revoke"
+                ;;
+            dot__authorize__build__step,show)
+                cmd="dot__authorize__build__step__subcmd__show"
                 ;;
             dot__authorize__build__step,show-patch)
                 cmd="dot__authorize__build__step__subcmd__show__subcmd__patch"
@@ -88,6 +94,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step__subcmd__help,keygen)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__keygen"
                 ;;
+            dot__authorize__build__step__subcmd__help,list)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__list"
+                ;;
             dot__authorize__build__step__subcmd__help,manifest)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__manifest"
                 ;;
@@ -102,6 +111,9 @@ _dot__authorize__build__step() {
                 ;;
             dot__authorize__build__step__subcmd__help,revoke)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__revoke"
+                ;;
+            dot__authorize__build__step__subcmd__help,show)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__show"
                 ;;
             dot__authorize__build__step__subcmd__help,show-patch)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__show__subcmd__patch"
@@ -140,7 +152,7 @@ _dot__authorize__build__step() {
 
     case "${cmd}" in
         dot__authorize__build__step)
-            opts="-h -V --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help --version execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="-h -V --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help --version execute consume revoke readback propose list show digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,7 +540,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help)
-            opts="execute consume revoke readback propose digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="execute consume revoke readback propose list show digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -653,6 +665,20 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__manifest)
             opts="hash canon"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -751,6 +777,20 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__show__subcmd__patch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -773,6 +813,68 @@ _dot__authorize__build__step() {
             fi
             case "${prev}" in
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__list)
+            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expiring-within)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1203,6 +1305,56 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show)
+            opts="-h --auth-code --apr --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --auth-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --apr)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,0 +1,104 @@
+//! The commands operators reach for: `list` and `show`.
+mod common;
+use common::*;
+
+fn mint(db: &Db<'_>, apr: &str, plan: &str) {
+    let mut p = valid_payload();
+    p["plan_ref"] = plan.into();
+    db.approved_apr(apr, &p);
+    db.run(&["execute", "--apr", apr, "--json"])
+        .expect(0, "OK", "MINTED");
+}
+
+#[test]
+fn list_filters_and_prints_a_table_json_or_json_lines() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    mint(&db, "APR-L1", "PLAN-A");
+    mint(&db, "APR-L2", "PLAN-B");
+    mint(&db, "APR-L3", "PLAN-C");
+    db.run(&[
+        "revoke", "--apr", "APR-L3", "--reason", "r", "--by", "owner", "--json",
+    ])
+    .expect(0, "OK", "REVOKED");
+    let before = db.snapshot();
+    let all = db.run(&["list", "--json"]);
+    all.expect(0, "OK", "LISTED");
+    assert_eq!(all.json()["count"], 3);
+    assert!(all.json()["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["signature"] == "verified"));
+    let active = db.run(&["list", "--status", "active", "--json"]);
+    assert_eq!(active.json()["count"], 2, "{active}");
+    let plan = db.run(&["list", "--plan", "PLAN-B", "--json"]);
+    assert_eq!(plan.json()["grants"][0]["auth_code"], "GBA-C1-APR-L2");
+    let soon = db.run(&["list", "--expiring-within", "2h", "--json"]);
+    assert_eq!(soon.json()["count"], 2, "{soon}");
+    let later = db.run(&["list", "--expiring-within", "1m", "--json"]);
+    assert_eq!(later.json()["count"], 0, "{later}");
+    let lines = db.run(&["list", "--jsonl", "--limit", "2"]);
+    assert_eq!(lines.exit(), 0);
+    let rows: Vec<serde_json::Value> = lines
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let table = db.run(&["list"]);
+    assert!(table.stdout().starts_with("auth_code "), "{table}");
+    assert!(table.stdout().contains("GBA-C1-APR-L3") && table.stdout().contains("revoked"));
+    assert!(
+        table.stdout().trim_end().ends_with("OK LISTED: 3 grants"),
+        "{table}"
+    );
+    assert_eq!(db.snapshot(), before, "list writes nothing");
+}
+
+#[test]
+fn show_gives_the_binding_the_signature_check_and_the_history() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    mint(&db, "APR-S1", "PLAN-S");
+    let spend = consume_args("GBA-C1-APR-S1");
+    let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
+    let mut spend = spend.clone();
+    let plan_at = spend.iter().position(|a| *a == "--plan-ref").unwrap() + 1;
+    spend[plan_at] = "PLAN-S";
+    db.run(&spend).expect(0, "OK", "CONSUMED");
+    let shown = db.run(&["show", "--apr", "APR-S1", "--json"]);
+    shown.expect(0, "OK", "SHOWN");
+    let v = shown.json();
+    assert_eq!(v["grant"]["status"], "consumed");
+    assert_eq!(v["grant"]["plan_ref"], "PLAN-S");
+    assert_eq!(v["grant"]["signature"], "verified");
+    let events: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["minted", "consumed"]);
+    let human = db.run(&["show", "--auth-code", "GBA-C1-APR-S1"]);
+    assert!(human.stdout().contains("OK SHOWN"), "{human}");
+    db.run(&["show", "--apr", "APR-NONE", "--json"])
+        .expect(4, "FAIL", "REJECT_AUTH_NOT_FOUND");
+    // A row whose signature was stripped is shown, and called forged.
+    mint(&db, "APR-S2", "PLAN-T");
+    db.sql(
+        "SET session_replication_role = replica; \
+         UPDATE governance_build_authorization SET signature = NULL WHERE request_ref = 'APR-S2'; \
+         SET session_replication_role = origin;",
+    );
+    let forged = db.run(&["show", "--apr", "APR-S2", "--json"]);
+    assert!(
+        forged.json()["grant"]["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("FORGED"),
+        "{forged}"
+    );
+}
