@@ -34,6 +34,8 @@ fn the_man_page_and_every_completion_know_every_subcommand() {
         "digest",
         "keygen",
         "evidence",
+        "list",
+        "show",
         "harness",
         "manifest",
         "propose-patch",
