@@ -151,6 +151,28 @@ pub enum Command {
         #[arg(long, value_name = "CODE", value_parser = name)]
         apr: Option<String>,
     },
+    /// Approve or reject an APR: shows its canonical payload and digest, and records the vote with that digest
+    #[command(
+        group = clap::ArgGroup::new("decision").required(true).args(["approve", "reject"]),
+        after_help = "EXAMPLE:\n    dot-authorize-build-step review --apr APR-C1-0001 --approve --by alice --digest 4f0c…e21a\n\n\
+        Run it as your own database login (a member of dot_apr_reviewer): the vote is recorded under\n\
+        that login's name. --digest, when given, must be the digest you reviewed (see `digest`): if the\n\
+        payload changed since, nothing is recorded."
+    )]
+    Review {
+        #[arg(long, value_name = "CODE", value_parser = name)]
+        apr: String,
+        #[arg(long)]
+        approve: bool,
+        #[arg(long)]
+        reject: bool,
+        /// Who reviews: must be the database login running the command (default: that login)
+        #[arg(long, value_name = "WHO", value_parser = name)]
+        by: Option<String>,
+        /// The payload digest you reviewed; refused if the payload is no longer that one
+        #[arg(long, value_name = "H", value_parser = printable)]
+        digest: Option<String>,
+    },
     /// The cser-v1 digest of an APR's payload: what an approval must record as payload_digest
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step digest --apr APR-C1-0001\n\n\

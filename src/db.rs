@@ -1078,6 +1078,125 @@ pub fn revoke(
 }
 
 // ---------------------------------------------------------------------------
+// review (approvers)
+// ---------------------------------------------------------------------------
+
+/// `review`: records one vote, with the digest of the payload shown, only
+/// if the payload is still that one and this login has not voted yet.
+pub fn review(
+    conn: &mut Conn,
+    apr_code: &str,
+    approve: bool,
+    by: Option<&str>,
+    reviewed_digest: Option<&str>,
+) -> Result<Verdict, Stop> {
+    let mut tx = Tx::begin(conn, false)?;
+    let row = tx.query_one(
+        "SELECT a.apr_code, a.status, a.proposed_by, a.proposed_action::text, session_user::text \
+           FROM (SELECT $1::text AS code) k LEFT JOIN apr_requests a ON a.apr_code = k.code",
+        &[(&apr_code, Type::TEXT)],
+    )?;
+    let found: Option<String> = row.try_get(0).or_fault()?;
+    if found.is_none() {
+        return Err(Stop::Reject(
+            Reject::AprNotFound,
+            "no APR with this code".into(),
+        ));
+    }
+    let status: String = row.try_get(1).or_fault()?;
+    let proposed_by: String = row.try_get(2).or_fault()?;
+    let text: Option<String> = row.try_get(3).or_fault()?;
+    let login: String = row.try_get(4).or_fault()?;
+    if !matches!(status.as_str(), "proposed" | "approved") {
+        return Err(Stop::Reject(
+            Reject::AprTerminal,
+            format!("APR is {status}: there is nothing left to review"),
+        ));
+    }
+    let approver = by.unwrap_or(&login).to_owned();
+    if policy::identity(&approver) != policy::identity(&login) {
+        return Err(Stop::Reject(
+            Reject::ReviewerNotSelf,
+            format!("--by {approver:?} is not the login running the review ({login:?}): nobody votes for somebody else"),
+        ));
+    }
+    let payload = text.as_deref().and_then(|t| crate::jsonb::read(t).ok());
+    let canonical = payload
+        .as_ref()
+        .filter(|p| !p.is_null())
+        .and_then(|p| crate::cser::canonical(p).ok())
+        .ok_or_else(|| {
+            Stop::Reject(
+                Reject::PayloadMalformed,
+                "the APR's payload is NULL or has no cser-v1 form: there is nothing to approve"
+                    .into(),
+            )
+        })?;
+    let digest = crate::cser::Sha256Hex::of(canonical.as_bytes());
+    if let Some(seen) = reviewed_digest {
+        if seen != digest.as_str() {
+            return Err(Stop::Reject(
+                Reject::AprTampered,
+                format!(
+                    "the payload's digest is {} now, not the {seen} you reviewed; nothing recorded",
+                    digest.as_str()
+                ),
+            ));
+        }
+    }
+    let decision = if approve { "approve" } else { "reject" };
+    let inserted = tx.query_opt(
+        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) \
+         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM apr_requests \
+                WHERE apr_code = $1 AND proposed_action::text = $5) \
+         ON CONFLICT (apr_code, approver) DO NOTHING RETURNING approver",
+        &[
+            (&apr_code, Type::TEXT),
+            (&approver, Type::TEXT),
+            (&decision, Type::TEXT),
+            (&digest.as_str(), Type::TEXT),
+            (&text, Type::TEXT),
+        ],
+    )?;
+    if inserted.is_none() {
+        let voted = tx.query_opt(
+            "SELECT 1 FROM apr_approvals WHERE apr_code = $1 AND approver = $2",
+            &[(&apr_code, Type::TEXT), (&approver, Type::TEXT)],
+        )?;
+        return Err(match voted {
+            Some(_) => Stop::Reject(
+                Reject::AlreadyReviewed,
+                format!("{approver:?} already voted on {apr_code}; votes are not changed"),
+            ),
+            None => Stop::Reject(
+                Reject::AprTampered,
+                "the payload changed while it was being reviewed; nothing recorded".into(),
+            ),
+        });
+    }
+    tx.commit()?;
+    let mut v = Verdict::done(
+        Done::Reviewed,
+        format!(
+            "{approver} voted {decision} on {apr_code} for payload digest {}",
+            digest.as_str()
+        ),
+    )
+    .apr(apr_code)
+    .detail("approver", approver.as_str())
+    .detail("decision", decision)
+    .detail("payload_digest", digest.as_str())
+    .detail("canonical_payload", canonical);
+    if policy::identity(&approver) == policy::identity(&proposed_by) {
+        v = v.detail(
+            "counted",
+            "no: the proposer's own vote is never counted toward the quorum",
+        );
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------
 // list and show (read-only)
 // ---------------------------------------------------------------------------
 

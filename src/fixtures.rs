@@ -8,6 +8,8 @@ pub const SCHEMA_SQL: &str = include_str!("../fixtures/schema.sql");
 pub const HARDEN_SQL: &str = include_str!("../staged/harden-tables.staged.sql");
 /// The least-privilege roles (staged; SPEC §8, §9).
 pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
+/// The approvers' group role for `review` (staged).
+pub const REVIEWER_ROLE_SQL: &str = include_str!("../staged/reviewer-role.staged.sql");
 /// Binds authorize_build_step to its handler (staged; SPEC §8).
 pub const BIND_SQL: &str = include_str!("../staged/bind-authorize_build_step-handler.staged.sql");
 /// The exact reverse of `BIND_SQL`.
@@ -20,6 +22,9 @@ pub const HANDLER_ROLE: &str = "dot_authorize_build_step";
 pub const CONSUMER_ROLE: &str = "dot_c1_build_consumer";
 /// The role `propose` and `propose-patch` run as.
 pub const PROPOSER_ROLE: &str = "dot_c1_grant_issue";
+
+/// The approvers' group role (`review` runs as a member's login).
+pub const REVIEWER_ROLE: &str = "dot_apr_reviewer";
 
 /// The least-privilege role a subcommand runs as, from its argv.
 pub fn role_for<S: AsRef<str>>(argv: &[S]) -> &'static str {
@@ -36,7 +41,10 @@ pub const TEMPLATE_DB: &str = "governance_template";
 /// and roles, handler still unbound).
 pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
     let cluster = crate::pgtemp::Cluster::start()?;
-    cluster.create_database(TEMPLATE_DB, &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL])?;
+    cluster.create_database(
+        TEMPLATE_DB,
+        &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL, REVIEWER_ROLE_SQL],
+    )?;
     Ok(cluster)
 }
 

@@ -31,10 +31,18 @@ pub enum PgTempError {
     Step { step: String, detail: String },
     #[error("server did not accept connections within {0:?}; its log:\n{1}")]
     NotReady(Duration, String),
-    #[error("{0}")]
+    #[error("{}", sql_text(.0))]
     Sql(#[from] postgres::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A database error with the server's message, not just "db error".
+fn sql_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// Every cluster this process started and has not yet dropped or kept:

@@ -57,6 +57,10 @@ pub enum Reject {
     GrantForged,
     /// `evidence verify`: the chain is broken at a line.
     EvidenceBroken,
+    /// `review`: this approver already voted on this APR.
+    AlreadyReviewed,
+    /// `review --by` names someone other than the login running it.
+    ReviewerNotSelf,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
@@ -126,6 +130,8 @@ impl Reject {
             Reject::GrantInvalid => "REJECT_GRANT_INVALID",
             Reject::GrantForged => "REJECT_GRANT_FORGED",
             Reject::EvidenceBroken => "REJECT_EVIDENCE_BROKEN",
+            Reject::AlreadyReviewed => "REJECT_ALREADY_REVIEWED",
+            Reject::ReviewerNotSelf => "REJECT_REVIEWER_NOT_SELF",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
             Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
@@ -245,6 +251,7 @@ pub enum Done {
     Digest,
     Listed,
     Shown,
+    Reviewed,
 }
 
 impl Done {
@@ -269,6 +276,7 @@ impl Done {
             Done::Digest => "DIGEST",
             Done::Listed => "LISTED",
             Done::Shown => "SHOWN",
+            Done::Reviewed => "REVIEWED",
         }
     }
 }

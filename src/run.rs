@@ -34,6 +34,7 @@ pub fn run(cli: &Cli) -> Output {
     let deciding = matches!(
         cli.command,
         Command::Execute { .. }
+            | Command::Review { .. }
             | Command::Consume(_)
             | Command::Revoke(_)
             | Command::Propose(_)
@@ -84,9 +85,10 @@ fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path
 /// pg_stat_activity shows it.
 fn application_name(command: &Command) -> String {
     let subject = match command {
-        Command::Execute { apr, .. } | Command::Readback { apr } | Command::Digest { apr } => {
-            Some(apr.clone())
-        }
+        Command::Execute { apr, .. }
+        | Command::Readback { apr }
+        | Command::Digest { apr }
+        | Command::Review { apr, .. } => Some(apr.clone()),
         Command::Consume(a) => Some(a.auth_code.clone()),
         Command::Show { auth_code, apr } => auth_code.clone().or_else(|| apr.clone()),
         Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
@@ -116,6 +118,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::ShowPatch { .. } => "show-patch",
         Command::Keygen { .. } => "keygen",
         Command::List(_) => "list",
+        Command::Review { .. } => "review",
         Command::Show { .. } => "show",
         Command::Digest { .. } => "digest",
         Command::Evidence(_) => "evidence",
@@ -487,6 +490,16 @@ fn dispatch(cli: &Cli) -> Output {
         Command::Execute { apr, dry_run } => execute(&cli.global, apr, *dry_run),
         Command::Keygen { out } => keygen(out),
         Command::List(args) => list(&cli.global, args),
+        Command::Review {
+            apr,
+            approve,
+            reject: _,
+            by,
+            digest,
+        } => verdict(with_db(&cli.global, |c| {
+            db::review(c, apr, *approve, by.as_deref(), digest.as_deref())
+                .map_err(|s| (s, Some(apr.clone())))
+        })),
         Command::Show { auth_code, apr } => show(&cli.global, auth_code.as_deref(), apr.as_deref()),
         Command::Digest { apr } => digest(&cli.global, apr),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),

@@ -36,6 +36,7 @@ fn the_man_page_and_every_completion_know_every_subcommand() {
         "evidence",
         "list",
         "show",
+        "review",
         "harness",
         "manifest",
         "propose-patch",

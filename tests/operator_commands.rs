@@ -102,3 +102,98 @@ fn show_gives_the_binding_the_signature_check_and_the_history() {
         "{forged}"
     );
 }
+
+/// Approvers' logins, members of the staged reviewer role (roles are the
+/// cluster's, shared by every test database).
+fn reviewers(db: &Db<'_>) {
+    db.sql(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice_rv') THEN CREATE ROLE alice_rv LOGIN; END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bob_rv') THEN CREATE ROLE bob_rv LOGIN; END IF; \
+         END $$; GRANT dot_apr_reviewer TO alice_rv, bob_rv;",
+    );
+}
+
+#[test]
+fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    reviewers(&db);
+    let payload = valid_payload();
+    let d = digest(&payload);
+    db.insert_apr("APR-RV", "authorize_build_step", &payload, "proposed");
+    let first = db.run_as(
+        "alice_rv",
+        &["review", "--apr", "APR-RV", "--approve", "--json"],
+    );
+    first.expect(0, "OK", "REVIEWED");
+    assert_eq!(first.json()["payload_digest"], d.as_str());
+    assert_eq!(first.json()["approver"], "alice_rv");
+    db.run_as(
+        "alice_rv",
+        &["review", "--apr", "APR-RV", "--reject", "--json"],
+    )
+    .expect(4, "FAIL", "REJECT_ALREADY_REVIEWED");
+    let before = db.snapshot();
+    db.run_as(
+        "bob_rv",
+        &[
+            "review",
+            "--apr",
+            "APR-RV",
+            "--approve",
+            "--by",
+            "alice_rv",
+            "--json",
+        ],
+    )
+    .expect(4, "FAIL", "REJECT_REVIEWER_NOT_SELF");
+    db.run_as(
+        "bob_rv",
+        &[
+            "review",
+            "--apr",
+            "APR-RV",
+            "--approve",
+            "--digest",
+            &"0".repeat(64),
+            "--json",
+        ],
+    )
+    .expect(4, "FAIL", "REJECT_APR_TAMPERED");
+    db.run_as(
+        "bob_rv",
+        &["review", "--apr", "APR-NONE", "--approve", "--json"],
+    )
+    .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    assert_eq!(db.snapshot(), before, "a refused review records nothing");
+    // A reviewer cannot mint: the role touches approvals only.
+    db.sql("UPDATE apr_requests SET status = 'approved' WHERE apr_code = 'APR-RV'");
+    db.run_as("bob_rv", &["execute", "--apr", "APR-RV", "--json"])
+        .expect(5, "ERROR", "ERROR_PERMISSION_DENIED");
+    db.run_as(
+        "bob_rv",
+        &[
+            "review",
+            "--apr",
+            "APR-RV",
+            "--approve",
+            "--by",
+            "BOB_RV ",
+            "--digest",
+            &d,
+            "--json",
+        ],
+    )
+    .expect(0, "OK", "REVIEWED");
+    // Two reviews of this exact payload: the quorum the recount counts.
+    db.run(&["execute", "--apr", "APR-RV", "--json"])
+        .expect(0, "OK", "MINTED");
+    db.sql("UPDATE apr_requests SET status = 'withdrawn' WHERE apr_code = 'APR-RV'");
+    db.run_as(
+        "alice_rv",
+        &["review", "--apr", "APR-RV", "--approve", "--json"],
+    )
+    .expect(4, "FAIL", "REJECT_APR_TERMINAL");
+}

@@ -52,6 +52,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step,readback)
                 cmd="dot__authorize__build__step__subcmd__readback"
                 ;;
+            dot__authorize__build__step,review)
+                cmd="dot__authorize__build__step__subcmd__review"
+                ;;
             dot__authorize__build__step,revoke)
                 cmd="dot__authorize__build__step__subcmd__revoke"
                 ;;
@@ -109,6 +112,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step__subcmd__help,readback)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__readback"
                 ;;
+            dot__authorize__build__step__subcmd__help,review)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__review"
+                ;;
             dot__authorize__build__step__subcmd__help,revoke)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__revoke"
                 ;;
@@ -152,7 +158,7 @@ _dot__authorize__build__step() {
 
     case "${cmd}" in
         dot__authorize__build__step)
-            opts="-h -V --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help --version execute consume revoke readback propose list show digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="-h -V --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help --version execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,7 +546,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help)
-            opts="execute consume revoke readback propose list show digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -750,6 +756,20 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__readback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__review)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1247,6 +1267,60 @@ _dot__authorize__build__step() {
             fi
             case "${prev}" in
                 --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signing-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__review)
+            opts="-h --apr --approve --reject --by --digest --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --digest)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
