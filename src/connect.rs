@@ -91,6 +91,20 @@ pub fn resolve_with(
     connect_flag: Option<Duration>,
 ) -> Result<Target, String> {
     let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
+    // service=NAME in the connection string, else PGSERVICE: a section of
+    // the service file whose parameters come after the connection string's
+    // own and before the environment's (libpq's order).
+    let (url, url_service) = match url {
+        Some(u) => {
+            let (rest, service) = take_service(&u);
+            (Some(rest), service)
+        }
+        None => (None, None),
+    };
+    let service = match url_service.or_else(|| env("PGSERVICE")) {
+        Some(name) => Some(load_service(&name, env)?),
+        None => None,
+    };
     // libpq's verify-ca and verify-full are stronger than require; this
     // build has no TLS, so all three end the same way: no connection
     // (fail closed), never a plaintext one.
@@ -105,6 +119,68 @@ pub fn resolve_with(
         }
         None => Config::new(),
     };
+    let mut url_has_sslmode = url_has_sslmode;
+    if let Some((name, params)) = &service {
+        for (key, value) in params {
+            let bad = |what: &str| format!("service {name:?}: {key}={value:?} {what}");
+            match key.as_str() {
+                "host" if config.get_hosts().is_empty() => {
+                    for h in value.split(',') {
+                        if h.starts_with('/') {
+                            config.host_path(h);
+                        } else {
+                            config.host(h);
+                        }
+                    }
+                }
+                "hostaddr" if config.get_hostaddrs().is_empty() => {
+                    for a in value.split(',') {
+                        config.hostaddr(
+                            a.trim()
+                                .parse()
+                                .map_err(|_| bad("is not a numeric IP address"))?,
+                        );
+                    }
+                }
+                "port" if config.get_ports().is_empty() => {
+                    config.port(value.parse().map_err(|_| bad("is not a port number"))?);
+                }
+                "dbname" if config.get_dbname().is_none() => {
+                    config.dbname(value);
+                }
+                "user" if config.get_user().is_none() => {
+                    config.user(value);
+                }
+                "password" if config.get_password().is_none() => {
+                    config.password(value.as_bytes());
+                }
+                "application_name" if config.get_application_name().is_none() => {
+                    config.application_name(value);
+                }
+                "options" if config.get_options().is_none() => {
+                    config.options(value);
+                }
+                "connect_timeout" if config.get_connect_timeout().is_none() => {
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| bad("is not a number of seconds"))?;
+                    config.connect_timeout(Duration::from_secs(n));
+                }
+                "sslmode" if !url_has_sslmode => {
+                    url_has_sslmode = true;
+                    config.ssl_mode(match value.as_str() {
+                        "disable" => SslMode::Disable,
+                        "allow" | "prefer" => SslMode::Prefer,
+                        "require" | "verify-ca" | "verify-full" => SslMode::Require,
+                        _ => return Err(bad("is not a known sslmode")),
+                    });
+                }
+                "host" | "hostaddr" | "port" | "dbname" | "user" | "password"
+                | "application_name" | "options" | "connect_timeout" | "sslmode" => {} // the connection string's wins
+                _ => return Err(bad("is a parameter this tool does not support")),
+            }
+        }
+    }
     if config.get_hosts().is_empty() {
         let hosts = env("PGHOST").unwrap_or_else(default_socket_dir);
         for h in hosts.split(',') {
@@ -217,6 +293,102 @@ pub fn resolve_with(
         }
     }
     Ok(Target { config, timeouts })
+}
+
+/// Splits `service=NAME` out of a URL's query or a key=value string.
+fn take_service(conn: &str) -> (String, Option<String>) {
+    let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
+    if is_url {
+        let Some((base, query)) = conn.split_once('?') else {
+            return (conn.to_owned(), None);
+        };
+        let mut service = None;
+        let rest: Vec<&str> = query
+            .split('&')
+            .filter(|kv| match kv.strip_prefix("service=") {
+                Some(v) => {
+                    service = Some(v.to_owned());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let rebuilt = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        return (rebuilt, service);
+    }
+    let mut service = None;
+    let rest: Vec<&str> = conn
+        .split_whitespace()
+        .filter(|kv| match kv.strip_prefix("service=") {
+            Some(v) => {
+                service = Some(v.trim_matches('\'').to_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (rest.join(" "), service)
+}
+
+/// The parameters of service `name`: from PGSERVICEFILE, else
+/// ~/.pg_service.conf, else PGSYSCONFDIR/pg_service.conf (the first file
+/// that has the section). A service that is defined nowhere is an error.
+fn load_service(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<(String, String)>), String> {
+    let files: Vec<PathBuf> = [
+        env("PGSERVICEFILE").map(PathBuf::from),
+        env("HOME").map(|h| Path::new(&h).join(".pg_service.conf")),
+        env("PGSYSCONFDIR").map(|d| Path::new(&d).join("pg_service.conf")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let mut in_section = false;
+        let mut found = false;
+        let mut params = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_section = section.trim() == name;
+                found |= in_section;
+                continue;
+            }
+            if in_section {
+                let (k, v) = line
+                    .split_once('=')
+                    .ok_or_else(|| format!("{}:{}: not a key=value line", file.display(), n + 1))?;
+                params.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        if found {
+            return Ok((name.to_owned(), params));
+        }
+    }
+    Err(format!(
+        "service {name:?} is not defined in {}",
+        if files.is_empty() {
+            "any service file (set PGSERVICEFILE or HOME)".to_owned()
+        } else {
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ))
 }
 
 /// What a connection calls itself when nothing else names it.
@@ -487,6 +659,63 @@ mod tests {
         .is_err());
         let env = env_of(&[("PGUSER", "u"), ("PGHOSTADDR", "not-an-ip")]);
         assert!(resolve(None, &env, Timeouts::default()).is_err());
+    }
+
+    #[test]
+    fn a_service_gives_defaults_between_the_connection_string_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("dot-abs-service-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pg_service.conf");
+        std::fs::write(
+            &file,
+            "# services\n[gov]\nhost=/run/gov\nport=6000\ndbname=governance\nuser=dot_authorize_build_step\n\
+             sslmode=disable\n\n[other]\nhost=elsewhere\n[odd]\nsslrootcert=/x\n",
+        )
+        .unwrap();
+        let path = file.display().to_string();
+        let env = env_of(&[
+            ("PGSERVICEFILE", &path),
+            ("PGSERVICE", "gov"),
+            ("PGUSER", "from_env"),
+            ("PGSSLMODE", "require"),
+        ]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_hosts(), &[Host::Unix("/run/gov".into())]);
+        assert_eq!(t.config.get_ports(), &[6000]);
+        assert_eq!(t.config.get_dbname(), Some("governance"));
+        assert_eq!(
+            t.config.get_user(),
+            Some("dot_authorize_build_step"),
+            "the service wins over PGUSER"
+        );
+        assert_eq!(
+            t.config.get_ssl_mode(),
+            SslMode::Disable,
+            "and over PGSSLMODE"
+        );
+        // service= in the connection string, and its own parameters win.
+        let t = resolve(Some("dbname=mine service=gov"), &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_dbname(), Some("mine"));
+        assert_eq!(t.config.get_ports(), &[6000]);
+        let t = resolve(
+            Some("postgresql://u@/d?service=other&application_name=x"),
+            &env,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_hosts(), &[Host::Tcp("elsewhere".into())]);
+        assert_eq!(t.config.get_application_name(), Some("x"));
+        let missing = env_of(&[("PGSERVICEFILE", &path), ("PGSERVICE", "nope")]);
+        assert!(resolve(None, &missing, Timeouts::default())
+            .err()
+            .unwrap()
+            .contains("not defined"));
+        let odd = env_of(&[("PGSERVICEFILE", &path), ("PGSERVICE", "odd")]);
+        assert!(resolve(None, &odd, Timeouts::default())
+            .err()
+            .unwrap()
+            .contains("does not support"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

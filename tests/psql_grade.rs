@@ -330,3 +330,42 @@ fn propose_with_a_manifest_hash_takes_the_live_vocabulary_as_its_action_set() {
     db.run(&["execute", "--apr", "APR-STEP6", "--json"])
         .expect(0, "OK", "MINTED");
 }
+
+#[test]
+fn a_service_file_entry_is_enough_to_reach_the_database() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let dir = std::env::temp_dir().join(format!("dot-abs-svc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pg_service.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "[governance]\nhost={}\nport=5432\ndbname={}\nuser=dot_authorize_build_step\n",
+            pg.cluster.socket_dir().display(),
+            db.name
+        ),
+    )
+    .unwrap();
+    let run = run_env(
+        &["readback", "--apr", "APR-NOBODY", "--json"],
+        &[
+            ("PGSERVICEFILE", file.as_os_str()),
+            ("PGSERVICE", "governance".as_ref()),
+        ],
+    );
+    run.expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    let run = run_env(
+        &[
+            "readback",
+            "--apr",
+            "APR-NOBODY",
+            "--json",
+            "--db-url",
+            "service=nowhere",
+        ],
+        &[("PGSERVICEFILE", file.as_os_str())],
+    );
+    assert_eq!(run.exit(), 2, "{run}");
+    std::fs::remove_dir_all(&dir).ok();
+}
