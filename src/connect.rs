@@ -232,7 +232,7 @@ pub fn resolve_with(
     if config.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
             config.password(pw);
-        } else if let Some(pw) = pgpass_password(&config, env) {
+        } else if let Some(pw) = pgpass_password(&config, env)? {
             config.password(pw);
         }
     }
@@ -427,43 +427,83 @@ fn default_socket_dir() -> String {
 /// The first matching line of the password file, as libpq reads it:
 /// `host:port:database:user:password`, `*` matches anything, `\` escapes.
 /// A file readable by group or others is ignored, as libpq does.
-fn pgpass_password(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+fn pgpass_password(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
     use std::os::unix::fs::PermissionsExt;
-    let path = env("PGPASSFILE")
+    let Some(path) = env("PGPASSFILE")
         .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
-    let meta = std::fs::metadata(&path).ok()?;
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))
+    else {
+        return Ok(None);
+    };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
     if meta.permissions().mode() & 0o077 != 0 {
         eprintln!(
             "warning: password file {} has group or world access; ignoring it (chmod 0600)",
             path.display()
         );
-        return None;
+        return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let host = match config.get_hosts().first()? {
-        Host::Tcp(h) => h.clone(),
-        Host::Unix(_) => "localhost".into(),
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
     };
-    let port = config
-        .get_ports()
-        .first()
-        .copied()
-        .unwrap_or(5432)
-        .to_string();
-    let want = [
-        host.as_str(),
-        port.as_str(),
-        config.get_dbname().unwrap_or(""),
-        config.get_user().unwrap_or(""),
-    ];
-    text.lines()
+    let entries: Vec<Vec<String>> = text
+        .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(split_pgpass)
-        .find(|fields| {
-            fields.len() == 5 && fields.iter().zip(want).all(|(f, w)| f == "*" || f == w)
-        })
-        .map(|mut fields| fields.remove(4))
+        .filter(|f| f.len() == 5)
+        .collect();
+    let ports = config.get_ports();
+    let (db, user) = (
+        config.get_dbname().unwrap_or(""),
+        config.get_user().unwrap_or(""),
+    );
+    // Every host of the list, as libpq looks each up: a socket directory by
+    // its path, and also as `localhost` when it is the default directory.
+    let mut found: Vec<String> = Vec::new();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        let port = ports
+            .get(i)
+            .or(ports.first())
+            .copied()
+            .unwrap_or(5432)
+            .to_string();
+        let names: Vec<String> = match host {
+            Host::Tcp(h) => vec![h.clone()],
+            Host::Unix(p) => {
+                let mut n = vec![p.display().to_string()];
+                if p.display().to_string() == default_socket_dir() {
+                    n.push("localhost".into());
+                }
+                n
+            }
+        };
+        let hit = entries.iter().find(|f| {
+            (f[0] == "*" || names.contains(&f[0]))
+                && [port.as_str(), db, user]
+                    .iter()
+                    .zip(&f[1..4])
+                    .all(|(w, f)| f == "*" || f == w)
+        });
+        if let Some(f) = hit {
+            if !found.contains(&f[4]) {
+                found.push(f[4].clone());
+            }
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(format!(
+            "the password file {} gives different passwords for the hosts of this host list; \
+             this tool uses one password per connection: list one host, or set PGPASSWORD",
+            path.display()
+        )),
+    }
 }
 
 fn split_pgpass(line: &str) -> Vec<String> {
@@ -537,7 +577,7 @@ mod tests {
         let file = dir.join("pgpass");
         std::fs::write(
             &file,
-            "# comment\nother:*:*:*:no\nlocalhost:5432:*:u:pa\\:ss\n",
+            "# comment\nother:*:*:*:no\n/run/sock:5432:*:u:pa\\:ss\n",
         )
         .unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -715,6 +755,36 @@ mod tests {
             .err()
             .unwrap()
             .contains("does not support"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn pgpass_is_looked_up_for_every_host_of_a_host_list() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dot-abs-pgpass-hosts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(&file, "db2.internal:5432:*:u:second\nsame-a:*:*:u:same\nsame-b:*:*:u:same\nx:*:*:u:ex\ny:*:*:u:why\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = file.display().to_string();
+        let with_hosts =
+            |hosts: &str| env_of(&[("PGHOST", hosts), ("PGUSER", "u"), ("PGPASSFILE", &path)]);
+        // Only the second host has an entry: it is used (the first host's
+        // lookup finds nothing, as libpq's would).
+        let t = resolve(
+            None,
+            &with_hosts("db1.internal,db2.internal"),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"second"[..]));
+        let t = resolve(None, &with_hosts("same-a,same-b"), Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"same"[..]));
+        // Different passwords per host: refused, never a guess.
+        assert!(resolve(None, &with_hosts("x,y"), Timeouts::default())
+            .err()
+            .unwrap()
+            .contains("different passwords"));
         std::fs::remove_dir_all(&dir).ok();
     }
 
