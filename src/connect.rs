@@ -48,6 +48,9 @@ impl Default for Timeouts {
 pub struct Target {
     pub config: Config,
     pub timeouts: Timeouts,
+    /// sslmode and root certificates, with libpq's meanings (see `tls`).
+    pub tls: crate::tls::Mode,
+    pub roots: Option<crate::tls::Roots>,
 }
 
 impl Target {
@@ -105,21 +108,29 @@ pub fn resolve_with(
         Some(name) => Some(load_service(&name, env)?),
         None => None,
     };
-    // libpq's verify-ca and verify-full are stronger than require; this
-    // build has no TLS, so all three end the same way: no connection
-    // (fail closed), never a plaintext one.
-    let url_has_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
-    let parsed = url.as_deref().map(|u| {
-        u.replace("sslmode=verify-full", "sslmode=require")
-            .replace("sslmode=verify-ca", "sslmode=require")
-    });
+    // sslmode and sslrootcert are read here, with libpq's meanings (the
+    // client library knows neither verify-ca nor verify-full nor roots).
+    let (parsed, url_sslmode, url_rootcert) = match url.as_deref() {
+        Some(u) => {
+            let (u, mode) = take_param(u, "sslmode");
+            let (u, root) = take_param(&u, "sslrootcert");
+            (Some(u), mode, root)
+        }
+        None => (None, None, None),
+    };
+    let mut tls_mode = url_sslmode
+        .as_deref()
+        .map(crate::tls::Mode::parse)
+        .transpose()?;
+    let mut roots = url_rootcert.map(|r| roots_of(&r));
+    let url_has_sslmode = tls_mode.is_some();
     let mut config = match &parsed {
         Some(u) => {
             Config::from_str(u).map_err(|e| format!("the database URL is not valid: {e}"))?
         }
         None => Config::new(),
     };
-    let mut url_has_sslmode = url_has_sslmode;
+    let _ = url_has_sslmode;
     if let Some((name, params)) = &service {
         for (key, value) in params {
             let bad = |what: &str| format!("service {name:?}: {key}={value:?} {what}");
@@ -166,17 +177,18 @@ pub fn resolve_with(
                         .map_err(|_| bad("is not a number of seconds"))?;
                     config.connect_timeout(Duration::from_secs(n));
                 }
-                "sslmode" if !url_has_sslmode => {
-                    url_has_sslmode = true;
-                    config.ssl_mode(match value.as_str() {
-                        "disable" => SslMode::Disable,
-                        "allow" | "prefer" => SslMode::Prefer,
-                        "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                        _ => return Err(bad("is not a known sslmode")),
-                    });
+                "sslmode" if tls_mode.is_none() => {
+                    tls_mode = Some(
+                        crate::tls::Mode::parse(value)
+                            .map_err(|_| bad("is not a known sslmode"))?,
+                    );
                 }
+                "sslrootcert" if roots.is_none() => {
+                    roots = Some(roots_of(value));
+                }
+                "sslmode" | "sslrootcert" => {}
                 "host" | "hostaddr" | "port" | "dbname" | "user" | "password"
-                | "application_name" | "options" | "connect_timeout" | "sslmode" => {} // the connection string's wins
+                | "application_name" | "options" | "connect_timeout" => {} // the connection string's wins
                 _ => return Err(bad("is a parameter this tool does not support")),
             }
         }
@@ -217,18 +229,36 @@ pub fn resolve_with(
             .unwrap_or_default();
         config.dbname(&db);
     }
-    // PGSSLMODE applies whenever the URL does not name an sslmode (psql
-    // does the same): a URL must not silently turn `require` into plaintext.
-    if !url_has_sslmode {
+    // PGSSLMODE applies whenever the URL (or service) does not name an
+    // sslmode (psql does the same): a URL must not silently turn `require`
+    // into plaintext. Likewise PGSSLROOTCERT, then ~/.postgresql/root.crt.
+    if tls_mode.is_none() {
         if let Some(mode) = env("PGSSLMODE") {
-            config.ssl_mode(match mode.as_str() {
-                "disable" => SslMode::Disable,
-                "allow" | "prefer" => SslMode::Prefer,
-                "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                other => return Err(format!("PGSSLMODE {other:?} is not a known sslmode")),
-            });
+            tls_mode = Some(crate::tls::Mode::parse(&mode).map_err(|e| format!("PGSSLMODE: {e}"))?);
         }
     }
+    if roots.is_none() {
+        roots = env("PGSSLROOTCERT")
+            .map(|r| roots_of(&r))
+            .or_else(|| crate::tls::default_roots(env("HOME").as_deref()));
+    }
+    let tls_mode = tls_mode.unwrap_or(crate::tls::Mode::Prefer);
+    if matches!(
+        tls_mode,
+        crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
+    ) && roots.is_none()
+    {
+        return Err(
+            "sslmode verify-ca and verify-full need a root certificate: sslrootcert=FILE or system \
+             (or PGSSLROOTCERT, or ~/.postgresql/root.crt)"
+                .into(),
+        );
+    }
+    config.ssl_mode(match tls_mode {
+        crate::tls::Mode::Disable => SslMode::Disable,
+        crate::tls::Mode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
     if config.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
             config.password(pw);
@@ -292,11 +322,31 @@ pub fn resolve_with(
             }
         }
     }
-    Ok(Target { config, timeouts })
+    Ok(Target {
+        config,
+        timeouts,
+        tls: tls_mode,
+        roots,
+    })
+}
+
+fn roots_of(value: &str) -> crate::tls::Roots {
+    if value == "system" {
+        crate::tls::Roots::System
+    } else {
+        crate::tls::Roots::File(PathBuf::from(value))
+    }
 }
 
 /// Splits `service=NAME` out of a URL's query or a key=value string.
 fn take_service(conn: &str) -> (String, Option<String>) {
+    take_param(conn, "service")
+}
+
+/// Splits `key=VALUE` out of a URL's query or a key=value string (for the
+/// parameters the client library does not parse itself).
+fn take_param(conn: &str, key: &str) -> (String, Option<String>) {
+    let prefix = format!("{key}=");
     let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
     if is_url {
         let Some((base, query)) = conn.split_once('?') else {
@@ -305,7 +355,7 @@ fn take_service(conn: &str) -> (String, Option<String>) {
         let mut service = None;
         let rest: Vec<&str> = query
             .split('&')
-            .filter(|kv| match kv.strip_prefix("service=") {
+            .filter(|kv| match kv.strip_prefix(prefix.as_str()) {
                 Some(v) => {
                     service = Some(v.to_owned());
                     false
@@ -323,7 +373,7 @@ fn take_service(conn: &str) -> (String, Option<String>) {
     let mut service = None;
     let rest: Vec<&str> = conn
         .split_whitespace()
-        .filter(|kv| match kv.strip_prefix("service=") {
+        .filter(|kv| match kv.strip_prefix(prefix.as_str()) {
             Some(v) => {
                 service = Some(v.trim_matches('\'').to_owned());
                 false
@@ -615,12 +665,32 @@ mod tests {
         .unwrap();
         assert_eq!(t.config.get_ssl_mode(), SslMode::Disable);
         let t = resolve(
-            Some("postgresql://u@h/d?sslmode=verify-full"),
+            Some("postgresql://u@h/d?sslmode=verify-full&sslrootcert=system"),
             &env_of(&[]),
             Timeouts::default(),
         )
         .unwrap();
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.tls, crate::tls::Mode::VerifyFull);
+        assert_eq!(t.roots, Some(crate::tls::Roots::System));
+        // Verifying needs something to verify against: refused, not weakened.
+        assert!(resolve(
+            Some("postgresql://u@h/d?sslmode=verify-ca"),
+            &env_of(&[]),
+            Timeouts::default()
+        )
+        .is_err());
+        let t = resolve(
+            None,
+            &env_of(&[
+                ("PGUSER", "u"),
+                ("PGSSLMODE", "verify-full"),
+                ("PGSSLROOTCERT", "/etc/ca.pem"),
+            ]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.roots, Some(crate::tls::Roots::File("/etc/ca.pem".into())));
     }
 
     #[test]
@@ -709,7 +779,7 @@ mod tests {
         std::fs::write(
             &file,
             "# services\n[gov]\nhost=/run/gov\nport=6000\ndbname=governance\nuser=dot_authorize_build_step\n\
-             sslmode=disable\n\n[other]\nhost=elsewhere\n[odd]\nsslrootcert=/x\n",
+             sslmode=disable\n\n[other]\nhost=elsewhere\n[odd]\nsslcert=/x\n",
         )
         .unwrap();
         let path = file.display().to_string();

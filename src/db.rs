@@ -62,12 +62,28 @@ pub fn superuser_seen() -> bool {
 pub fn connect(target: &Target) -> Result<Conn, Stop> {
     let config = target.config.clone();
     let deadline = target.timeouts.connect;
+    // TLS as sslmode says; never over Unix-domain sockets (libpq ignores
+    // sslmode there, and the server offers none).
+    let unix_only = config
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+    let tls = if unix_only {
+        None
+    } else {
+        crate::tls::client_config(target.tls, target.roots.as_ref())
+            .map_err(|e| Stop::Fault(Fault::DbUnreachable, format!("TLS: {e}")))?
+    };
     let (sent, received) = std::sync::mpsc::channel();
     // The attempt runs on its own thread so that the deadline holds
     // whatever the server does; a thread still stuck when the deadline
     // passes is abandoned (the process ends with the verdict).
     std::thread::spawn(move || {
-        let _ = sent.send(config.connect(NoTls));
+        let result = match tls {
+            Some(c) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(c)),
+            None => config.connect(NoTls),
+        };
+        let _ = sent.send(result);
     });
     let result = match received.recv_timeout(deadline) {
         Ok(result) => result,

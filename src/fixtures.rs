@@ -122,3 +122,18 @@ pub fn load_old_grants(client: &mut postgres::Client, n: i64) -> Result<(), post
     )?;
     client.batch_execute("COMMIT; ANALYZE governance_build_authorization;")
 }
+
+/// `governance_cluster`, also listening for TLS on `addr` (see
+/// `Cluster::start_with_tls`).
+pub fn governance_cluster_with_tls(
+    cert_pem: &str,
+    key_pem: &str,
+    addr: std::net::Ipv4Addr,
+) -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
+    let cluster = crate::pgtemp::Cluster::start_with_tls(cert_pem, key_pem, addr)?;
+    cluster.create_database(
+        TEMPLATE_DB,
+        &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL, REVIEWER_ROLE_SQL],
+    )?;
+    Ok(cluster)
+}

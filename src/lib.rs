@@ -23,4 +23,5 @@ pub mod propose;
 pub mod reject;
 pub mod run;
 pub mod signing;
+pub mod tls;
 pub mod verdict;

@@ -125,6 +125,28 @@ fn server_command(bin: &Path, run_as_postgres: bool, program: &str) -> Command {
     }
 }
 
+/// A loopback address no other cluster of this process uses (Linux
+/// routes all of 127.0.0.0/8 to lo): 127.<pid>.<pid>.<n>.
+pub fn loopback_address() -> std::net::Ipv4Addr {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::net::Ipv4Addr::new(
+        127,
+        (100 + pid % 100) as u8,
+        ((pid / 100) % 250 + 1) as u8,
+        (n % 250 + 1) as u8,
+    )
+}
+
+/// What a TLS cluster serves.
+#[derive(Debug, Clone)]
+struct Tls {
+    cert_pem: String,
+    key_pem: String,
+    addr: std::net::Ipv4Addr,
+}
+
 /// A running throwaway cluster. Dropping it stops the server and removes
 /// every file it wrote.
 #[derive(Debug)]
@@ -137,6 +159,25 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Result<Cluster, PgTempError> {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster that also listens on `addr` (a loopback address of its
+    /// own, from `loopback_address`; port 5432) for TLS connections only,
+    /// with the given server certificate and key (PEM).
+    pub fn start_with_tls(
+        cert_pem: &str,
+        key_pem: &str,
+        addr: std::net::Ipv4Addr,
+    ) -> Result<Cluster, PgTempError> {
+        Cluster::start_with(Some(Tls {
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+            addr,
+        }))
+    }
+
+    fn start_with(tls: Option<Tls>) -> Result<Cluster, PgTempError> {
         let bin = find_bindir().ok_or(PgTempError::BinariesMissing)?;
         let run_as_postgres = fs::metadata("/proc/self")?.uid() == 0;
         let root = scratch_dir(&bin, run_as_postgres)?;
@@ -154,11 +195,11 @@ impl Cluster {
             run_as_postgres,
             kept: false,
         };
-        cluster.init()?;
+        cluster.init(tls.as_ref())?;
         Ok(cluster)
     }
 
-    fn init(&mut self) -> Result<(), PgTempError> {
+    fn init(&mut self, tls: Option<&Tls>) -> Result<(), PgTempError> {
         fs::create_dir(self.socket_dir())?;
         if self.run_as_postgres {
             let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
@@ -195,6 +236,9 @@ impl Cluster {
             .append(true)
             .open(data.join("postgresql.conf"))?;
         std::io::Write::write_all(&mut f, conf.as_bytes())?;
+        if let Some(tls) = tls {
+            self.write_tls(&data, tls)?;
+        }
         self.run(
             "pg_ctl start",
             self.server_cmd("pg_ctl")
@@ -225,6 +269,42 @@ impl Cluster {
     /// files that belong to this cluster's run (the test signing keys).
     pub fn scratch_dir(&self) -> &Path {
         &self.root
+    }
+
+    /// TLS on a loopback address: the certificate and key (0600, the
+    /// server's), `ssl = on`, and pg_hba lines that let TCP in only over TLS.
+    fn write_tls(&self, data: &Path, tls: &Tls) -> Result<(), PgTempError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let write = |name: &str, text: &str, mode: u32| -> Result<(), PgTempError> {
+            let path = data.join(name);
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .open(&path)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            if self.run_as_postgres {
+                let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+            }
+            Ok(())
+        };
+        write("server.crt", &tls.cert_pem, 0o644)?;
+        write("server.key", &tls.key_pem, 0o600)?;
+        let mut conf = fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(
+            &mut conf,
+            format!("listen_addresses = '{}'\nssl = on\n", tls.addr).as_bytes(),
+        )?;
+        let hba = fs::read_to_string(data.join("pg_hba.conf"))?;
+        let hba = format!(
+            "hostssl all all 127.0.0.0/8 trust\nhostnossl all all 127.0.0.0/8 reject\n{hba}"
+        );
+        fs::write(data.join("pg_hba.conf"), hba)?;
+        Ok(())
     }
 
     /// Directory holding the server's Unix socket: the value for PGHOST.
