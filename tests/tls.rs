@@ -23,16 +23,25 @@ fn pki(san: &str) -> (Pki, String, String) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: OpenSSL (psql) takes a certificate whose issuer is its
+    // own subject for self-signed.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dot-abs throwaway CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec![san.to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
+    let mut server_params = CertificateParams::new(vec![san.to_owned()]).unwrap();
+    server_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, san);
+    let server = server_params.signed_by(&server_key, &issuer).unwrap();
     let other_key = KeyPair::generate().unwrap();
     let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    other_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dot-abs unrelated CA");
     let other = other_params.self_signed(&other_key).unwrap();
     let ca = dir.join("ca.pem");
     let other_ca = dir.join("other-ca.pem");
@@ -134,6 +143,152 @@ fn verify_full_passes_when_the_certificate_names_the_host() {
         ],
     );
     assert_eq!(run.code(), "REJECT_APR_NOT_FOUND", "{run}");
+    drop(cluster);
+    std::fs::remove_dir_all(&pki.dir).ok();
+}
+
+/// The README's connection table, row by row, side by side with the real
+/// psql: for each setting both connect, or both refuse.
+#[test]
+fn each_connection_setting_behaves_as_psql_does() {
+    let psql = dot_authorize_build_step::pgtemp::find_bindir()
+        .map(|d| d.join("psql"))
+        .filter(|p| p.is_file())
+        .expect("psql in the server's bin directory");
+    let addr = loopback_address();
+    let (pki, cert, key) = pki(&addr.to_string());
+    let cluster = fixtures::governance_cluster_with_tls(&cert, &key, addr).unwrap();
+    let ca = pki.ca.to_str().unwrap().to_owned();
+    let other = pki.other_ca.to_str().unwrap().to_owned();
+    let service = pki.dir.join("pg_service.conf");
+    std::fs::write(
+        &service,
+        format!(
+            "[gov-tls]\nhost={addr}\nport=5432\ndbname={TEMPLATE_DB}\nuser=dot_authorize_build_step\nsslmode=verify-full\nsslrootcert={ca}\n\
+             [gov-socket]\nhost={}\nport=5432\ndbname={TEMPLATE_DB}\nuser=dot_authorize_build_step\n",
+            cluster.socket_dir().display()
+        ),
+    )
+    .unwrap();
+    let service = service.to_str().unwrap().to_owned();
+    let a = addr.to_string();
+    let socket = cluster.socket_dir().display().to_string();
+    let base = |host: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("PGHOST", host.to_owned()),
+            ("PGPORT", "5432".into()),
+            ("PGUSER", "dot_authorize_build_step".into()),
+            ("PGDATABASE", TEMPLATE_DB.into()),
+        ]
+    };
+    let with = |mut v: Vec<(&'static str, String)>, extra: &[(&'static str, &str)]| {
+        for (k, val) in extra {
+            v.retain(|(key, _)| key != k);
+            v.push((k, val.to_string()));
+        }
+        v
+    };
+    let rows: Vec<(&str, Vec<(&'static str, String)>, bool)> = vec![
+        ("socket, no sslmode", base(&socket), true),
+        (
+            "TCP, sslmode=prefer",
+            with(base(&a), &[("PGSSLMODE", "prefer")]),
+            true,
+        ),
+        (
+            "TCP, sslmode=require",
+            with(base(&a), &[("PGSSLMODE", "require")]),
+            true,
+        ),
+        (
+            "TCP, sslmode=disable (server wants TLS)",
+            with(base(&a), &[("PGSSLMODE", "disable")]),
+            false,
+        ),
+        (
+            "verify-full, our CA",
+            with(
+                base(&a),
+                &[("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", &ca)],
+            ),
+            true,
+        ),
+        (
+            "verify-ca, another CA",
+            with(
+                base(&a),
+                &[("PGSSLMODE", "verify-ca"), ("PGSSLROOTCERT", &other)],
+            ),
+            false,
+        ),
+        (
+            "a role that does not exist",
+            with(base(&socket), &[("PGUSER", "nobody_here")]),
+            false,
+        ),
+        (
+            "PGSERVICE over TLS",
+            vec![
+                ("PGSERVICEFILE", service.clone()),
+                ("PGSERVICE", "gov-tls".into()),
+            ],
+            true,
+        ),
+        (
+            "PGSERVICE over the socket",
+            vec![
+                ("PGSERVICEFILE", service.clone()),
+                ("PGSERVICE", "gov-socket".into()),
+            ],
+            true,
+        ),
+        (
+            "PGSERVICE undefined",
+            vec![
+                ("PGSERVICEFILE", service.clone()),
+                ("PGSERVICE", "nope".into()),
+            ],
+            false,
+        ),
+        (
+            "PGAPPNAME and PGOPTIONS",
+            with(
+                base(&socket),
+                &[("PGAPPNAME", "ops"), ("PGOPTIONS", "-c work_mem=8MB")],
+            ),
+            true,
+        ),
+    ];
+    let keys = TempKeys::new();
+    for (what, env, should) in rows {
+        let mut theirs = std::process::Command::new(&psql);
+        theirs
+            .args(["-X", "-q", "-w", "-c", "SELECT 1"])
+            .env_clear();
+        let mut ours = std::process::Command::new(BIN);
+        ours.args([
+            "readback",
+            "--apr",
+            "APR-NOBODY",
+            "--json",
+            "--connect-timeout",
+            "5s",
+        ])
+        .env_clear();
+        keys.apply(&mut ours);
+        for (k, v) in &env {
+            theirs.env(k, v);
+            ours.env(k, v);
+        }
+        let psql_ok = theirs.output().unwrap().status.success();
+        let run = Run {
+            argv: vec![what.to_owned()],
+            output: ours.output().unwrap(),
+        };
+        let ours_ok = run.code() == "REJECT_APR_NOT_FOUND";
+        assert_eq!(psql_ok, should, "psql: {what}");
+        assert_eq!(ours_ok, should, "dot-authorize-build-step: {what}: {run}");
+    }
     drop(cluster);
     std::fs::remove_dir_all(&pki.dir).ok();
 }
