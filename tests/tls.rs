@@ -188,7 +188,8 @@ fn each_connection_setting_behaves_as_psql_does() {
         }
         v
     };
-    let rows: Vec<(&str, Vec<(&'static str, String)>, bool)> = vec![
+    type Row<'a> = (&'a str, Vec<(&'static str, String)>, bool);
+    let rows: Vec<Row<'_>> = vec![
         ("socket, no sslmode", base(&socket), true),
         (
             "TCP, sslmode=prefer",
