@@ -209,6 +209,15 @@ fn plan_of(plan: usize) -> String {
 
 /// The argv of a handler command, as the world stands before it runs.
 fn argv_of(world: &World, op: &Op) -> Option<Vec<String>> {
+    argv_for(world, op).map(|mut a| {
+        // A loaded machine must not turn a verdict into a timeout: the
+        // histories compare decisions, not the machine's speed.
+        a.extend(["--lock-timeout", "60s", "--connect-timeout", "60s"].map(String::from));
+        a
+    })
+}
+
+fn argv_for(world: &World, op: &Op) -> Option<Vec<String>> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     Some(match op {
         Op::Execute { apr, dry } => {
