@@ -1136,7 +1136,9 @@ pub fn review(
             format!("--by {approver:?} is not the login running the review ({login:?}): nobody votes for somebody else"),
         ));
     }
-    let payload = text.as_deref().and_then(|t| crate::jsonb::read(t).ok());
+    let payload = text
+        .as_deref()
+        .and_then(|t| crate::jsonb::read_exact(t).ok());
     let canonical = payload
         .as_ref()
         .filter(|p| !p.is_null())
@@ -1569,7 +1571,8 @@ pub fn insert_apr(
     tx.commit()
 }
 
-/// An APR's action code and payload, read-only.
+/// An APR's action code and payload exactly as stored (null when it
+/// cannot be read exactly), read-only.
 pub fn read_apr_payload(conn: &mut Conn, apr: &str) -> Result<(String, Value), Stop> {
     let mut tx = Tx::begin(conn, true)?;
     let row = tx.query_opt(
@@ -1581,9 +1584,11 @@ pub fn read_apr_payload(conn: &mut Conn, apr: &str) -> Result<(String, Value), S
         Some(r) => {
             let action: String = r.try_get(0).or_fault()?;
             let text: Option<String> = r.try_get(1).or_fault()?;
+            // Exactly what is stored, or null: show-patch and digest print
+            // and hash it, so nothing may be silently truncated.
             let payload = text
                 .as_deref()
-                .and_then(|t| crate::jsonb::read(t).ok())
+                .and_then(|t| crate::jsonb::read_exact(t).ok())
                 .unwrap_or(Value::Null);
             Ok((action, payload))
         }

@@ -47,6 +47,35 @@ impl Frame {
     }
 }
 
+/// `read`, but only when nothing was lost: a text nested deeper than
+/// `MAX_DEPTH` is refused instead of truncated. For what must show or
+/// digest exactly what is stored (`digest`, `review`); the decisions use
+/// `read`, where a truncated subtree is malformed anyway. (A number beyond
+/// f64 still reads as ±f64::MAX; cser-v1 refuses every non-integer.)
+pub fn read_exact(text: &str) -> Result<Value, Unreadable> {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for (at, b) in text.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'{' | b'[' if !in_string => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > MAX_DEPTH {
+                    return Err(Unreadable {
+                        at,
+                        why: "nested deeper than can be shown or digested exactly",
+                    });
+                }
+            }
+            b'}' | b']' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    read(text)
+}
+
 /// Parses JSON text (as PostgreSQL prints jsonb) without limits on depth or
 /// number size. `Err` only for text that is not JSON at all.
 pub fn read(text: &str) -> Result<Value, Unreadable> {
@@ -340,6 +369,11 @@ mod tests {
             levels += 1;
         }
         assert_eq!(levels, MAX_DEPTH);
+        // read_exact refuses what read truncates, and reads the rest alike.
+        assert!(read_exact(&deep("1")).is_err());
+        let shallow = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(read_exact(&shallow), read(&shallow));
+        assert_eq!(read_exact(r#"{"a": "[[[[\"]]"}"#).unwrap()["a"], "[[[[\"]]");
         assert_eq!(cursor, &Value::Null);
         let v = read(&deep("\"REAL_RUN\"")).unwrap();
         assert!(crate::payload::mentions_real_run(&v));

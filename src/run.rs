@@ -426,7 +426,7 @@ fn digest(global: &Global, apr: &str) -> Output {
         };
         if payload.is_null() {
             return Err(refuse(
-                "the APR's payload is NULL or unreadable: there is nothing to approve".into(),
+                "the APR's payload is NULL, or nested too deep to digest exactly: there is nothing to approve".into(),
             ));
         }
         let canonical = cser::canonical(&payload)

@@ -190,6 +190,24 @@ fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
     // Two reviews of this exact payload: the quorum the recount counts.
     db.run(&["execute", "--apr", "APR-RV", "--json"])
         .expect(0, "OK", "MINTED");
+    // A payload nested deeper than can be shown exactly records nothing.
+    db.insert_apr(
+        "APR-RV-DEEP",
+        "authorize_build_step",
+        &serde_json::json!([]),
+        "proposed",
+    );
+    db.sql(
+        "UPDATE apr_requests SET proposed_action = (repeat('[', 200) || '1' || repeat(']', 200))::jsonb \
+         WHERE apr_code = 'APR-RV-DEEP'",
+    );
+    let before_deep = db.snapshot();
+    db.run_as(
+        "alice_rv",
+        &["review", "--apr", "APR-RV-DEEP", "--approve", "--json"],
+    )
+    .expect(4, "FAIL", "REJECT_PAYLOAD_MALFORMED");
+    assert_eq!(db.snapshot(), before_deep);
     db.sql("UPDATE apr_requests SET status = 'withdrawn' WHERE apr_code = 'APR-RV'");
     db.run_as(
         "alice_rv",

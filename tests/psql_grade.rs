@@ -236,6 +236,14 @@ fn digest_prints_the_payload_digest_an_approval_must_carry() {
     db.sql("UPDATE apr_requests SET proposed_action = NULL WHERE apr_code = 'APR-D'");
     db.run(&["digest", "--apr", "APR-D", "--json"])
         .expect(4, "FAIL", "REJECT_PAYLOAD_MALFORMED");
+    // Nested deeper than the reader keeps: never the digest of a truncated
+    // copy (it would name a payload nobody stored).
+    db.sql(
+        "UPDATE apr_requests SET proposed_action = (repeat('[', 200) || '1' || repeat(']', 200))::jsonb \
+         WHERE apr_code = 'APR-D'",
+    );
+    db.run(&["digest", "--apr", "APR-D", "--json"])
+        .expect(4, "FAIL", "REJECT_PAYLOAD_MALFORMED");
 }
 
 #[test]
