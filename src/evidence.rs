@@ -281,8 +281,7 @@ pub fn verify(bytes: &[u8]) -> Result<u64, Break> {
 /// The user running the handler: name from /etc/passwd when it has one,
 /// and the uid (from /proc/self, which the kernel owns).
 pub fn os_user() -> (Option<String>, Option<u32>) {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
+    let uid = crate::signing::running_uid().ok();
     let name = uid.and_then(|uid| {
         std::fs::read_to_string("/etc/passwd")
             .ok()

@@ -264,7 +264,9 @@ pub fn verify_grant(trusted: &TrustedKeys, g: &Grant) -> Result<(), Forgery> {
 // key files (IO)
 // ---------------------------------------------------------------------------
 
-fn running_uid() -> Result<u32, String> {
+/// The uid this process runs as (from /proc/self, which the kernel owns);
+/// key checks and the evidence log's `os_uid` both use it.
+pub(crate) fn running_uid() -> Result<u32, String> {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
