@@ -461,12 +461,14 @@ fn keygen(out: &std::path::Path) -> Output {
 }
 
 fn evidence_verify(file: &std::path::Path) -> Output {
-    let bytes = match std::fs::read(file) {
+    // A regular file only, opened without blocking: a FIFO must not hold
+    // the check for ever. (No size cap: a log grows for as long as it runs.)
+    let bytes = match manifest::read_regular(file, u64::MAX - 1) {
         Ok(b) => b,
         Err(e) => {
             return Output::Verdict(Verdict::fault(
                 Fault::EvidenceLog,
-                format!("cannot read {}: {e}", file.display()),
+                format!("cannot read {}: {}", file.display(), e.describe()),
             ))
         }
     };
