@@ -400,7 +400,7 @@ fn load_service(
     .flatten()
     .collect();
     for file in &files {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Some(text) = config_text(file) else {
             continue;
         };
         let mut in_section = false;
@@ -439,6 +439,14 @@ fn load_service(
                 .join(", ")
         }
     ))
+}
+
+/// A configuration file's text (service file, password file): a regular
+/// file of at most 1 MiB, opened without blocking, so that a FIFO or a
+/// device in its place is skipped, never waited on.
+fn config_text(path: &Path) -> Option<String> {
+    let bytes = crate::manifest::read_regular(path, 1 << 20).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// What a connection calls itself when nothing else names it.
@@ -498,7 +506,7 @@ fn pgpass_password(
         );
         return Ok(None);
     }
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = config_text(&path) else {
         return Ok(None);
     };
     let entries: Vec<Vec<String>> = text

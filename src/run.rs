@@ -665,9 +665,13 @@ fn show_patch(
             v = v.detail("written_to", path.display().to_string());
         }
         if let Some(path) = against {
-            let current = std::fs::read(path).map_err(|e| {
+            let cap = crate::patch::MAX_CONTENT_BYTES as u64 * 4;
+            let current = manifest::read_regular(path, cap).map_err(|e| {
                 (
-                    Stop::Fault(Fault::Io, format!("cannot read {}: {e}", path.display())),
+                    Stop::Fault(
+                        Fault::Io,
+                        format!("cannot read {}: {}", path.display(), e.describe()),
+                    ),
                     None,
                 )
             })?;

@@ -60,8 +60,9 @@ fn load_roots(roots: &Roots) -> Result<RootCertStore, String> {
             }
         }
         Roots::File(path) => {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+            // A regular file, opened without blocking (never a FIFO).
+            let pem = crate::manifest::read_regular(path, 1 << 20)
+                .map_err(|e| format!("sslrootcert {}: {}", path.display(), e.describe()))?;
             use rustls::pki_types::pem::PemObject as _;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;

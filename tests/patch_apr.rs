@@ -100,6 +100,44 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
     );
     assert_eq!(db.snapshot(), again);
 
+    // --against a FIFO is an error at once, never a wait.
+    let fifo = Tmp::new("fifo-dir-marker", b"");
+    let fifo_path = std::path::Path::new(fifo.path()).with_file_name("against.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo_path)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = db
+        .command_as(
+            "dot_authorize_build_step",
+            &[
+                "show-patch",
+                "--apr",
+                "APR-PATCH-1",
+                "--against",
+                fifo_path.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("show-patch --against blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let fifo_run = Run {
+        argv: vec![],
+        output: child.wait_with_output().unwrap(),
+    };
+    fifo_run.expect(5, "ERROR", "ERROR_IO");
+
     // --out never replaces a file silently.
     let out = Tmp::new("decoded", b"keep me");
     let refused = db.run(&[

@@ -377,3 +377,66 @@ fn a_service_file_entry_is_enough_to_reach_the_database() {
     assert_eq!(run.exit(), 2, "{run}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `args` with `envs`, killing it (and failing) if it blocks.
+fn bounded(db: &Db<'_>, args: &[&str], envs: &[(&str, &std::path::Path)]) -> Run {
+    let mut cmd = db.command_as("dot_authorize_build_step", args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("{args:?} {envs:?} blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Run {
+        argv: args.iter().map(|s| s.to_string()).collect(),
+        output: child.wait_with_output().unwrap(),
+    }
+}
+
+#[test]
+fn a_fifo_where_a_file_is_named_is_never_waited_on() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let fifo = std::env::temp_dir().join(format!("dot-abs-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // A service file or password file that is a FIFO is skipped, as if absent.
+    let run = bounded(
+        &db,
+        &["readback", "--apr", "APR-X", "--json"],
+        &[("PGSERVICEFILE", &fifo), ("PGPASSFILE", &fifo)],
+    );
+    run.expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    // A root certificate that is a FIFO is an error, at once.
+    let run = bounded(
+        &db,
+        &[
+            "readback",
+            "--apr",
+            "APR-X",
+            "--json",
+            "--db-url",
+            "host=127.0.0.1 sslmode=verify-full",
+            "--connect-timeout",
+            "2s",
+        ],
+        &[("PGSSLROOTCERT", &fifo)],
+    );
+    assert_eq!(run.exit(), 5, "{run}");
+    std::fs::remove_file(&fifo).ok();
+}
