@@ -15,6 +15,8 @@ EXIT STATUS:
     Every outcome but OK, and every --dry-run, leaves the database exactly as it was.
 
 CONNECTION:
+    The commands that reach a database take the connection options after the command name (see
+    `<command> --help`); manifest, keygen, evidence and harness never connect and take none.
     --db-url, else DATABASE_URL, else PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD/PGPASSFILE/PGSSLMODE,
     as psql reads them; without PGUSER the user is the operating-system user. A --db-url holding a
     password is refused: keep passwords out of argv (use PGPASSWORD or a 0600 ~/.pgpass).
@@ -22,7 +24,9 @@ CONNECTION:
     URL's connect_timeout says otherwise.
 
 KEYS AND EVIDENCE:
-    DOT_ABS_SIGNING_KEY, DOT_ABS_TRUSTED_KEYS and DOT_ABS_EVIDENCE_LOG stand in for the flags.";
+    --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show) and
+    --evidence-log (execute, consume, revoke, review, propose, propose-patch); DOT_ABS_SIGNING_KEY,
+    DOT_ABS_TRUSTED_KEYS and DOT_ABS_EVIDENCE_LOG stand in for them.";
 
 /// `--version`: the package version, the commit it was built from, and
 /// the versions of the formats it speaks.
@@ -42,55 +46,129 @@ pub const VERSION: &str = concat!(
     after_help = EXIT_STATUS
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: Global,
+    /// Print exactly one JSON object (the verdict) on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct Global {
+/// The lock timeout when none is given.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The statement timeout when none is given.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach the database and how long to wait for it: flattened only
+/// into the commands that connect, so `--help` of the others does not
+/// offer options they would ignore.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct Connection {
     /// PostgreSQL URL or key=value string (without a password)
-    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    #[arg(long, value_name = "URL")]
     pub db_url: Option<String>,
-    /// Print exactly one JSON object (the verdict) on stdout
-    #[arg(long, global = true)]
-    pub json: bool,
     /// Give up connecting, handshake included, after this long (default: the URL's
     /// connect_timeout, else PGCONNECT_TIMEOUT, else 10s)
-    #[arg(long, global = true, value_parser = parse_timeout, value_name = "DURATION", help_heading = "Connection")]
+    #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Option<Duration>,
     /// Give up waiting for a lock after this long (e.g. 10s, 500ms)
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION", help_heading = "Connection")]
+    #[arg(long, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// Give up on any one statement after this long
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION", help_heading = "Connection")]
+    #[arg(long, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub statement_timeout: Duration,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            db_url: None,
+            connect_timeout: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// execute's private key.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Keys and evidence")]
+pub struct SigningKeyOption {
     /// The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Keys and evidence"
-    )]
+    #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
+}
+
+/// The public keys a grant is checked against.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Keys and evidence")]
+pub struct TrustedKeysOption {
     /// Public keys a grant's signature must verify against: a file, or a directory of *.pub
     /// (else DOT_ABS_TRUSTED_KEYS)
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE|DIR",
-        help_heading = "Keys and evidence"
-    )]
+    #[arg(long, value_name = "FILE|DIR")]
     pub trusted_keys: Option<PathBuf>,
+}
+
+/// Where a deciding command leaves its evidence line.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Keys and evidence")]
+pub struct EvidenceLogOption {
     /// Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        help_heading = "Keys and evidence"
-    )]
+    #[arg(long, value_name = "FILE")]
     pub evidence_log: Option<PathBuf>,
+}
+
+/// Everything a command was told about where and how to run, whichever of
+/// the options above it accepts; what it does not accept is absent.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub json: bool,
+    pub db_url: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub signing_key: Option<PathBuf>,
+    pub trusted_keys: Option<PathBuf>,
+    pub evidence_log: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The settings of this command line.
+    pub fn settings(&self) -> Settings {
+        use Command as C;
+        let none = Connection::default();
+        let (conn, signing, trusted, evidence) = match &self.command {
+            C::Execute(a) => (
+                &a.conn,
+                Some(&a.signing),
+                Some(&a.trusted),
+                Some(&a.evidence),
+            ),
+            C::Consume(a) => (&a.conn, None, Some(&a.trusted), Some(&a.evidence)),
+            C::Revoke(a) => (&a.conn, None, Some(&a.trusted), Some(&a.evidence)),
+            C::Readback(a) => (&a.conn, None, Some(&a.trusted), None),
+            C::List(a) => (&a.conn, None, Some(&a.trusted), None),
+            C::Show(a) => (&a.conn, None, Some(&a.trusted), None),
+            C::Propose(a) => (&a.conn, None, None, Some(&a.evidence)),
+            C::ProposePatch(a) => (&a.conn, None, None, Some(&a.evidence)),
+            C::Review(a) => (&a.conn, None, None, Some(&a.evidence)),
+            C::Digest(a) => (&a.conn, None, None, None),
+            C::ShowPatch(a) => (&a.conn, None, None, None),
+            C::Manifest(_) | C::Keygen { .. } | C::Evidence(_) | C::Harness { .. } => {
+                (&none, None, None, None)
+            }
+        };
+        Settings {
+            json: self.json,
+            db_url: conn.db_url.clone(),
+            connect_timeout: conn.connect_timeout,
+            lock_timeout: conn.lock_timeout,
+            statement_timeout: conn.statement_timeout,
+            signing_key: signing.and_then(|o| o.signing_key.clone()),
+            trusted_keys: trusted.and_then(|o| o.trusted_keys.clone()),
+            evidence_log: evidence.and_then(|o| o.evidence_log.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,14 +177,7 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step execute --apr APR-C1-0001 --json"
     )]
-    Execute {
-        /// The APR code (apr_requests.apr_code)
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: String,
-        /// Check everything and say what would happen; write nothing
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Execute(ExecuteArgs),
     /// Spend a grant once: active -> consumed, only if every binding matches and it is unexpired
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step consume --auth-code GBA-C1-APR-C1-0001 \\\n        \
@@ -121,10 +192,7 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines
     #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step readback --apr APR-C1-0001")]
-    Readback {
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: String,
-    },
+    Readback(ReadbackArgs),
     /// Build an authorize_build_step APR from a manifest; --dry-run prints it, otherwise inserts it as proposed
     #[command(
         after_help = "EXAMPLES:\n    dot-authorize-build-step propose --manifest c1.json --plan-ref LEGO1-C1-PLAN --ttl 2h \\\n        \
@@ -140,49 +208,23 @@ pub enum Command {
     )]
     List(ListArgs),
     /// One grant with its whole binding, its signature check and its history
-    #[command(
-        group = clap::ArgGroup::new("which_grant").required(true).args(["auth_code", "apr"]),
-        after_help = "EXAMPLE:\n    dot-authorize-build-step show --apr APR-C1-0001"
-    )]
-    Show {
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        auth_code: Option<String>,
-        /// The grant minted for this APR
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: Option<String>,
-    },
+    #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step show --apr APR-C1-0001")]
+    Show(ShowArgs),
     /// Approve or reject an APR: shows its canonical payload and digest, and records the vote with that digest
     #[command(
-        group = clap::ArgGroup::new("decision").required(true).args(["approve", "reject"]),
         after_help = "EXAMPLE:\n    dot-authorize-build-step review --apr APR-C1-0001 --approve --by alice --digest 4f0c…e21a\n\n\
         Run it as your own database login (a member of dot_apr_reviewer): the vote is recorded under\n\
         that login's name. --digest, when given, must be the digest you reviewed (see `digest`): if the\n\
         payload changed since, nothing is recorded."
     )]
-    Review {
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: String,
-        #[arg(long)]
-        approve: bool,
-        #[arg(long)]
-        reject: bool,
-        /// Who reviews: must be the database login running the command (default: that login)
-        #[arg(long, value_name = "WHO", value_parser = name)]
-        by: Option<String>,
-        /// The payload digest you reviewed; refused if the payload is no longer that one
-        #[arg(long, value_name = "H", value_parser = printable)]
-        digest: Option<String>,
-    },
+    Review(ReviewArgs),
     /// The cser-v1 digest of an APR's payload: what an approval must record as payload_digest
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step digest --apr APR-C1-0001\n\n\
         Approvals made through other tools count only if they carry this digest: it is the\n\
         digest of exactly what the approver saw, and the recount counts nothing else."
     )]
-    Digest {
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: String,
-    },
+    Digest(DigestArgs),
     /// cser-v1 canonical bytes and SHA-256 of a JSON document
     #[command(subcommand)]
     Manifest(ManifestCommand),
@@ -198,19 +240,7 @@ pub enum Command {
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step show-patch --apr APR-PATCH-0001 --against /opt/incomex/dot/bin/dot-apr-execute"
     )]
-    ShowPatch {
-        #[arg(long, value_name = "CODE", value_parser = name)]
-        apr: String,
-        /// Print a unified diff of the current file against the new content
-        #[arg(long, value_name = "FILE")]
-        against: Option<PathBuf>,
-        /// Write the verified new content to FILE (refused if FILE exists, unless --force)
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Let --out replace an existing file
-        #[arg(long, requires = "out")]
-        force: bool,
-    },
+    ShowPatch(ShowPatchArgs),
     /// Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step keygen --out /etc/dot-authorize-build-step/keys\n\n\
@@ -239,6 +269,101 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct ExecuteArgs {
+    /// The APR code (apr_requests.apr_code)
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    /// Check everything and say what would happen; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub signing: SigningKeyOption,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadbackArgs {
+    /// The APR to check
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which_grant").required(true).args(["auth_code", "apr"]))]
+pub struct ShowArgs {
+    /// The grant with this auth code
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub auth_code: Option<String>,
+    /// The grant minted for this APR
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: Option<String>,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("decision").required(true).args(["approve", "reject"]))]
+pub struct ReviewArgs {
+    /// The APR to vote on
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    /// Record an approval
+    #[arg(long)]
+    pub approve: bool,
+    /// Record a rejection
+    #[arg(long)]
+    pub reject: bool,
+    /// Who reviews: must be the database login running the command (default: that login)
+    #[arg(long, value_name = "WHO", value_parser = name)]
+    pub by: Option<String>,
+    /// The payload digest you reviewed; refused if the payload is no longer that one
+    #[arg(long, value_name = "H", value_parser = printable)]
+    pub digest: Option<String>,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
+}
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// The APR whose payload to digest
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowPatchArgs {
+    /// The patch_ops_code APR to decode
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    /// Print a unified diff of the current file against the new content
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<PathBuf>,
+    /// Write the verified new content to FILE (refused if FILE exists, unless --force)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Let --out replace an existing file
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
+#[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only grants with this status (active, consumed, revoked, …)
     #[arg(long, value_name = "STATUS", value_parser = name)]
@@ -258,6 +383,10 @@ pub struct ListArgs {
     /// One JSON object per grant per line, instead of the table (no verdict line)
     #[arg(long, conflicts_with = "json")]
     pub jsonl: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
 }
 
 #[derive(Debug, Args)]
@@ -268,14 +397,19 @@ pub struct ProposePatchArgs {
     /// Where the dispatcher lives (absolute, no '..')
     #[arg(long, value_name = "PATH", value_parser = printable)]
     pub file_path: String,
+    /// The DOT code the patch is filed under (e.g. DOT-310)
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub dot_code: String,
+    /// apr_requests.session_code
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub session: String,
+    /// How the patched dispatcher is tested, for the approvers
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub test_plan: String,
+    /// Who proposes (apr_requests.proposed_by)
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
+    /// The APR code; generated when absent
     #[arg(long, value_name = "CODE", value_parser = non_empty)]
     pub apr: Option<String>,
     /// Rollback: the content is the dispatcher as it was before the arm (it must not carry the arm)
@@ -284,6 +418,10 @@ pub struct ProposePatchArgs {
     /// Print the APR; write nothing (no database needed)
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
 }
 
 #[derive(Debug, Args)]
@@ -300,11 +438,13 @@ pub struct ProposeArgs {
     /// vocabulary (seed 004 STEP 6), so a database must answer
     #[arg(long, value_name = "H", value_parser = printable)]
     pub manifest_hash: Option<String>,
+    /// The plan the grant is bound to (1-128 of [A-Za-z0-9._:-])
     #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
     /// How long the grant lives once minted: 90s, 30m, 2h (at most 24h)
     #[arg(long, value_name = "DURATION")]
     pub ttl: String,
+    /// The plan that undoes the build (1-128 of [A-Za-z0-9._:-])
     #[arg(long, value_name = "R", value_parser = printable)]
     pub rollback_plan_ref: String,
     /// Who proposes (apr_requests.proposed_by)
@@ -319,18 +459,27 @@ pub struct ProposeArgs {
     /// Print the APR; write nothing (the live vocabulary is checked only if a database answers)
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
 }
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
+    /// The grant to spend
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub auth_code: String,
+    /// The target being built; must be the grant's (DOT_C1_VOCAB_BUILD)
     #[arg(long, value_parser = printable)]
     pub target: String,
+    /// The carrier; must be the grant's (C1)
     #[arg(long, value_parser = printable)]
     pub carrier: String,
+    /// The lane; must be the grant's (BUILD_PREP)
     #[arg(long, value_parser = printable)]
     pub lane: String,
+    /// The plan being run; must be the grant's
     #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
     /// DRY_RUN; REAL_RUN is always refused (C1_PROD_REAL_RUN_BLOCKED)
@@ -353,24 +502,41 @@ pub struct ConsumeArgs {
     /// 1-128 of [A-Za-z0-9._:-]; a fresh random one when absent
     #[arg(long, value_name = "ID", value_parser = request_id)]
     pub request_id: Option<String>,
+    /// Check everything and say whether it would be consumed; write nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
 }
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["auth_code", "apr"]))]
 pub struct RevokeArgs {
+    /// The grant to revoke
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub auth_code: Option<String>,
     /// Revoke the grant minted for this APR
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: Option<String>,
+    /// Why (recorded in revoke_reason)
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub reason: String,
+    /// Who revokes (recorded in revoked_by)
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
+    /// Check everything and say whether it would be revoked; write nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub evidence: EvidenceLogOption,
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,7 +545,10 @@ pub enum EvidenceCommand {
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step evidence verify /var/log/dot-authorize-build-step/evidence.jsonl"
     )]
-    Verify { file: PathBuf },
+    Verify {
+        /// The evidence log to walk
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -388,12 +557,18 @@ pub enum ManifestCommand {
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step manifest hash fixtures/manifests/c1-valid.json"
     )]
-    Hash { file: PathBuf },
+    Hash {
+        /// The JSON document (a regular file)
+        file: PathBuf,
+    },
     /// Print the canonical bytes (RFC 8785), no trailing newline
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step manifest canon c1.json | sha256sum"
     )]
-    Canon { file: PathBuf },
+    Canon {
+        /// The JSON document (a regular file)
+        file: PathBuf,
+    },
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -534,5 +709,154 @@ mod tests {
         }
         assert_eq!(name("APR-C1-0001"), Ok("APR-C1-0001".into()));
         assert_eq!(name("Zoë Ω"), Ok("Zoë Ω".into()));
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand, nested ones included, with its path.
+    fn commands() -> Vec<(String, clap::Command)> {
+        let mut root = Cli::command();
+        root.build();
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), root)];
+        while let Some((path, cmd)) = stack.pop() {
+            for sub in cmd.get_subcommands() {
+                stack.push((
+                    format!("{path} {}", sub.get_name()).trim().to_owned(),
+                    sub.clone(),
+                ));
+            }
+            out.push((path, cmd));
+        }
+        out
+    }
+
+    #[test]
+    fn every_option_and_argument_is_described() {
+        let mut bare = Vec::new();
+        for (path, cmd) in commands() {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !arg.is_hide_set() {
+                    bare.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "options without a description: {bare:#?}");
+    }
+
+    /// The options a command's help offers, by id.
+    fn options(cmd: &clap::Command) -> Vec<String> {
+        cmd.get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn connection_and_key_options_are_offered_only_where_they_are_used() {
+        const CONNECTION: [&str; 4] = [
+            "db_url",
+            "connect_timeout",
+            "lock_timeout",
+            "statement_timeout",
+        ];
+        // Which options each command offers: connection, signing key,
+        // trusted keys, evidence log ("" is the top level).
+        struct Uses(&'static str, [bool; 4]);
+        let uses = [
+            Uses("execute", [true, true, true, true]),
+            Uses("consume", [true, false, true, true]),
+            Uses("revoke", [true, false, true, true]),
+            Uses("readback", [true, false, true, false]),
+            Uses("list", [true, false, true, false]),
+            Uses("show", [true, false, true, false]),
+            Uses("propose", [true, false, false, true]),
+            Uses("propose-patch", [true, false, false, true]),
+            Uses("review", [true, false, false, true]),
+            Uses("digest", [true, false, false, false]),
+            Uses("show-patch", [true, false, false, false]),
+            Uses("manifest hash", [false, false, false, false]),
+            Uses("manifest canon", [false, false, false, false]),
+            Uses("keygen", [false, false, false, false]),
+            Uses("evidence verify", [false, false, false, false]),
+            Uses("harness", [false, false, false, false]),
+            Uses("", [false, false, false, false]),
+        ];
+        let all = commands();
+        for Uses(path, [connects, s, t, e]) in &uses {
+            let cmd = &all.iter().find(|(p, _)| p == path).expect(path).1;
+            let have = options(cmd);
+            for id in CONNECTION {
+                assert_eq!(have.iter().any(|h| h == id), *connects, "{path:?} --{id}");
+            }
+            for (id, wanted) in [
+                ("signing_key", *s),
+                ("trusted_keys", *t),
+                ("evidence_log", *e),
+            ] {
+                assert_eq!(have.iter().any(|h| h == id), wanted, "{path:?} --{id}");
+            }
+            // Command options come first; connection and keys under their own headings.
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                let heading = arg.get_help_heading();
+                if CONNECTION.contains(&id) {
+                    assert_eq!(heading, Some("Connection"), "{path:?} --{id}");
+                } else if ["signing_key", "trusted_keys", "evidence_log"].contains(&id) {
+                    assert_eq!(heading, Some("Keys and evidence"), "{path:?} --{id}");
+                } else {
+                    assert_eq!(heading, None, "{path:?} --{id}");
+                }
+            }
+        }
+        // Every subcommand is in the table above.
+        for (path, cmd) in &all {
+            if cmd.get_subcommands().next().is_none() && !path.split(' ').any(|w| w == "help") {
+                assert!(
+                    uses.iter().any(|u| u.0 == path),
+                    "{path:?} is not classified"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_command_that_never_connects_refuses_connection_options() {
+        for argv in [
+            &["x", "keygen", "--out", "d", "--db-url", "host=h"][..],
+            &["x", "manifest", "hash", "f", "--lock-timeout", "1s"],
+            &["x", "evidence", "verify", "f", "--trusted-keys", "k"],
+            &["x", "digest", "--apr", "A", "--signing-key", "k"],
+            &["x", "list", "--evidence-log", "l"],
+            &["x", "--db-url", "host=h", "execute", "--apr", "A"],
+        ] {
+            let err = Cli::try_parse_from(argv).expect_err(&format!("{argv:?}"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{argv:?}"
+            );
+        }
+        let ok = Cli::try_parse_from([
+            "x",
+            "execute",
+            "--apr",
+            "A",
+            "--json",
+            "--lock-timeout",
+            "2s",
+        ])
+        .expect("execute takes connection options");
+        let settings = ok.settings();
+        assert!(settings.json);
+        assert_eq!(settings.lock_timeout, Duration::from_secs(2));
+        assert_eq!(settings.statement_timeout, DEFAULT_STATEMENT_TIMEOUT);
+        let plain = Cli::try_parse_from(["x", "digest", "--apr", "A"]).expect("digest");
+        assert_eq!(plain.settings().lock_timeout, DEFAULT_LOCK_TIMEOUT);
+        assert_eq!(Connection::default().lock_timeout, DEFAULT_LOCK_TIMEOUT);
     }
 }

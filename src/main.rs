@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "{last}");
             (format!("{results}\n").into_bytes(), exit_for(v.kind()))
         }
-        Output::Verdict(v) if cli.global.json => (
+        Output::Verdict(v) if cli.json => (
             format!("{}\n", v.to_json()).into_bytes(),
             exit_for(v.kind()),
         ),

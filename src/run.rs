@@ -3,8 +3,8 @@
 //! (main owns them) and no SQL (db owns it).
 
 use crate::cli::{
-    Cli, Command, ConsumeArgs, EvidenceCommand, Global, ManifestCommand, ProposeArgs,
-    ProposePatchArgs, RevokeArgs,
+    Cli, Command, ConsumeArgs, EvidenceCommand, ManifestCommand, ProposeArgs, ProposePatchArgs,
+    RevokeArgs, Settings,
 };
 use crate::connect::{self, Timeouts};
 use crate::cser;
@@ -40,7 +40,8 @@ pub fn run(cli: &Cli) -> Output {
             | Command::Propose(_)
             | Command::ProposePatch(_)
     );
-    let log_path = path_option(&cli.global.evidence_log, crate::evidence::ENV);
+    let settings = cli.settings();
+    let log_path = path_option(&settings.evidence_log, crate::evidence::ENV);
     let log = match log_path {
         Some(path) if deciding => match crate::evidence::Log::open(&path) {
             Ok(log) => Some(log),
@@ -49,9 +50,9 @@ pub fn run(cli: &Cli) -> Output {
         _ => None,
     };
     connect::set_application_name(application_name(&cli.command));
-    let output = warn_if_superuser(dispatch(cli));
+    let output = warn_if_superuser(dispatch(cli, &settings));
     match log {
-        Some(log) => record_evidence(log, cli, output),
+        Some(log) => record_evidence(log, cli, &settings, output),
         None => output,
     }
 }
@@ -85,12 +86,12 @@ fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path
 /// pg_stat_activity shows it.
 fn application_name(command: &Command) -> String {
     let subject = match command {
-        Command::Execute { apr, .. }
-        | Command::Readback { apr }
-        | Command::Digest { apr }
-        | Command::Review { apr, .. } => Some(apr.clone()),
+        Command::Execute(a) => Some(a.apr.clone()),
+        Command::Readback(a) => Some(a.apr.clone()),
+        Command::Digest(a) => Some(a.apr.clone()),
+        Command::Review(a) => Some(a.apr.clone()),
         Command::Consume(a) => Some(a.auth_code.clone()),
-        Command::Show { auth_code, apr } => auth_code.clone().or_else(|| apr.clone()),
+        Command::Show(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
         Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
         _ => None,
     };
@@ -108,19 +109,19 @@ fn application_name(command: &Command) -> String {
 
 fn command_name(command: &Command) -> &'static str {
     match command {
-        Command::Execute { .. } => "execute",
+        Command::Execute(_) => "execute",
         Command::Consume(_) => "consume",
         Command::Revoke(_) => "revoke",
-        Command::Readback { .. } => "readback",
+        Command::Readback(_) => "readback",
         Command::Propose(_) => "propose",
         Command::Manifest(_) => "manifest",
         Command::ProposePatch(_) => "propose-patch",
-        Command::ShowPatch { .. } => "show-patch",
+        Command::ShowPatch(_) => "show-patch",
         Command::Keygen { .. } => "keygen",
         Command::List(_) => "list",
-        Command::Review { .. } => "review",
-        Command::Show { .. } => "show",
-        Command::Digest { .. } => "digest",
+        Command::Review(_) => "review",
+        Command::Show(_) => "show",
+        Command::Digest(_) => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
     }
@@ -131,12 +132,17 @@ fn command_name(command: &Command) -> &'static str {
 /// caller must not act on a decision that left no evidence (an OK outcome
 /// stands in the database; re-running the command, which is idempotent,
 /// records it once the log is fixed).
-fn record_evidence(mut log: crate::evidence::Log, cli: &Cli, output: Output) -> Output {
+fn record_evidence(
+    mut log: crate::evidence::Log,
+    cli: &Cli,
+    settings: &Settings,
+    output: Output,
+) -> Output {
     let Output::Verdict(v) = output else {
         return output;
     };
     let (os_user, os_uid) = crate::evidence::os_user();
-    let db_user = resolve(&cli.global)
+    let db_user = resolve(settings)
         .ok()
         .and_then(|t| t.config.get_user().map(str::to_owned));
     let mut record = serde_json::Map::new();
@@ -187,8 +193,8 @@ fn record_evidence(mut log: crate::evidence::Log, cli: &Cli, output: Output) -> 
 }
 
 /// The trusted public keys from --trusted-keys or DOT_ABS_TRUSTED_KEYS.
-fn trusted_keys(global: &Global) -> Result<TrustedKeys, Stop> {
-    let Some(path) = path_option(&global.trusted_keys, signing::TRUSTED_KEYS_ENV) else {
+fn trusted_keys(settings: &Settings) -> Result<TrustedKeys, Stop> {
+    let Some(path) = path_option(&settings.trusted_keys, signing::TRUSTED_KEYS_ENV) else {
         return Err(Stop::Fault(
             Fault::TrustedKeys,
             format!(
@@ -202,8 +208,8 @@ fn trusted_keys(global: &Global) -> Result<TrustedKeys, Stop> {
 
 /// The signing key from --signing-key or DOT_ABS_SIGNING_KEY; its public
 /// half must be trusted, or every grant it signed would be refused.
-fn signing_key(global: &Global, trusted: &TrustedKeys) -> Result<SigningKey, Stop> {
-    let Some(path) = path_option(&global.signing_key, signing::SIGNING_KEY_ENV) else {
+fn signing_key(settings: &Settings, trusted: &TrustedKeys) -> Result<SigningKey, Stop> {
+    let Some(path) = path_option(&settings.signing_key, signing::SIGNING_KEY_ENV) else {
         return Err(Stop::Fault(
             Fault::SigningKey,
             format!(
@@ -228,12 +234,12 @@ fn signing_key(global: &Global, trusted: &TrustedKeys) -> Result<SigningKey, Sto
     Ok(key)
 }
 
-fn execute(global: &Global, apr: &str, dry_run: bool) -> Output {
+fn execute(settings: &Settings, apr: &str, dry_run: bool) -> Output {
     // A wrong command line is a usage error before anything else is read.
-    if let Err(usage) = resolve(global) {
+    if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
     }
-    let keys = trusted_keys(global).and_then(|t| signing_key(global, &t).map(|k| (t, k)));
+    let keys = trusted_keys(settings).and_then(|t| signing_key(settings, &t).map(|k| (t, k)));
     let (trusted, key) = match keys {
         Ok(k) => k,
         Err(stop) => return Output::Verdict(Verdict::from(stop).apr(apr).dry_run(dry_run)),
@@ -242,7 +248,7 @@ fn execute(global: &Global, apr: &str, dry_run: bool) -> Output {
         signing: Some(&key),
         trusted: &trusted,
     };
-    verdict(with_db_settled(global, |c| {
+    verdict(with_db_settled(settings, |c| {
         db::execute(c, apr, dry_run, &keys)
             .map(|v| v.apr(apr.to_owned()))
             .map_err(|s| (s, Some(apr.to_owned())))
@@ -287,8 +293,8 @@ fn grant_json(g: &crate::policy::Grant, trusted: Option<&TrustedKeys>) -> serde_
 }
 
 /// `list`: grants, newest first.
-fn list(global: &Global, args: &crate::cli::ListArgs) -> Output {
-    let trusted = trusted_keys(global).ok();
+fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
+    let trusted = trusted_keys(settings).ok();
     let filter = db::ListFilter {
         status: args.status.as_deref(),
         apr: args.apr.as_deref(),
@@ -298,7 +304,7 @@ fn list(global: &Global, args: &crate::cli::ListArgs) -> Output {
             .map(|d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)),
         limit: args.limit,
     };
-    let result = with_db(global, |c| db::list(c, &filter).map_err(|s| (s, None)));
+    let result = with_db(settings, |c| db::list(c, &filter).map_err(|s| (s, None)));
     let grants = match result {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
@@ -314,7 +320,7 @@ fn list(global: &Global, args: &crate::cli::ListArgs) -> Output {
     }
     let v =
         Verdict::done(Done::Listed, format!("{} grants", rows.len())).detail("count", rows.len());
-    if global.json {
+    if settings.json {
         return Output::Verdict(v.detail("grants", rows));
     }
     let mut text = format!(
@@ -343,14 +349,14 @@ fn list(global: &Global, args: &crate::cli::ListArgs) -> Output {
 }
 
 /// `show`: one grant, its binding, signature and history.
-fn show(global: &Global, auth_code: Option<&str>, apr: Option<&str>) -> Output {
+fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Output {
     let key = match (auth_code, apr) {
         (Some(c), _) => GrantKey::AuthCode(c),
         (None, Some(a)) => GrantKey::Apr(a),
         (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
     };
-    let trusted = trusted_keys(global).ok();
-    verdict(with_db(global, |c| {
+    let trusted = trusted_keys(settings).ok();
+    verdict(with_db(settings, |c| {
         let Some(s) = db::show_grant(c, key).map_err(|s| (s, None))? else {
             return Err((
                 Stop::Reject(Reject::AuthNotFound, "no grant found".into()),
@@ -415,8 +421,8 @@ fn show(global: &Global, auth_code: Option<&str>, apr: Option<&str>) -> Output {
 }
 
 /// `digest --apr`: the cser-v1 digest of the APR's payload as stored.
-fn digest(global: &Global, apr: &str) -> Output {
-    verdict(with_db(global, |c| {
+fn digest(settings: &Settings, apr: &str) -> Output {
+    verdict(with_db(settings, |c| {
         let (_, payload) = db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
         let refuse = |why: String| {
             (
@@ -487,41 +493,36 @@ fn evidence_verify(file: &std::path::Path) -> Output {
     }
 }
 
-fn dispatch(cli: &Cli) -> Output {
+fn dispatch(cli: &Cli, settings: &Settings) -> Output {
     match &cli.command {
-        Command::Execute { apr, dry_run } => execute(&cli.global, apr, *dry_run),
+        Command::Execute(a) => execute(settings, &a.apr, a.dry_run),
         Command::Keygen { out } => keygen(out),
-        Command::List(args) => list(&cli.global, args),
-        Command::Review {
-            apr,
-            approve,
-            reject: _,
-            by,
-            digest,
-        } => verdict(with_db(&cli.global, |c| {
-            db::review(c, apr, *approve, by.as_deref(), digest.as_deref())
-                .map_err(|s| (s, Some(apr.clone())))
+        Command::List(args) => list(settings, args),
+        Command::Review(a) => verdict(with_db(settings, |c| {
+            db::review(c, &a.apr, a.approve, a.by.as_deref(), a.digest.as_deref())
+                .map_err(|s| (s, Some(a.apr.clone())))
         })),
-        Command::Show { auth_code, apr } => show(&cli.global, auth_code.as_deref(), apr.as_deref()),
-        Command::Digest { apr } => digest(&cli.global, apr),
+        Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
+        Command::Digest(a) => digest(settings, &a.apr),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
-        Command::Consume(args) => consume(&cli.global, args),
-        Command::Revoke(args) => revoke(&cli.global, args),
-        Command::Readback { apr } => readback(&cli.global, apr),
-        Command::Propose(args) => propose(&cli.global, args),
-        Command::Manifest(m) => manifest_cmd(m, cli.global.json),
-        Command::Harness { keep } => harness(cli.global.json, *keep),
-        Command::ProposePatch(args) => propose_patch(&cli.global, args),
-        Command::ShowPatch {
-            apr,
-            against,
-            out,
-            force,
-        } => show_patch(&cli.global, apr, against.as_deref(), out.as_deref(), *force),
+        Command::Consume(args) => consume(settings, args),
+        Command::Revoke(args) => revoke(settings, args),
+        Command::Readback(a) => readback(settings, &a.apr),
+        Command::Propose(args) => propose(settings, args),
+        Command::Manifest(m) => manifest_cmd(m, cli.json),
+        Command::Harness { keep } => harness(cli.json, *keep),
+        Command::ProposePatch(args) => propose_patch(settings, args),
+        Command::ShowPatch(a) => show_patch(
+            settings,
+            &a.apr,
+            a.against.as_deref(),
+            a.out.as_deref(),
+            a.force,
+        ),
     }
 }
 
-fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
+fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
     let refuse = |stop: Stop| {
         let mut v = Verdict::from(stop).dry_run(args.dry_run);
         v.apr = args.apr.clone();
@@ -568,7 +569,7 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
         .unwrap_or_else(|| format!("APR-PATCH-{}", &digest.as_str()[..12]));
     // A human reads the payload with its base64 shortened; --json (and the
     // database) carry it whole.
-    let shown = if global.json {
+    let shown = if settings.json {
         payload.clone()
     } else {
         let mut p = payload.clone();
@@ -593,7 +594,7 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
             "dry run: would propose this patch_ops_code APR; nothing written",
         )));
     }
-    verdict(with_db(global, |c| {
+    verdict(with_db(settings, |c| {
         db::insert_apr(
             c,
             &apr,
@@ -614,13 +615,13 @@ fn propose_patch(global: &Global, args: &ProposePatchArgs) -> Output {
 }
 
 fn show_patch(
-    global: &Global,
+    settings: &Settings,
     apr: &str,
     against: Option<&std::path::Path>,
     out: Option<&std::path::Path>,
     force: bool,
 ) -> Output {
-    let result = with_db(global, |c| {
+    let result = with_db(settings, |c| {
         let (action, payload) =
             db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
         if action != crate::patch::ACTION_CODE {
@@ -766,10 +767,10 @@ fn verdict(result: Result<Attempt, String>) -> Output {
 /// Resolves the target, connects (an unreachable database is a verdict,
 /// not a panic) and runs `f`. `Err` is a usage problem.
 fn with_db<T>(
-    global: &Global,
+    settings: &Settings,
     f: impl FnOnce(&mut db::Conn) -> Result<T, (Stop, Option<String>)>,
 ) -> Result<Result<T, (Stop, Option<String>)>, String> {
-    let target = resolve(global)?;
+    let target = resolve(settings)?;
     let mut client = match db::connect(&target) {
         Ok(c) => c,
         Err(stop) => return Ok(Err((stop, None))),
@@ -785,10 +786,10 @@ fn with_db<T>(
 /// or makes it. Only if that cannot settle it is the answer
 /// ERROR_COMMIT_UNKNOWN, which says to re-run.
 fn with_db_settled(
-    global: &Global,
+    settings: &Settings,
     f: impl Fn(&mut db::Conn) -> Attempt,
 ) -> Result<Attempt, String> {
-    let target = resolve(global)?;
+    let target = resolve(settings)?;
     let first = match db::connect(&target) {
         Ok(mut c) => f(&mut c),
         Err(stop) => return Ok(Err((stop, None))),
@@ -815,13 +816,13 @@ fn with_db_settled(
     })
 }
 
-fn resolve(global: &Global) -> Result<connect::Target, String> {
+fn resolve(settings: &Settings) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
         connect: std::time::Duration::from_secs(10),
-        lock: global.lock_timeout,
-        statement: global.statement_timeout,
+        lock: settings.lock_timeout,
+        statement: settings.statement_timeout,
     };
-    if let Some(url) = &global.db_url {
+    if let Some(url) = &settings.db_url {
         if connect::resolve(Some(url), &|_| None, timeouts)
             .is_ok_and(|t| t.config.get_password().is_some())
         {
@@ -833,14 +834,14 @@ fn resolve(global: &Global) -> Result<connect::Target, String> {
         }
     }
     connect::resolve_with(
-        global.db_url.as_deref(),
+        settings.db_url.as_deref(),
         &|k| std::env::var(k).ok(),
         timeouts,
-        global.connect_timeout,
+        settings.connect_timeout,
     )
 }
 
-fn consume(global: &Global, args: &ConsumeArgs) -> Output {
+fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
     let refuse = |stop: Stop| {
         Output::Verdict(
             Verdict::from(stop)
@@ -887,14 +888,14 @@ fn consume(global: &Global, args: &ConsumeArgs) -> Output {
         .request_id
         .clone()
         .unwrap_or_else(crate::cli::fresh_request_id);
-    if let Err(usage) = resolve(global) {
+    if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
     }
-    let trusted = match trusted_keys(global) {
+    let trusted = match trusted_keys(settings) {
         Ok(t) => t,
         Err(stop) => return refuse(stop),
     };
-    verdict(with_db_settled(global, |c| {
+    verdict(with_db_settled(settings, |c| {
         db::consume(
             c,
             &args.auth_code,
@@ -912,16 +913,16 @@ fn consume(global: &Global, args: &ConsumeArgs) -> Output {
     })
 }
 
-fn revoke(global: &Global, args: &RevokeArgs) -> Output {
+fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
     let key = match (&args.auth_code, &args.apr) {
         (Some(code), _) => GrantKey::AuthCode(code),
         (None, Some(apr)) => GrantKey::Apr(apr),
         (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
     };
-    if let Err(usage) = resolve(global) {
+    if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
     }
-    let trusted = match trusted_keys(global) {
+    let trusted = match trusted_keys(settings) {
         Ok(t) => t,
         Err(stop) => {
             let mut v = Verdict::from(stop).dry_run(args.dry_run);
@@ -930,7 +931,7 @@ fn revoke(global: &Global, args: &RevokeArgs) -> Output {
             return Output::Verdict(v);
         }
     };
-    verdict(with_db_settled(global, |c| {
+    verdict(with_db_settled(settings, |c| {
         db::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted).map_err(|s| (s, None))
     }))
     .and_fill(|v| {
@@ -944,9 +945,9 @@ fn revoke(global: &Global, args: &RevokeArgs) -> Output {
     })
 }
 
-fn readback(global: &Global, apr: &str) -> Output {
-    let trusted = trusted_keys(global).map_err(|stop| Verdict::from(stop).message);
-    verdict(with_db(global, |c| {
+fn readback(settings: &Settings, apr: &str) -> Output {
+    let trusted = trusted_keys(settings).map_err(|stop| Verdict::from(stop).message);
+    verdict(with_db(settings, |c| {
         let checks = db::readback(c, apr, trusted.as_ref().map_err(String::as_str))
             .map_err(|s| (s, Some(apr.to_owned())))?;
         let failed = checks.iter().filter(|c| !c.pass).count();
@@ -982,7 +983,7 @@ fn readback(global: &Global, apr: &str) -> Output {
     }))
 }
 
-fn propose(global: &Global, args: &ProposeArgs) -> Output {
+fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
     let refuse = |stop: Stop| {
         let mut v = Verdict::from(stop).dry_run(args.dry_run);
         v.apr = args.apr.clone();
@@ -1024,7 +1025,7 @@ fn propose(global: &Global, args: &ProposeArgs) -> Output {
         proposed_by: args.by.clone(),
         session: args.session.clone(),
     };
-    let target = match resolve(global) {
+    let target = match resolve(settings) {
         Ok(t) => t,
         Err(usage) => return Output::Usage(usage),
     };

@@ -176,8 +176,7 @@ fn propose_dry_run_prints_the_apr_and_writes_nothing_with_or_without_a_database(
     assert_eq!(json["payload_digest"], digest(&json["payload"]));
     assert_eq!(db.snapshot(), before);
 
-    let mut args = vec!["--connect-timeout", "2s"];
-    args.extend(propose_args(&file, &["--dry-run"]));
+    let args = propose_args(&file, &["--dry-run", "--connect-timeout", "2s"]);
     let offline = Run {
         argv: vec![],
         output: Command::new(BIN)

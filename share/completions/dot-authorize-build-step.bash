@@ -158,40 +158,12 @@ _dot__authorize__build__step() {
 
     case "${cmd}" in
         dot__authorize__build__step)
-            opts="-h -V --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help --version execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="-h -V --json --help --version execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -200,7 +172,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__consume)
-            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,10 +238,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -286,7 +254,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__digest)
-            opts="-h --apr --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -312,18 +280,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -332,40 +288,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence)
-            opts="-h --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help verify help"
+            opts="-h --json --help verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -416,40 +344,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence__subcmd__verify)
-            opts="-h --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -458,7 +358,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__execute)
-            opts="-h --apr --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,40 +404,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__harness)
-            opts="-h --keep --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --keep --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -826,41 +698,13 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__keygen)
-            opts="-h --out --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --out --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --out)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -872,7 +716,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__list)
-            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,15 +758,7 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -934,40 +770,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest)
-            opts="-h --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help hash canon help"
+            opts="-h --json --help hash canon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -976,40 +784,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__canon)
-            opts="-h --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1018,40 +798,12 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__hash)
-            opts="-h --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --db-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --connect-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1116,7 +868,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose)
-            opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1170,14 +922,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1190,7 +934,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose__subcmd__patch)
-            opts="-h --new-content --file-path --dot-code --session --test-plan --by --apr --restore --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --new-content --file-path --dot-code --session --test-plan --by --apr --restore --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1240,14 +984,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1260,7 +996,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__readback)
-            opts="-h --apr --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1286,15 +1022,7 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1306,7 +1034,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__review)
-            opts="-h --apr --approve --reject --by --digest --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --apr --approve --reject --by --digest --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1340,14 +1068,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1360,7 +1080,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__revoke)
-            opts="-h --auth-code --apr --reason --by --dry-run --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1398,10 +1118,6 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1418,7 +1134,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show)
-            opts="-h --auth-code --apr --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --auth-code --apr --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1448,15 +1164,7 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1468,7 +1176,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show__subcmd__patch)
-            opts="-h --apr --against --out --force --db-url --json --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --help"
+            opts="-h --apr --against --out --force --db-url --connect-timeout --lock-timeout --statement-timeout --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1499,18 +1207,6 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --statement-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --signing-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --trusted-keys)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_dot_authorize_build_step_global_optspecs
-    string join \n db-url= json connect-timeout= lock-timeout= statement-timeout= signing-key= trusted-keys= evidence-log= h/help V/version
+    string join \n json h/help V/version
 end
 
 function __fish_dot_authorize_build_step_needs_command
@@ -24,13 +24,6 @@ function __fish_dot_authorize_build_step_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_needs_command" -s V -l version -d 'Print version'
@@ -61,11 +54,11 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l dry-run -d 'Check everything and say what would happen; write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l auth-code -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l target -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l carrier -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lane -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l auth-code -d 'The grant to spend' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l target -d 'The target being built; must be the grant\'s (DOT_C1_VOCAB_BUILD)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l carrier -d 'The carrier; must be the grant\'s (C1)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lane -d 'The lane; must be the grant\'s (BUILD_PREP)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l plan-ref -d 'The plan being run; must be the grant\'s' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l mode -d 'DRY_RUN; REAL_RUN is always refused (C1_PROD_REAL_RUN_BLOCKED)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l manifest -d 'The manifest about to be built: hash and action set computed from it' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l manifest-hash -d 'The manifest\'s cser-v1 hash (with --action-set, instead of --manifest)' -r
@@ -76,41 +69,37 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l dry-run
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l dry-run -d 'Check everything and say whether it would be consumed; write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l auth-code -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l auth-code -d 'The grant to revoke' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l apr -d 'Revoke the grant minted for this APR' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l reason -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l by -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l reason -d 'Why (recorded in revoke_reason)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l by -d 'Who revokes (recorded in revoked_by)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run -d 'Check everything and say whether it would be revoked; write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l apr -d 'The APR to check' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest -d 'The cser-v1 manifest the grant will be bound to (its hash and operations)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest-hash -d 'Instead of --manifest: the manifest\'s cser-v1 hash; the action set is then the live C1 vocabulary (seed 004 STEP 6), so a database must answer' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l plan-ref -d 'The plan the grant is bound to (1-128 of [A-Za-z0-9._:-])' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l ttl -d 'How long the grant lives once minted: 90s, 30m, 2h (at most 24h)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l rollback-plan-ref -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l rollback-plan-ref -d 'The plan that undoes the build (1-128 of [A-Za-z0-9._:-])' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l by -d 'Who proposes (apr_requests.proposed_by)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l apr -d 'The APR code; generated (APR-C1-<utc time>-<digest prefix>) when absent' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l session -d 'apr_requests.session_code' -r
@@ -118,8 +107,6 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l dry-run -d 'Print the APR; write nothing (the live vocabulary is checked only if a database answers)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -133,75 +120,45 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l jsonl -d 'One JSON object per grant per line, instead of the table (no verdict line)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l auth-code -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l auth-code -d 'The grant with this auth code' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l apr -d 'The grant minted for this APR' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l apr -d 'The APR to vote on' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l by -d 'Who reviews: must be the database login running the command (default: that login)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l digest -d 'The payload digest you reviewed; refused if the payload is no longer that one' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l approve
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l reject
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l approve -d 'Record an approval'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l reject -d 'Record a rejection'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l apr -d 'The APR whose payload to digest' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "hash" -d 'Print the lowercase hex SHA-256 of the canonical bytes'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "canon" -d 'Print the canonical bytes (RFC 8785), no trailing newline'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from hash" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from canon" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from help" -f -a "hash" -d 'Print the lowercase hex SHA-256 of the canonical bytes'
@@ -209,74 +166,41 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l new-content -d 'The whole new dot-apr-execute, with the staged arm in it' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l file-path -d 'Where the dispatcher lives (absolute, no \'..\')' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dot-code -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l session -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l test-plan -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l by -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dot-code -d 'The DOT code the patch is filed under (e.g. DOT-310)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l session -d 'apr_requests.session_code' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l test-plan -d 'How the patched dispatcher is tested, for the approvers' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l by -d 'Who proposes (apr_requests.proposed_by)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l apr -d 'The APR code; generated when absent' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l restore -d 'Rollback: the content is the dispatcher as it was before the arm (it must not carry the arm)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dry-run -d 'Print the APR; write nothing (no database needed)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l apr -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l apr -d 'The patch_ops_code APR to decode' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l against -d 'Print a unified diff of the current file against the new content' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l out -d 'Write the verified new content to FILE (refused if FILE exists, unless --force)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l force -d 'Let --out replace an existing file'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l out -d 'Directory to write the key pair into (created 0700 if missing)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand keygen" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Walk the chain: exit 0 with the count, or exit 4 naming the first broken line'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Walk the chain: exit 0 with the count, or exit 4 naming the first broken line'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand evidence; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l statement-timeout -d 'Give up on any one statement after this long' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l keep -d 'Leave the cluster running afterwards and print how to stop it'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand harness" -s h -l help -d 'Print help'
