@@ -14,7 +14,7 @@
 -- consume_request_id), in one transaction: every constraint is added NOT
 -- VALID, then validated against the rows already there; if any existing
 -- row violates one, VALIDATE raises, the whole file rolls back, and the
--- owner finds the rows with the queries in staged/README.md (STEP 4a).
+-- owner finds the rows with the queries in staged/README.md (STEP 0a).
 -- Idempotent: re-running it on a hardened table changes nothing. The
 -- definitions are exactly those of fixtures/schema.sql (a test compares
 -- them).

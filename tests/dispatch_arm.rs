@@ -1,5 +1,6 @@
-//! The staged dispatch arm, driven by a minimal stand-in dispatcher
-//! (tests/dispatcher-standin.sh) against a real database: an APR is marked
+//! The staged dispatch arm, pasted into the stand-in dispatcher as the
+//! runbook's STEP 1 does (tests/runbook/dot-apr-execute-v2.2.0 made
+//! v2.3.0), driven against a real database: an APR is marked
 //! applied only after an OK verdict, and never on skip, fail, error or an
 //! unknown exit status.
 mod common;
@@ -8,7 +9,6 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const ARM: &str = "staged/dot-apr-execute.authorize_build_step.arm.sh";
-const STANDIN: &str = "tests/dispatcher-standin.sh";
 
 struct Dispatch {
     exit: i32,
@@ -23,11 +23,13 @@ fn dispatch(db: &Db<'_>, bin: &str, binary_pghost: Option<&str>, aprs: &[&str]) 
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("dispatch.log");
+    let dispatcher = dir.join("dot-apr-execute");
+    std::fs::write(&dispatcher, patched_dispatcher()).unwrap();
     let socket = db.pg.cluster.socket_dir();
     let mut cmd = Command::new("bash");
     db.pg.keys().apply(&mut cmd);
     let out = cmd
-        .arg(format!("{MANIFEST_DIR}/{STANDIN}"))
+        .arg(&dispatcher)
         .args(aprs)
         .env(
             "PGHOST",
@@ -35,9 +37,9 @@ fn dispatch(db: &Db<'_>, bin: &str, binary_pghost: Option<&str>, aprs: &[&str]) 
         )
         .env("PGUSER", "dot_authorize_build_step")
         .env("PGDATABASE", &db.name)
-        .env("ADMIN_PGHOST", &socket)
-        .env("ADMIN_PGUSER", "postgres")
-        .env("DISPATCH_LOG", &log)
+        .env("DOT_APR_EXECUTE_PGHOST", &socket)
+        .env("DOT_APR_EXECUTE_PGUSER", "postgres")
+        .env("DOT_APR_EXECUTE_LOG", &log)
         .env("DOT_AUTHORIZE_BUILD_STEP_BIN", bin)
         .output()
         .expect("run the stand-in dispatcher (needs bash and psql)");

@@ -6,19 +6,6 @@ use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-const STANDIN: &str = "tests/dispatcher-standin.sh";
-const BEGIN: &str = "# --- BEGIN authorize_build_step arm";
-const END: &str = "# --- END authorize_build_step arm ---";
-
-/// The stand-in dispatcher with the staged arm pasted in place of `source`.
-fn patched_dispatcher() -> String {
-    let standin = std::fs::read_to_string(format!("{MANIFEST_DIR}/{STANDIN}")).unwrap();
-    let arm = dot_authorize_build_step::patch::ARM;
-    let start = standin.find(BEGIN).expect("BEGIN marker");
-    let end = standin.find(END).expect("END marker") + END.len();
-    format!("{}{}{}", &standin[..start], arm.trim_end(), &standin[end..])
-}
-
 struct Tmp(PathBuf);
 impl Tmp {
     fn new(name: &str, bytes: &[u8]) -> Tmp {
@@ -172,12 +159,7 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
         std::fs::read(new.path()).unwrap()
     );
 
-    let current = Tmp::new(
-        "dot-apr-execute",
-        std::fs::read(format!("{MANIFEST_DIR}/{STANDIN}"))
-            .unwrap()
-            .as_slice(),
-    );
+    let current = Tmp::new("dot-apr-execute", dispatcher_v2_2_0().as_bytes());
     let diff = db.run(&[
         "show-patch",
         "--apr",
@@ -189,7 +171,9 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
     let text = diff.stdout();
     assert!(
         text.contains("+execute_authorize_build_step() {")
-            && text.contains("-source \"$here/../staged/"),
+            && text.contains("-DOT_APR_EXECUTE_VERSION=2.2.0")
+            && text.contains("+DOT_APR_EXECUTE_VERSION=2.3.0")
+            && text.contains("+        authorize_build_step) execute_authorize_build_step"),
         "{text}"
     );
     assert!(text.contains("OK PATCH_VERIFIED"), "{text}");
@@ -277,8 +261,12 @@ fn every_bad_patch_is_refused_with_its_code_and_nothing_written() {
     let pg = Pg::start();
     let db = pg.db();
     let good = patched_dispatcher();
-    let stale = good.replacen("return 3", "return 0", 1);
-    let no_arm = std::fs::read_to_string(format!("{MANIFEST_DIR}/{STANDIN}")).unwrap();
+    let stale = good.replacen(
+        "authorize_build_step: skip",
+        "authorize_build_step: skipped",
+        1,
+    );
+    let no_arm = dispatcher_v2_2_0();
     let broken = format!("{good}\nif then (\n");
     let mut big = good.clone().into_bytes();
     big.extend(std::iter::repeat_n(b'#', 1024 * 1024));
@@ -427,9 +415,8 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
         .env("PGHOST", &socket)
         .env("PGUSER", "dot_authorize_build_step")
         .env("PGDATABASE", &db.name)
-        .env("ADMIN_PGHOST", &socket)
-        .env("ADMIN_PGUSER", "postgres")
-        .env("DISPATCH_LOG", log.path())
+        .env("DOT_APR_EXECUTE_PGUSER", "postgres")
+        .env("DOT_APR_EXECUTE_LOG", log.path())
         .env("DOT_AUTHORIZE_BUILD_STEP_BIN", BIN)
         .output()
         .unwrap();

@@ -409,3 +409,48 @@ pub fn verdict_schema() -> &'static jsonschema::Validator {
         jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
     })
 }
+
+/// The stand-in `dot-apr-execute` v2.2.0: the dispatcher before seed 004
+/// STEP 1, with no authorize_build_step arm.
+pub const STANDIN: &str = "tests/runbook/dot-apr-execute-v2.2.0";
+
+/// The `case` line the runbook (STEP 1.1) adds to the dispatcher.
+pub const CASE_LINE: &str = "authorize_build_step) execute_authorize_build_step \"$apr_code\" ;;";
+
+/// The stand-in as it is installed: v2.2.0.
+pub fn dispatcher_v2_2_0() -> String {
+    std::fs::read_to_string(format!("{MANIFEST_DIR}/{STANDIN}")).expect("the stand-in dispatcher")
+}
+
+/// STEP 1.1 by hand: the v2.2.0 dispatcher with the staged arm pasted in
+/// unchanged, the `case` line added after the dispatcher's own arm, and
+/// the version bumped to 2.3.0.
+pub fn patch_by_hand(v2_2_0: &str, case_line: &str) -> String {
+    const MARKER: &str = "# (dispatch arms are pasted above this line)";
+    const OWN_ARM: &str = "        patch_ops_code) execute_patch_ops_code \"$apr_code\" ;;\n";
+    assert!(v2_2_0.contains(MARKER) && v2_2_0.contains(OWN_ARM));
+    v2_2_0
+        .replacen(
+            "DOT_APR_EXECUTE_VERSION=2.2.0",
+            "DOT_APR_EXECUTE_VERSION=2.3.0",
+            1,
+        )
+        .replacen(
+            MARKER,
+            &format!(
+                "{}\n\n{MARKER}",
+                dot_authorize_build_step::patch::ARM.trim_end()
+            ),
+            1,
+        )
+        .replacen(
+            OWN_ARM,
+            &format!("{OWN_ARM}        {}\n", case_line.trim()),
+            1,
+        )
+}
+
+/// The stand-in dispatcher v2.3.0, as STEP 1 makes it.
+pub fn patched_dispatcher() -> String {
+    patch_by_hand(&dispatcher_v2_2_0(), CASE_LINE)
+}
