@@ -493,7 +493,53 @@ fn evidence_verify(file: &std::path::Path) -> Output {
     }
 }
 
+/// A patch payload's base64 as a human reads it: its head and its length.
+/// Returns whether there was one to shorten.
+fn shorten_base64(payload: &mut serde_json::Value) -> bool {
+    let Some(field) = payload
+        .as_object_mut()
+        .and_then(|o| o.get_mut("new_content_base64"))
+    else {
+        return false;
+    };
+    let Some(b64) = field.as_str().filter(|b| b.chars().count() > 64) else {
+        return false;
+    };
+    let head: String = b64.chars().take(24).collect();
+    *field = format!("{head}… ({} characters; --json prints them all)", b64.len()).into();
+    true
+}
+
+/// review and digest for a human: a patch APR's canonical payload with its
+/// base64 shortened (the digest stays that of the whole payload; --json
+/// prints the canonical text whole).
+fn canonical_for_humans(output: Output) -> Output {
+    let Output::Verdict(mut v) = output else {
+        return output;
+    };
+    let shortened = v
+        .details
+        .get("canonical_payload")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|mut p| shorten_base64(&mut p).then_some(p));
+    if let Some(p) = shortened {
+        v.details
+            .insert("canonical_payload".into(), p.to_string().into());
+    }
+    Output::Verdict(v)
+}
+
 fn dispatch(cli: &Cli, settings: &Settings) -> Output {
+    let output = dispatch_command(cli, settings);
+    if !cli.json && matches!(cli.command, Command::Review(_) | Command::Digest(_)) {
+        canonical_for_humans(output)
+    } else {
+        output
+    }
+}
+
+fn dispatch_command(cli: &Cli, settings: &Settings) -> Output {
     match &cli.command {
         Command::Execute(a) => execute(settings, &a.apr, a.dry_run),
         Command::Keygen { out } => keygen(out),
@@ -569,17 +615,10 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         .unwrap_or_else(|| format!("APR-PATCH-{}", &digest.as_str()[..12]));
     // A human reads the payload with its base64 shortened; --json (and the
     // database) carry it whole.
-    let shown = if settings.json {
-        payload.clone()
-    } else {
-        let mut p = payload.clone();
-        if let Some(b64) = p["new_content_base64"].as_str() {
-            let head: String = b64.chars().take(24).collect();
-            p["new_content_base64"] =
-                format!("{head}… ({} characters; --json prints them all)", b64.len()).into();
-        }
-        p
-    };
+    let mut shown = payload.clone();
+    if !settings.json {
+        shorten_base64(&mut shown);
+    }
     let facts = |v: Verdict| {
         v.apr(apr.clone())
             .dry_run(args.dry_run)

@@ -215,3 +215,47 @@ fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
     )
     .expect(4, "FAIL", "REJECT_APR_TERMINAL");
 }
+
+#[test]
+fn a_patch_aprs_base64_is_shortened_for_humans_by_review_and_digest_and_whole_in_json() {
+    let pg = Pg::start();
+    let db = pg.db();
+    reviewers(&db);
+    let b64 = "QUJD".repeat(500);
+    let payload = serde_json::json!({
+        "dot_code": "DOT-310",
+        "file_path": "/opt/incomex/dot/bin/dot-apr-execute",
+        "new_content_base64": b64,
+        "new_content_sha256": "0".repeat(64),
+    });
+    let d = digest(&payload);
+    db.insert_apr("APR-PATCH-H", "patch_ops_code", &payload, "proposed");
+    let shortened = "… (2000 characters; --json prints them all)";
+
+    let human = db.run(&["digest", "--apr", "APR-PATCH-H"]);
+    assert_eq!(human.exit(), 0, "{human}");
+    assert!(human.stdout().contains(shortened), "{human}");
+    assert!(!human.stdout().contains(&b64[..100]), "{human}");
+    assert!(human.stdout().contains(&d), "{human}");
+    let json = db.run(&["digest", "--apr", "APR-PATCH-H", "--json"]);
+    json.expect(0, "OK", "DIGEST");
+    assert!(json.json()["canonical_payload"]
+        .as_str()
+        .unwrap()
+        .contains(&b64));
+
+    let vote = db.run_as("alice_rv", &["review", "--apr", "APR-PATCH-H", "--approve"]);
+    assert_eq!(vote.exit(), 0, "{vote}");
+    assert!(vote.stdout().contains(shortened), "{vote}");
+    assert!(!vote.stdout().contains(&b64[..100]), "{vote}");
+    // What is recorded is the digest of the whole payload, as --json shows.
+    let recorded: Option<String> = db
+        .superuser()
+        .query_one(
+            "SELECT payload_digest FROM apr_approvals WHERE apr_code = 'APR-PATCH-H'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded.as_deref(), Some(d.as_str()));
+}
