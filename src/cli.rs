@@ -47,7 +47,7 @@ pub const VERSION: &str = concat!(
 )]
 pub struct Cli {
     /// Print exactly one JSON object (the verdict) on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 900)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
