@@ -224,28 +224,19 @@ fn a_signing_key_others_can_read_or_that_is_not_a_file_is_refused_before_anythin
     if unsafe { libc::geteuid() } == 0 {
         let chown =
             |path: &Path, uid: u32| std::os::unix::fs::chown(path, Some(uid), None).unwrap();
-        chown(key, 4242);
-        let run = run_with(&db, key, trusted, &args);
-        run.expect(5, "ERROR", "ERROR_SIGNING_KEY");
-        assert!(
-            run.json()["message"]
-                .as_str()
-                .unwrap()
-                .contains("owned by uid 4242"),
-            "{run}"
-        );
-        chown(key, 0);
-        chown(trusted, 4242);
-        let run = run_with(&db, key, trusted, &args);
-        run.expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
-        assert!(
-            run.json()["message"]
-                .as_str()
-                .unwrap()
-                .contains("owned by uid 4242"),
-            "{run}"
-        );
-        chown(trusted, 0);
+        for (file, code) in [(key, "ERROR_SIGNING_KEY"), (trusted, "ERROR_TRUSTED_KEYS")] {
+            chown(file, 4242);
+            let run = run_with(&db, key, trusted, &args);
+            run.expect(5, "ERROR", code);
+            assert!(
+                run.json()["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("owned by uid 4242"),
+                "{run}"
+            );
+            chown(file, 0);
+        }
     }
     // Not a regular file, missing, or absent altogether.
     let fifo = trusted.join("fifo.key");
