@@ -448,26 +448,7 @@ fn manifest_input_unbounded_a_fifo_a_device_and_an_oversized_file_are_refused_wi
                 os("--json"),
             ],
         ] {
-            let mut child = bin(&argv)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while child.try_wait().unwrap().is_none() {
-                if std::time::Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("{argv:?} still running after 20 s");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            let run = Run {
-                argv: argv
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
-                output: child.wait_with_output().unwrap(),
-            };
+            let run = run_bounded(&mut bin(&argv), std::time::Duration::from_secs(20));
             run.expect(4, "FAIL", code);
             assert!(
                 run.json().get("sha256").is_none(),

@@ -95,8 +95,8 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
         .status()
         .unwrap()
         .success());
-    let mut child = db
-        .command_as(
+    let fifo_run = run_bounded(
+        &mut db.command_as(
             "dot_authorize_build_step",
             &[
                 "show-patch",
@@ -106,23 +106,9 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
                 fifo_path.to_str().unwrap(),
                 "--json",
             ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("show-patch --against blocked on a FIFO");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let fifo_run = Run {
-        argv: vec![],
-        output: child.wait_with_output().unwrap(),
-    };
+        ),
+        std::time::Duration::from_secs(10),
+    );
     fifo_run.expect(5, "ERROR", "ERROR_IO");
 
     // --out never replaces a file silently.

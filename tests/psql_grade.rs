@@ -384,24 +384,7 @@ fn bounded(db: &Db<'_>, args: &[&str], envs: &[(&str, &std::path::Path)]) -> Run
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("{args:?} {envs:?} blocked on a FIFO");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    Run {
-        argv: args.iter().map(|s| s.to_string()).collect(),
-        output: child.wait_with_output().unwrap(),
-    }
+    run_bounded(&mut cmd, std::time::Duration::from_secs(10))
 }
 
 #[test]

@@ -583,25 +583,12 @@ fn evidence_verify_of_a_fifo_or_a_directory_is_an_error_at_once() {
         .unwrap()
         .success());
     // Bounded: a reader that blocks on the FIFO is killed and fails here.
-    let mut child = std::process::Command::new(BIN)
-        .args(["evidence", "verify", fifo.to_str().unwrap(), "--json"])
-        .env_clear()
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("evidence verify blocked on a FIFO");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let run = Run {
-        argv: vec![],
-        output: child.wait_with_output().unwrap(),
-    };
+    let run = run_bounded(
+        std::process::Command::new(BIN)
+            .args(["evidence", "verify", fifo.to_str().unwrap(), "--json"])
+            .env_clear(),
+        std::time::Duration::from_secs(5),
+    );
     run.expect(5, "ERROR", "ERROR_EVIDENCE_LOG");
     assert!(
         run.json()["message"].as_str().unwrap().contains("FIFO"),

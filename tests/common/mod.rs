@@ -454,3 +454,31 @@ pub fn patch_by_hand(v2_2_0: &str, case_line: &str) -> String {
 pub fn patched_dispatcher() -> String {
     patch_by_hand(&dispatcher_v2_2_0(), CASE_LINE)
 }
+
+/// Runs `cmd` (stdout and stderr captured) and fails the test if it is
+/// still running after `limit`: a command that blocks (on a FIFO, a lock)
+/// is killed and reported, never waited on for ever.
+pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Run {
+    let argv = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{argv:?} still running after {limit:?}: it blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Run {
+        argv,
+        output: child.wait_with_output().expect("output"),
+    }
+}
