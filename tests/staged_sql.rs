@@ -1,9 +1,11 @@
 //! The staged SQL the owner applies: bind and unbind are one guarded
 //! transaction each, change exactly one row, and change nothing when their
-//! guard fails; the role file is idempotent.
+//! guard fails; the role file is idempotent; dropping the roles is refused
+//! while bound and never leaves a role half-dropped.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{BIND_SQL, HANDLER_ROLE_SQL, UNBIND_SQL};
+use dot_authorize_build_step::fixtures::{BIND_SQL, HANDLER_ROLE_SQL, TEMPLATE_DB, UNBIND_SQL};
+use dot_authorize_build_step::pgtemp::SUPERUSER;
 
 fn handler_ref(db: &Db<'_>) -> String {
     db.superuser()
@@ -76,6 +78,7 @@ fn each_staged_change_is_one_transaction() {
         ("bind", BIND_SQL),
         ("unbind", UNBIND_SQL),
         ("role", HANDLER_ROLE_SQL),
+        ("drop-roles", DROP_ROLES_SQL),
     ] {
         let code: String = sql
             .lines()
@@ -99,4 +102,84 @@ fn the_role_file_is_idempotent() {
     db.superuser().batch_execute(HANDLER_ROLE_SQL).unwrap();
     db.superuser().batch_execute(HANDLER_ROLE_SQL).unwrap();
     assert_eq!(db.snapshot(), before);
+}
+
+const DROP_ROLES_SQL: &str = include_str!("../staged/drop-roles.staged.sql");
+
+/// The four roles that exist and what each may do to the governance tables.
+fn roles_and_privileges(db: &Db<'_>) -> Vec<String> {
+    db.superuser()
+        .query(
+            "SELECT r.rolname || ' ' || t.table_name || ' ' || \
+                    array_to_string(ARRAY(SELECT p FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE']) p \
+                        WHERE CASE WHEN p = 'DELETE' THEN has_table_privilege(r.rolname, t.table_name, p) \
+                                   ELSE has_any_column_privilege(r.rolname, t.table_name, p) END), ',') \
+               FROM pg_roles r \
+              CROSS JOIN (VALUES ('apr_requests'), ('apr_approvals'), ('governance_build_authorization')) t(table_name) \
+              WHERE r.rolname IN ('dot_authorize_build_step', 'dot_c1_build_consumer', 'dot_c1_grant_issue', 'dot_apr_reviewer') \
+              ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn drop_roles_is_refused_while_bound_and_otherwise_drops_exactly_the_four_roles() {
+    // Its own cluster: roles are the cluster's, and this drops them.
+    let pg = Pg::own();
+    let db = pg.db();
+    db.sql("CREATE ROLE approver_kept LOGIN; GRANT dot_apr_reviewer TO approver_kept");
+    db.bind();
+    let before = db.snapshot();
+    let privileges = roles_and_privileges(&db);
+    assert_eq!(privileges.len(), 12, "{privileges:#?}");
+    let err = db.superuser().batch_execute(DROP_ROLES_SQL).unwrap_err();
+    assert!(
+        err.as_db_error()
+            .is_some_and(|e| e.message().contains("drop-roles refused")),
+        "{err}"
+    );
+    assert_eq!(db.snapshot(), before);
+    assert_eq!(
+        roles_and_privileges(&db),
+        privileges,
+        "a refused drop changed roles"
+    );
+
+    db.superuser().batch_execute(UNBIND_SQL).unwrap();
+    let unbound = db.snapshot();
+    // The roles also hold privileges in the template database: here they
+    // are revoked, and the roles kept until that database is done too.
+    db.superuser().batch_execute(DROP_ROLES_SQL).unwrap();
+    assert_eq!(
+        roles_and_privileges(&db)
+            .iter()
+            .filter(|p| !p.ends_with(' '))
+            .count(),
+        0,
+        "privileges left here: {:#?}",
+        roles_and_privileges(&db)
+    );
+    assert_eq!(roles_and_privileges(&db).len(), 12, "the roles are kept");
+    let mut template = pg.cluster.connect(SUPERUSER, TEMPLATE_DB).unwrap();
+    template.batch_execute(DROP_ROLES_SQL).unwrap();
+    assert!(roles_and_privileges(&db).is_empty());
+    assert_eq!(db.snapshot(), unbound, "dropping roles touched the tables");
+    let kept: i64 = db
+        .superuser()
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'approver_kept'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        kept, 1,
+        "an approver's own login is not the rollback's to drop"
+    );
+    // Idempotent: applied again, it finds nothing to drop and succeeds.
+    db.superuser().batch_execute(DROP_ROLES_SQL).unwrap();
 }
