@@ -3,6 +3,7 @@
 //! binary talks (cli, main).
 #![forbid(unsafe_code)]
 
+pub mod approval;
 pub mod cases;
 pub mod cli;
 pub mod connect;
