@@ -725,10 +725,57 @@ pub fn sign_with_key_file(path: &Path, message: &[u8]) -> Result<String, String>
             .decrypt(passphrase.as_bytes())
             .map_err(|_| format!("approval key {shown}: wrong passphrase"))?;
     }
-    let sig = key
-        .sign(NAMESPACE, HashAlg::Sha512, message)
-        .map_err(|e| format!("cannot sign with {shown}: {e}"))?;
+    let sig = match key.key_data() {
+        ssh_key::private::KeypairData::Rsa(rsa_key) => sign_rsa(rsa_key, message),
+        _ => key.sign(NAMESPACE, HashAlg::Sha512, message),
+    }
+    .map_err(|e| format!("cannot sign with {shown}: {e}"))?;
     armor(&sig)
+}
+
+/// An SSHSIG by an RSA key (rsa-sha2-512, as ssh-keygen signs). ssh-key
+/// 0.6.7's own RSA signer builds the private key from primes (p, p), not
+/// (p, q), and always fails; the key is built here from the file's own
+/// components and only the PKCS#1 v1.5 step is done outside ssh-key.
+fn sign_rsa(key: &ssh_key::private::RsaKeypair, message: &[u8]) -> Result<SshSig, ssh_key::Error> {
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+    use rsa::traits::PublicKeyParts as _;
+    let int = |m: &ssh_key::Mpint| -> Result<rsa::BigUint, ssh_key::Error> {
+        m.as_positive_bytes()
+            .map(rsa::BigUint::from_bytes_be)
+            .ok_or(ssh_key::Error::Crypto)
+    };
+    let private = rsa::RsaPrivateKey::from_components(
+        int(&key.public.n)?,
+        int(&key.public.e)?,
+        int(&key.private.d)?,
+        vec![int(&key.private.p)?, int(&key.private.q)?],
+    )
+    .map_err(|_| ssh_key::Error::Crypto)?;
+    // OpenSSH refuses RSA keys under 2048 bits; so does ssh-key's verifier.
+    if private.size() * 8 < 2048 {
+        return Err(ssh_key::Error::Crypto);
+    }
+    let signed_data = SshSig::signed_data(NAMESPACE, HashAlg::Sha512, message)?;
+    let signature = rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(private)
+        .try_sign(&signed_data)
+        .map_err(|_| ssh_key::Error::Crypto)?;
+    let signature = ssh_key::Signature::new(
+        ssh_key::Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        signature.to_vec(),
+    )?;
+    let sig = SshSig::new(
+        ssh_key::public::KeyData::Rsa(key.public.clone()),
+        NAMESPACE,
+        HashAlg::Sha512,
+        signature,
+    )?;
+    // Never hand out a signature that does not verify under the key's
+    // public half (a file whose components do not belong together).
+    PublicKey::from(sig.public_key().clone()).verify(NAMESPACE, message, &sig)?;
+    Ok(sig)
 }
 
 fn armor(sig: &SshSig) -> Result<String, String> {
