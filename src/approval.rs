@@ -523,6 +523,9 @@ impl std::fmt::Display for NotCounted {
 
 /// A signature that counts. Only `verify` builds one (the private field),
 /// so whatever takes a `Verified` knows the check ran.
+// Not #[non_exhaustive]: that would still let the rest of this crate
+// build one; a private field keeps it to this module.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     /// Lowercase hex SHA-256 of the decoded binary SSHSIG blob.
