@@ -599,10 +599,7 @@ pub fn printable(s: &str) -> Result<String, String> {
 /// Control characters and the invisible or direction-changing format
 /// characters that make two different strings look alike.
 pub fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    crate::verdict::is_hidden(c)
 }
 
 /// consume's idempotency key: 1-128 of [A-Za-z0-9._:-].

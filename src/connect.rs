@@ -45,15 +45,46 @@ impl Default for Timeouts {
 /// A resolved connection target, and the timeouts every transaction on it
 /// sets for itself (`SET LOCAL`, never startup options: a transaction-mode
 /// pooler refuses those, and no setting may outlive the command).
+#[derive(Clone)]
 pub struct Target {
     pub config: Config,
     pub timeouts: Timeouts,
     /// sslmode and root certificates, with libpq's meanings (see `tls`).
     pub tls: crate::tls::Mode,
     pub roots: Option<crate::tls::Roots>,
+    /// The password file's password for each host of a host list, when
+    /// they differ (else the one password is in `config`): each is sent
+    /// only to the host its line names, as libpq looks one up per host.
+    host_passwords: Vec<Option<String>>,
 }
 
 impl Target {
+    /// The connection attempts, in the order libpq makes them: the target
+    /// itself, or, when the hosts of its list have passwords of their own,
+    /// one target per host carrying only that host's password (and its
+    /// port and hostaddr). The caller tries each until one connects, and
+    /// stops at a login the server refused, as libpq does.
+    pub fn attempts(&self) -> Vec<Target> {
+        if self.host_passwords.is_empty() {
+            return vec![self.clone()];
+        }
+        (0..self.config.get_hosts().len())
+            .map(|i| {
+                let mut config = one_host(&self.config, i);
+                if let Some(Some(pw)) = self.host_passwords.get(i) {
+                    config.password(pw.as_bytes());
+                }
+                Target {
+                    config,
+                    timeouts: self.timeouts,
+                    tls: self.tls,
+                    roots: self.roots.clone(),
+                    host_passwords: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
     /// `host:port (user U, database D)`, for messages. No password.
     pub fn describe(&self) -> String {
         let hosts: Vec<String> = self
@@ -259,11 +290,22 @@ pub fn resolve_with(
         crate::tls::Mode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
+    // A password given (URL, service, PGPASSWORD) goes to every host, as
+    // in libpq; the password file's goes only to the host its line names.
+    let mut host_passwords = Vec::new();
     if config.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
             config.password(pw);
-        } else if let Some(pw) = pgpass_password(&config, env)? {
-            config.password(pw);
+        } else {
+            let found = pgpass_passwords(&config, env);
+            match found.first() {
+                Some(first) if found.iter().all(|p| p == first) => {
+                    if let Some(pw) = first {
+                        config.password(pw.as_bytes());
+                    }
+                }
+                _ => host_passwords = found,
+            }
         }
     }
     let from_env = match env("PGCONNECT_TIMEOUT") {
@@ -301,13 +343,7 @@ pub fn resolve_with(
         .map(str::to_owned)
         .or_else(|| env("PGOPTIONS"));
     if let Some(options) = options {
-        if options.to_ascii_lowercase().contains("canonical_writer") {
-            return Err(
-                "the connection options (PGOPTIONS or the URL's options) name the writer marker \
-                 dot.canonical_writer; only the handler sets it, inside its transaction"
-                    .into(),
-            );
-        }
+        refuse_dot_settings(&options)?;
         config.options(&options);
     }
     // PGHOSTADDR: numeric addresses used instead of resolving PGHOST.
@@ -327,7 +363,176 @@ pub fn resolve_with(
         timeouts,
         tls: tls_mode,
         roots,
+        host_passwords,
     })
+}
+
+/// `config` with only its `i`th host (and that host's hostaddr and port):
+/// every other setting as it is, no password.
+fn one_host(config: &Config, i: usize) -> Config {
+    let mut one = Config::new();
+    match &config.get_hosts()[i] {
+        Host::Tcp(name) => one.host(name),
+        Host::Unix(path) => one.host_path(path),
+    };
+    if let Some(addr) = config.get_hostaddrs().get(i) {
+        one.hostaddr(*addr);
+    }
+    let ports = config.get_ports();
+    if let Some(port) = ports.get(i).or(ports.first().filter(|_| ports.len() == 1)) {
+        one.port(*port);
+    }
+    if let Some(user) = config.get_user() {
+        one.user(user);
+    }
+    if let Some(db) = config.get_dbname() {
+        one.dbname(db);
+    }
+    if let Some(options) = config.get_options() {
+        one.options(options);
+    }
+    if let Some(name) = config.get_application_name() {
+        one.application_name(name);
+    }
+    if let Some(t) = config.get_connect_timeout() {
+        one.connect_timeout(*t);
+    }
+    if let Some(t) = config.get_tcp_user_timeout() {
+        one.tcp_user_timeout(*t);
+    }
+    one.ssl_mode(config.get_ssl_mode())
+        .ssl_negotiation(config.get_ssl_negotiation())
+        .keepalives(config.get_keepalives())
+        .keepalives_idle(config.get_keepalives_idle())
+        .target_session_attrs(config.get_target_session_attrs())
+        .channel_binding(config.get_channel_binding())
+        .load_balance_hosts(config.get_load_balance_hosts());
+    if let Some(t) = config.get_keepalives_interval() {
+        one.keepalives_interval(t);
+    }
+    if let Some(n) = config.get_keepalives_retries() {
+        one.keepalives_retries(n);
+    }
+    one
+}
+
+/// Refuses connection options that would set any `dot.*` setting (the
+/// writer marker `dot.canonical_writer` among them) for the whole session:
+/// only the handler sets the marker, inside its own transaction. The
+/// options are read as the server reads them, not searched for a
+/// spelling: split at unescaped white space with `\` escaping the next
+/// character (`pg_split_opts`), then taken as the backend's switches
+/// (getopt over `B:bc:C:D:d:EeFf:h:ijk:lN:nOPp:r:S:sTt:v:W:-:`, clusters
+/// and attached arguments included), where `-c NAME=VALUE` and
+/// `--NAME=VALUE` set NAME with every `-` turned into `_`, compared
+/// without ASCII case. Options the server would refuse are refused here
+/// too, so nothing ambiguous is ever sent.
+pub fn refuse_dot_settings(options: &str) -> Result<(), String> {
+    let refuse = |why: String| {
+        format!(
+            "the connection options (PGOPTIONS, the URL's or the service's options) {why}; \
+             only the handler sets dot.canonical_writer, inside its transaction"
+        )
+    };
+    for (name, _) in startup_settings(options).map_err(refuse)? {
+        if name.to_ascii_lowercase().starts_with("dot.") {
+            return Err(refuse(format!("set {name:?}, a dot.* setting")));
+        }
+    }
+    Ok(())
+}
+
+/// Spellings of the writer marker in connection options that the server
+/// reads as `dot.canonical_writer` (tests and `harness` try each).
+pub const DOT_SPELLINGS: [&str; 11] = [
+    "-c dot.canonical_writer=dot-authorize-build-step",
+    "-cDOT.Canonical_Writer=x",
+    "-c dot.canonical-writer=x",
+    "--dot.canonical-writer=x",
+    "--dot.canonical_writer=x",
+    "-c dot.canonical\\_writer=x",
+    "-c d\\ot.canonical_writer=x",
+    "-ec dot.canonical_writer=x",
+    "-e -c dot.canonical_writer=x",
+    "-c work_mem=8MB --DOT.canonical-writer=x",
+    "-c\tdot.canonical_writer=x",
+];
+
+/// The settings (name as the server names it, value) that startup options
+/// make, or why the server would refuse them.
+fn startup_settings(options: &str) -> Result<Vec<(String, String)>, String> {
+    const WITH_ARGUMENT: &str = "BcCDdfhkNprStvW-";
+    const WITHOUT_ARGUMENT: &str = "bEeFijlnOPsT";
+    let words = split_options(options);
+    let mut settings = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        i += 1;
+        let Some(flags) = word.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            return Err(format!("hold {word:?}, which is no option"));
+        };
+        for (at, flag) in flags.char_indices() {
+            if WITHOUT_ARGUMENT.contains(flag) {
+                continue;
+            }
+            if !WITH_ARGUMENT.contains(flag) {
+                return Err(format!("hold the unknown option -{flag}"));
+            }
+            let attached = &flags[at + flag.len_utf8()..];
+            let argument = if !attached.is_empty() {
+                attached.to_owned()
+            } else if let Some(next) = words.get(i) {
+                i += 1;
+                next.clone()
+            } else {
+                return Err(format!("end with -{flag} and no value"));
+            };
+            if matches!(flag, 'c' | '-') {
+                let Some((name, value)) = argument.split_once('=') else {
+                    return Err(format!("give -{flag} {argument:?} without a value"));
+                };
+                settings.push((name.replace('-', "_"), value.to_owned()));
+            }
+            break;
+        }
+    }
+    Ok(settings)
+}
+
+/// `pg_split_opts`: words at unescaped ASCII white space; `\` takes the
+/// next character literally (a space, a backslash, anything).
+fn split_options(options: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = options.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| is_c_space(*c)) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return words;
+        }
+        let mut word = String::new();
+        let mut escaped = false;
+        while let Some(&c) = chars.peek() {
+            if is_c_space(c) && !escaped {
+                break;
+            }
+            chars.next();
+            if !escaped && c == '\\' {
+                escaped = true;
+            } else {
+                escaped = false;
+                word.push(c);
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// C's isspace in the C locale.
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
 }
 
 fn roots_of(value: &str) -> crate::tls::Roots {
@@ -482,32 +687,31 @@ fn default_socket_dir() -> String {
     }
 }
 
-/// The first matching line of the password file, as libpq reads it:
-/// `host:port:database:user:password`, `*` matches anything, `\` escapes.
-/// A file readable by group or others is ignored, as libpq does.
-fn pgpass_password(
-    config: &Config,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, String> {
+/// For each host of the list, the first matching line of the password
+/// file, as libpq reads it: `host:port:database:user:password`, `*`
+/// matches anything, `\\` escapes. A file readable by group or others is
+/// ignored (with one warning), as libpq does.
+fn pgpass_passwords(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Option<String>> {
     use std::os::unix::fs::PermissionsExt;
+    let none = vec![None; config.get_hosts().len()];
     let Some(path) = env("PGPASSFILE")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))
     else {
-        return Ok(None);
+        return none;
     };
     let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(None);
+        return none;
     };
     if meta.permissions().mode() & 0o077 != 0 {
         eprintln!(
             "warning: password file {} has group or world access; ignoring it (chmod 0600)",
             path.display()
         );
-        return Ok(None);
+        return none;
     }
     let Some(text) = config_text(&path) else {
-        return Ok(None);
+        return none;
     };
     let entries: Vec<Vec<String>> = text
         .lines()
@@ -520,48 +724,41 @@ fn pgpass_password(
         config.get_dbname().unwrap_or(""),
         config.get_user().unwrap_or(""),
     );
-    // Every host of the list, as libpq looks each up: a socket directory by
-    // its path, and also as `localhost` when it is the default directory.
-    let mut found: Vec<String> = Vec::new();
-    for (i, host) in config.get_hosts().iter().enumerate() {
-        let port = ports
-            .get(i)
-            .or(ports.first())
-            .copied()
-            .unwrap_or(5432)
-            .to_string();
-        let names: Vec<String> = match host {
-            Host::Tcp(h) => vec![h.clone()],
-            Host::Unix(p) => {
-                let mut n = vec![p.display().to_string()];
-                if p.display().to_string() == default_socket_dir() {
-                    n.push("localhost".into());
+    // A socket directory matches by its path, and also as `localhost`
+    // when it is the default directory.
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports
+                .get(i)
+                .or(ports.first())
+                .copied()
+                .unwrap_or(5432)
+                .to_string();
+            let names: Vec<String> = match host {
+                Host::Tcp(h) => vec![h.clone()],
+                Host::Unix(p) => {
+                    let mut n = vec![p.display().to_string()];
+                    if p.display().to_string() == default_socket_dir() {
+                        n.push("localhost".into());
+                    }
+                    n
                 }
-                n
-            }
-        };
-        let hit = entries.iter().find(|f| {
-            (f[0] == "*" || names.contains(&f[0]))
-                && [port.as_str(), db, user]
-                    .iter()
-                    .zip(&f[1..4])
-                    .all(|(w, f)| f == "*" || f == w)
-        });
-        if let Some(f) = hit {
-            if !found.contains(&f[4]) {
-                found.push(f[4].clone());
-            }
-        }
-    }
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        _ => Err(format!(
-            "the password file {} gives different passwords for the hosts of this host list; \
-             this tool uses one password per connection: list one host, or set PGPASSWORD",
-            path.display()
-        )),
-    }
+            };
+            entries
+                .iter()
+                .find(|f| {
+                    (f[0] == "*" || names.contains(&f[0]))
+                        && [port.as_str(), db, user]
+                            .iter()
+                            .zip(&f[1..4])
+                            .all(|(w, f)| f == "*" || f == w)
+                })
+                .map(|f| f[4].clone())
+        })
+        .collect()
 }
 
 fn split_pgpass(line: &str) -> Vec<String> {
@@ -837,7 +1034,7 @@ mod tests {
     }
 
     #[test]
-    fn pgpass_is_looked_up_for_every_host_of_a_host_list() {
+    fn finding_9_pgpass_password_goes_only_to_the_host_its_line_names() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("dot-abs-pgpass-hosts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -847,23 +1044,82 @@ mod tests {
         let path = file.display().to_string();
         let with_hosts =
             |hosts: &str| env_of(&[("PGHOST", hosts), ("PGUSER", "u"), ("PGPASSFILE", &path)]);
-        // Only the second host has an entry: it is used (the first host's
-        // lookup finds nothing, as libpq's would).
+        // Only the second host has an entry: it goes to the second host
+        // and to no other (issue 18, finding 9).
+        let passwords = |t: &Target| -> Vec<Option<Vec<u8>>> {
+            t.attempts()
+                .iter()
+                .map(|a| a.config.get_password().map(<[u8]>::to_vec))
+                .collect()
+        };
         let t = resolve(
             None,
             &with_hosts("db1.internal,db2.internal"),
             Timeouts::default(),
         )
         .unwrap();
-        assert_eq!(t.config.get_password(), Some(&b"second"[..]));
+        assert_eq!(passwords(&t), [None, Some(b"second".to_vec())]);
         let t = resolve(None, &with_hosts("same-a,same-b"), Timeouts::default()).unwrap();
         assert_eq!(t.config.get_password(), Some(&b"same"[..]));
-        // Different passwords per host: refused, never a guess.
-        assert!(resolve(None, &with_hosts("x,y"), Timeouts::default())
-            .err()
-            .unwrap()
-            .contains("different passwords"));
+        assert_eq!(t.attempts().len(), 1, "one password for all: one attempt");
+        // Different passwords per host: each to its own host.
+        let t = resolve(None, &with_hosts("x,y"), Timeouts::default()).unwrap();
+        assert_eq!(passwords(&t), [Some(b"ex".to_vec()), Some(b"why".to_vec())]);
+        let hosts: Vec<_> = t
+            .attempts()
+            .iter()
+            .map(|a| a.config.get_hosts().to_vec())
+            .collect();
+        assert_eq!(
+            hosts,
+            [vec![Host::Tcp("x".into())], vec![Host::Tcp("y".into())]]
+        );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 18, finding 7: the marker refusal was a substring match, so
+    /// the spellings the server reads as the same setting got through.
+    /// Every spelling that sets a dot.* setting is refused; settings of
+    /// other names, however spelled, pass.
+    #[test]
+    fn finding_7_every_spelling_of_a_dot_setting_in_the_options_is_refused() {
+        for bad in DOT_SPELLINGS {
+            assert!(refuse_dot_settings(bad).is_err(), "{bad}");
+            let env = env_of(&[("PGUSER", "u"), ("PGOPTIONS", bad)]);
+            assert!(resolve(None, &env, Timeouts::default()).is_err(), "{bad}");
+        }
+        for (options, names) in [
+            ("-c work_mem=8MB", vec!["work_mem"]),
+            (
+                "--work-mem=8MB -c search\\_path=x",
+                vec!["work_mem", "search_path"],
+            ),
+            ("-e -cstatement_timeout=5s", vec!["statement_timeout"]),
+            ("-c dot_canonical_writer=x", vec!["dot_canonical_writer"]),
+            ("-c my.dot.x=1", vec!["my.dot.x"]),
+            ("  ", vec![]),
+        ] {
+            assert!(refuse_dot_settings(options).is_ok(), "{options}");
+            let got: Vec<String> = startup_settings(options)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(got, names, "{options}");
+        }
+        // What the server would refuse is refused, never guessed at.
+        for odd in [
+            "-c dot.other=x",
+            "--Dot.Anything=1",
+            "-c",
+            "-c dot",
+            "--x",
+            "-Z",
+            "plain",
+            "-",
+        ] {
+            assert!(refuse_dot_settings(odd).is_err(), "{odd}");
+        }
     }
 
     #[test]

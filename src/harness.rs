@@ -58,6 +58,7 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     )?);
     rows.push(execute_race(&cluster, bin)?);
     rows.push(consume_race(&cluster, bin)?);
+    rows.extend(hostile_inputs(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
     let kept = keep.then(|| cluster.keep());
     Ok(Report {
@@ -247,6 +248,192 @@ fn execute_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {
         after,
         failures,
     ))
+}
+
+/// Issue 18's findings that a shared cluster can show (the per-host
+/// password one needs a pg_hba.conf of its own: tests/untrusted_inputs.rs):
+/// every spelling of the writer marker in PGOPTIONS is a usage error with
+/// nothing written (7); a dispatcher that redefines the arm after it is
+/// refused (6); invisible characters never reach human output raw (8); a
+/// loose password file is warned about once per command (10).
+fn hostile_inputs(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
+    let (db, mut c) = race_database(cluster, "APR-C1-HOSTILE")?;
+    let run = |args: &[&str], env: &[(&str, &std::ffi::OsStr)]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut cmd = cases::command(cluster, bin, fixtures::role_for(&argv), &db, &argv);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))
+    };
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let grants = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+
+    let mut failures = Vec::new();
+    for spelling in crate::connect::DOT_SPELLINGS {
+        let out = run(
+            &["execute", "--apr", "APR-C1-HOSTILE", "--dry-run", "--json"],
+            &[("PGOPTIONS", spelling.as_ref())],
+        )?;
+        if out.status.code() != Some(2) {
+            failures.push(format!(
+                "PGOPTIONS={spelling:?}: exit {:?}",
+                out.status.code()
+            ));
+        }
+    }
+    if cases::snapshot(&mut c).map_err(|e| e.to_string())? != before {
+        failures.push("something was written".into());
+    }
+    rows.push(outcome(
+        "issue18/options-dot-setting",
+        "PGOPTIONS sets dot.canonical_writer, in 11 spellings",
+        "usage (exit 2) for each",
+        if failures.is_empty() {
+            "usage x11".into()
+        } else {
+            "accepted".into()
+        },
+        grants,
+        grants,
+        failures,
+    ));
+
+    let dir = std::env::temp_dir().join(format!("dot-abs-harness-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = (|| -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let arm = crate::patch::ARM;
+        let evil = format!(
+            "#!/usr/bin/env bash\n{arm}\nexecute_authorize_build_step() {{ apr_mark_applied \"$1\"; }}\n\
+             case $1 in\n    authorize_build_step) execute_authorize_build_step \"$2\" ;;\nesac\n"
+        );
+        let file = dir.join("redefined.new");
+        std::fs::write(&file, evil).map_err(|e| e.to_string())?;
+        let path = file.display().to_string();
+        let out = run(
+            &[
+                "propose-patch",
+                "--new-content",
+                &path,
+                "--file-path",
+                "/opt/incomex/dot/bin/dot-apr-execute",
+                "--dot-code",
+                "DOT-310",
+                "--session",
+                "S-HARNESS",
+                "--test-plan",
+                "harness",
+                "--by",
+                "owner",
+                "--dry-run",
+                "--json",
+            ],
+            &[],
+        )?;
+        let got = code_of(&out);
+        rows.push(outcome(
+            "issue18/patch-arm-redefined",
+            "the dispatcher defines the arm's function again after it",
+            "FAIL REJECT_PATCH_ARM_STALE",
+            got.clone(),
+            grants,
+            grants,
+            if got == "FAIL REJECT_PATCH_ARM_STALE" {
+                vec![]
+            } else {
+                vec![format!("got {got}")]
+            },
+        ));
+
+        let hidden = "\u{E0049}\u{E0047}\u{3164}\u{115F}\u{2800}\u{FFA0}\u{E000}\u{0378}\u{2029}";
+        let payload = serde_json::json!({ "note": format!("x{hidden}y") });
+        c.execute(
+            "INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, status) \
+             VALUES ('APR-C1-HIDDEN', 'authorize_build_step', $1, 'proposer', 'proposed')",
+            &[&payload],
+        )
+        .map_err(|e| e.to_string())?;
+        let out = run(&["digest", "--apr", "APR-C1-HIDDEN"], &[])?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let raw: Vec<String> = hidden
+            .chars()
+            .filter(|h| text.contains(*h))
+            .map(|h| format!("U+{:04X}", u32::from(h)))
+            .collect();
+        rows.push(outcome(
+            "issue18/invisible-in-human-output",
+            "a payload holds tag characters, fillers, private use, unassigned",
+            "all escaped by digest",
+            if raw.is_empty() {
+                "all escaped".into()
+            } else {
+                format!("raw: {}", raw.join(" "))
+            },
+            grants,
+            grants,
+            if raw.is_empty() && out.status.success() {
+                vec![]
+            } else {
+                vec![format!("raw {raw:?}, exit {:?}", out.status.code())]
+            },
+        ));
+
+        let loose = dir.join("pgpass");
+        std::fs::write(&loose, "*:*:*:*:unused\n").map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| e.to_string())?;
+        let out = run(
+            &["execute", "--apr", "APR-C1-HOSTILE", "--dry-run", "--json"],
+            &[
+                ("PGPASSFILE", loose.as_os_str()),
+                (
+                    "DOT_ABS_EVIDENCE_LOG",
+                    dir.join("evidence.jsonl").as_os_str(),
+                ),
+            ],
+        )?;
+        let warnings = String::from_utf8_lossy(&out.stderr)
+            .matches("warning: password file")
+            .count();
+        rows.push(outcome(
+            "issue18/resolved-once",
+            "a loose password file, an evidence log",
+            "one warning",
+            format!("{warnings} warnings, {}", code_of(&out)),
+            grants,
+            grants,
+            if warnings == 1 {
+                vec![]
+            } else {
+                vec![format!("{warnings} warnings")]
+            },
+        ));
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    Ok(rows)
+}
+
+/// `VERDICT CODE` of a --json run, or what came instead.
+fn code_of(out: &std::process::Output) -> String {
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["verdict"].as_str().unwrap_or("?"),
+                v["code"].as_str().unwrap_or("?")
+            )
+        })
+        .unwrap_or_else(|_| format!("exit {:?}, no verdict", out.status.code()))
 }
 
 fn consume_race(cluster: &Cluster, bin: &Path) -> Result<Outcome, String> {

@@ -90,7 +90,11 @@ fn exit_for(kind: Kind) -> u8 {
 /// The command line is wrong: the reason on stderr, and with --json one
 /// object on stdout so a caller parsing stdout still gets exactly one.
 fn usage(json: bool, message: &str) -> ExitCode {
-    let _ = write!(std::io::stderr(), "{message}");
+    let _ = write!(
+        std::io::stderr(),
+        "{}",
+        dot_authorize_build_step::verdict::escape_lines(message)
+    );
     if json {
         let obj = serde_json::json!({
             "schema_version": dot_authorize_build_step::verdict::SCHEMA_VERSION,

@@ -2,7 +2,7 @@
 //! into dot-apr-execute. Builds its payload (the whole new dispatcher as
 //! base64, with its SHA-256), refuses content that could not be the right
 //! dispatcher, and verifies a stored payload for approvers. Pure except for
-//! `bash -n`, which runs bash on a temporary copy of the content.
+//! `bash -n`, which reads the content on its standard input (no file).
 
 use crate::cser::Sha256Hex;
 use crate::policy::Stop;
@@ -62,7 +62,7 @@ pub fn check(request: &PatchRequest) -> Result<(), Stop> {
         )
     })?;
     if request.restore {
-        if function_body(text, ARM_FUNCTION).is_some() || dispatches_arm(text) {
+        if definitions(text, ARM_FUNCTION) > 0 || dispatches_arm(text) {
             return Err(Stop::Reject(
                 Reject::PatchArmPresent,
                 format!(
@@ -76,16 +76,28 @@ pub fn check(request: &PatchRequest) -> Result<(), Stop> {
     bash_syntax(text)
 }
 
-/// The content must carry the staged arm verbatim (its function, by name
-/// and body) and dispatch authorize_build_step to it.
+/// The content must carry the staged arm verbatim (its function, by name,
+/// definition line and body), define it exactly once (bash keeps the last
+/// definition, so a second one, before or after, would be what runs), and
+/// dispatch authorize_build_step to it.
 pub fn check_arm(text: &str) -> Result<(), Stop> {
     let want = function_body(ARM, ARM_FUNCTION).expect("the staged arm defines its function");
+    let defined = definitions(text, ARM_FUNCTION);
+    if defined > 1 {
+        return Err(Stop::Reject(
+            Reject::PatchArmStale,
+            format!(
+                "the new content defines {ARM_FUNCTION}() {defined} times (or names it in an alias); \
+                 bash runs the last definition, so it must be defined once, as staged/ has it"
+            ),
+        ));
+    }
     match function_body(text, ARM_FUNCTION) {
         None => Err(Stop::Reject(
             Reject::PatchArmMissing,
             format!("the new content does not define {ARM_FUNCTION}() from staged/"),
         )),
-        Some(got) if got != want => Err(Stop::Reject(
+        Some(got) if got != want || defined != 1 => Err(Stop::Reject(
             Reject::PatchArmStale,
             format!("{ARM_FUNCTION}() differs from the staged arm (stale or edited); paste the staged arm unchanged"),
         )),
@@ -97,12 +109,12 @@ pub fn check_arm(text: &str) -> Result<(), Stop> {
     }
 }
 
-/// The lines of `name() {` … the first `}` at the start of a line, with
-/// trailing whitespace removed.
+/// The definition line `name() {` and the lines up to the first `}` at
+/// the start of a line, with trailing whitespace removed.
 fn function_body(text: &str, name: &str) -> Option<Vec<String>> {
     let mut lines = text.lines().map(str::trim_end);
-    lines.find(|l| l.trim_start().starts_with(&format!("{name}()")))?;
-    let mut body = Vec::new();
+    let header = lines.find(|l| l.trim_start().starts_with(&format!("{name}()")))?;
+    let mut body = vec![header.trim_start().to_owned()];
     for line in lines {
         if line == "}" {
             return Some(body);
@@ -112,6 +124,43 @@ fn function_body(text: &str, name: &str) -> Option<Vec<String>> {
     None
 }
 
+/// How many times `text` may define the function `name`, counted the way
+/// bash could read it, erring towards more: `name ( )` and `function name`
+/// in any position (after joining backslash-newline continuations, as the
+/// parser does), and `name=` (an alias, which would shadow it). Text in
+/// comments, strings or here-documents counts too: a false count refuses,
+/// it never passes.
+fn definitions(text: &str, name: &str) -> usize {
+    let joined = text.replace("\\\r\n", "").replace("\\\n", "");
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let skip_blanks = |s: &str| s.trim_start_matches([' ', '\t']).to_owned();
+    joined
+        .match_indices(name)
+        .filter(|(at, _)| {
+            let before = &joined[..*at];
+            let after = &joined[at + name.len()..];
+            if before.chars().next_back().is_some_and(word)
+                || after.chars().next().is_some_and(word)
+            {
+                return false;
+            }
+            let keyword = before
+                .trim_end_matches([' ', '\t'])
+                .strip_suffix("function")
+                .is_some_and(|rest| !rest.chars().next_back().is_some_and(word));
+            let rest = skip_blanks(after);
+            let parens = rest
+                .strip_prefix('(')
+                .is_some_and(|r| skip_blanks(r).starts_with(')'));
+            keyword
+                || parens
+                || rest.starts_with('=')
+                || rest.starts_with("'=")
+                || rest.starts_with("\"=")
+        })
+        .count()
+}
+
 fn dispatches_arm(text: &str) -> bool {
     text.lines().any(|l| {
         let l = l.trim();
@@ -119,32 +168,48 @@ fn dispatches_arm(text: &str) -> bool {
     })
 }
 
-/// `bash -n` on the content. A bash that cannot run is an ERROR, not a pass.
+/// `bash -n` on the content, given on its standard input: no file is
+/// written, so there is no path another user could predict, plant or
+/// swap. A bash that cannot run is an ERROR, not a pass.
 fn bash_syntax(text: &str) -> Result<(), Stop> {
-    let digest = Sha256Hex::of(text.as_bytes());
-    let dir = std::env::temp_dir().join(format!(
-        "dot-abs-patch-{}-{}",
-        std::process::id(),
-        &digest.as_str()[..16]
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| Stop::Fault(Fault::Io, e.to_string()))?;
-    let file = dir.join("new-content.sh");
-    let result = std::fs::write(&file, text)
-        .map_err(|e| Stop::Fault(Fault::Io, e.to_string()))
-        .and_then(|()| {
-            std::process::Command::new("bash")
-                .arg("-n")
-                .arg(&file)
-                .output()
-                .map_err(|e| Stop::Fault(Fault::Io, format!("cannot run bash -n: {e}")))
-        });
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = result?;
-    if out.status.success() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Stop::Fault(Fault::Io, format!("cannot run bash -n: {e}")))?;
+    // Written from its own thread: bash may stop reading at the first
+    // syntax error, and the pipe must never hold both sides.
+    let stdin = child.stdin.take();
+    let bytes = text.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || match stdin {
+        Some(mut pipe) => match pipe.write_all(&bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        },
+        None => Ok(false),
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Stop::Fault(Fault::Io, format!("bash -n did not finish: {e}")))?;
+    let fed = writer
+        .join()
+        .map_err(|_| Stop::Fault(Fault::Io, "feeding bash -n panicked".into()))?
+        .map_err(|e| Stop::Fault(Fault::Io, format!("cannot feed bash -n: {e}")))?;
+    if out.status.success() && fed {
         Ok(())
+    } else if out.status.success() {
+        // bash passed without reading everything: nothing was checked.
+        Err(Stop::Fault(
+            Fault::Io,
+            "bash -n exited before reading the whole content".into(),
+        ))
     } else {
-        let err = String::from_utf8_lossy(&out.stderr)
-            .replace(&file.display().to_string(), "new-content");
+        let err = String::from_utf8_lossy(&out.stderr);
         Err(Stop::Reject(
             Reject::PatchSyntax,
             format!("bash -n refuses the new content: {}", err.trim()),
@@ -272,6 +337,96 @@ mod tests {
         let mut restore = request("#!/bin/bash\necho the old dispatcher\n");
         restore.restore = true;
         assert_eq!(code(&restore), "OK");
+    }
+
+    /// Issue 18, finding 5: `bash -n` ran on `$TMPDIR/dot-abs-patch-<pid>-
+    /// <sha16>/new-content.sh`, reusing an existing directory and following
+    /// a symlink planted in it, so a root run overwrote whatever it pointed
+    /// to. Here the path is planted (this process's pid, the content's
+    /// digest) with a symlink to a private file: the check must pass and
+    /// leave the file, and the planted directory, exactly as they were.
+    #[test]
+    fn finding_5_propose_patch_temp_file_is_not_predictable() {
+        use std::os::unix::fs::PermissionsExt;
+        let content = dispatcher(ARM);
+        let digest = Sha256Hex::of(content.as_bytes());
+        let planted = std::env::temp_dir().join(format!(
+            "dot-abs-patch-{}-{}",
+            std::process::id(),
+            &digest.as_str()[..16]
+        ));
+        let victim_dir =
+            std::env::temp_dir().join(format!("dot-abs-finding5-victim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&planted);
+        let _ = std::fs::remove_dir_all(&victim_dir);
+        std::fs::create_dir_all(&victim_dir).unwrap();
+        let victim = victim_dir.join("root-only");
+        std::fs::write(&victim, "root-only secret\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::create_dir_all(&planted).unwrap();
+        std::os::unix::fs::symlink(&victim, planted.join("new-content.sh")).unwrap();
+        let got = code(&request(&content));
+        let after = std::fs::read_to_string(&victim).unwrap();
+        let link_left = std::fs::symlink_metadata(planted.join("new-content.sh")).is_ok();
+        let _ = std::fs::remove_dir_all(&planted);
+        let _ = std::fs::remove_dir_all(&victim_dir);
+        assert_eq!(got, "OK");
+        assert_eq!(
+            after, "root-only secret\n",
+            "the check wrote through a symlink planted at a predictable path"
+        );
+        assert!(link_left, "the check removed a directory it did not make");
+        // A syntax error is still found, and reported without any path.
+        let broken = format!("{content}\nif then fi (\n");
+        match check(&request(&broken)) {
+            Err(Stop::Reject(Reject::PatchSyntax, why)) => {
+                assert!(!why.contains("new-content.sh"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Issue 18, finding 6: only the first definition of the arm's
+    /// function was compared, and bash runs the last. Every way of
+    /// defining it a second time, before or after the staged arm, or of
+    /// shadowing it, is refused; a restore may not carry it in any form.
+    #[test]
+    fn finding_6_a_second_definition_of_the_arm_function_is_refused() {
+        let evil = [
+            "execute_authorize_build_step() { apr_mark_applied \"$1\"; }",
+            "execute_authorize_build_step () ( apr_mark_applied \"$1\" )",
+            "function execute_authorize_build_step { apr_mark_applied \"$1\"; }",
+            "function execute_authorize_build_step() { apr_mark_applied \"$1\"; }",
+            "true; execute_authorize_build_step()\n{ apr_mark_applied \"$1\"; }",
+            "execute_authorize_\\\nbuild_step() { apr_mark_applied \"$1\"; }",
+            "execute_authorize_build_step\\\n() { apr_mark_applied \"$1\"; }",
+            "if true; then execute_authorize_build_step() { apr_mark_applied \"$1\"; }; fi",
+            "shopt -s expand_aliases; alias execute_authorize_build_step='apr_mark_applied'",
+        ];
+        for e in evil {
+            for content in [
+                dispatcher(&format!("{ARM}\n{e}\n")),
+                dispatcher(&format!("{e}\n{ARM}\n")),
+            ] {
+                assert_eq!(code(&request(&content)), "REJECT_PATCH_ARM_STALE", "{e}");
+            }
+            let mut restore = request(&format!("#!/bin/bash\n{e}\n"));
+            restore.restore = true;
+            assert_eq!(code(&restore), "REJECT_PATCH_ARM_PRESENT", "{e}");
+        }
+        // The definition line is part of the arm: code after its brace runs.
+        let header = ARM.replacen(
+            "execute_authorize_build_step() {",
+            "execute_authorize_build_step() { apr_mark_applied \"$1\";",
+            1,
+        );
+        assert_eq!(
+            code(&request(&dispatcher(&header))),
+            "REJECT_PATCH_ARM_STALE"
+        );
+        // A different function whose name merely contains it is not counted.
+        let other = format!("{ARM}\nmy_execute_authorize_build_step_log() {{ :; }}\n");
+        assert_eq!(code(&request(&dispatcher(&other))), "OK");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn run(cli: &Cli) -> Output {
         _ => None,
     };
     connect::set_application_name(application_name(&cli.command));
+    RESOLVED.with(|cell| cell.take());
     let output = warn_if_superuser(dispatch(cli, &settings));
     match log {
         Some(log) => record_evidence(log, cli, &settings, output),
@@ -810,7 +811,7 @@ fn with_db<T>(
     f: impl FnOnce(&mut db::Conn) -> Result<T, (Stop, Option<String>)>,
 ) -> Result<Result<T, (Stop, Option<String>)>, String> {
     let target = resolve(settings)?;
-    let mut client = match db::connect(&target) {
+    let mut client = match connect(&target) {
         Ok(c) => c,
         Err(stop) => return Ok(Err((stop, None))),
     };
@@ -829,7 +830,7 @@ fn with_db_settled(
     f: impl Fn(&mut db::Conn) -> Attempt,
 ) -> Result<Attempt, String> {
     let target = resolve(settings)?;
-    let first = match db::connect(&target) {
+    let first = match connect(&target) {
         Ok(mut c) => f(&mut c),
         Err(stop) => return Ok(Err((stop, None))),
     };
@@ -846,7 +847,7 @@ fn with_db_settled(
             None,
         ))
     };
-    Ok(match db::connect(&target) {
+    Ok(match connect(&target) {
         Ok(mut c) => match f(&mut c) {
             Err((Stop::Fault(Fault::CommitUnknown, why), _)) => unknown(why),
             settled => settled,
@@ -855,7 +856,42 @@ fn with_db_settled(
     })
 }
 
+/// Connects to the first host of the target's list that answers, each
+/// with its own password file entry; a login the server refused ends the
+/// search, as in libpq (the next host is not offered the same try).
+fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
+    let mut last = None;
+    for attempt in target.attempts() {
+        match db::connect(&attempt) {
+            Ok(c) => return Ok(c),
+            Err(stop @ Stop::Fault(Fault::DbAuth, _)) => return Err(stop),
+            Err(stop) => last = Some(stop),
+        }
+    }
+    Err(last.unwrap_or_else(|| Stop::Fault(Fault::DbUnreachable, "no host to connect to".into())))
+}
+
+thread_local! {
+    /// The connection settings of the command being run, resolved once:
+    /// resolving reads the environment and the password and service files
+    /// (and warns about a loose password file), so every step of one
+    /// command must see the same answer, once. `run` empties it.
+    static RESOLVED: std::cell::RefCell<Option<Result<connect::Target, String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn resolve(settings: &Settings) -> Result<connect::Target, String> {
+    RESOLVED.with(|cell| {
+        if let Some(done) = cell.borrow().as_ref() {
+            return done.clone();
+        }
+        let done = resolve_now(settings);
+        *cell.borrow_mut() = Some(done.clone());
+        done
+    })
+}
+
+fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
         connect: std::time::Duration::from_secs(10),
         lock: settings.lock_timeout,
@@ -1068,7 +1104,7 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         Ok(t) => t,
         Err(usage) => return Output::Usage(usage),
     };
-    let client = db::connect(&target);
+    let client = connect(&target);
     let result = match (client, args.dry_run) {
         (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
         // Only "no database answered" falls back to the offline check; a

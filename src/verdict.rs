@@ -213,15 +213,49 @@ impl From<Stop> for Verdict {
     }
 }
 
-/// Control, line-break and invisible characters as `\u{…}` escapes;
-/// everything else as it is.
+/// Every code point that is not visible text as a `\u{…}` escape;
+/// everything else as it is. The one escape of human output: every line a
+/// command prints for a human goes through it (or `escape_keeping_tabs`,
+/// or `escape_lines`), and the command line refuses the same characters.
 pub fn escape(s: &str) -> String {
-    escape_where(s, crate::cli::is_hidden)
+    escape_where(s, is_hidden)
 }
 
 /// `escape` for lines of file content (show-patch), where tabs are real.
-fn escape_keeping_tabs(s: &str) -> String {
-    escape_where(s, |c| c != '\t' && crate::cli::is_hidden(c))
+pub fn escape_keeping_tabs(s: &str) -> String {
+    escape_where(s, |c| c != '\t' && is_hidden(c))
+}
+
+/// `escape` for a message of several lines (a usage error): its own line
+/// breaks and tabs stay, every other hidden character is escaped.
+pub fn escape_lines(s: &str) -> String {
+    escape_where(s, |c| c != '\n' && c != '\t' && is_hidden(c))
+}
+
+/// Whether `c` is not visible text: a control (Cc), format (Cf, which
+/// holds the bidi controls, zero-width characters and the tag characters
+/// U+E0000… that can spell hidden ASCII), private-use (Co), unassigned
+/// (Cn) or surrogate code point, a line or paragraph separator (Zl, Zp),
+/// or one of the characters that are letters or symbols by category but
+/// print as nothing: the Hangul fillers, the blank Braille pattern, the
+/// combining grapheme joiner and the variation selectors (Unicode's
+/// Default_Ignorable_Code_Point characters outside those categories).
+/// Categories from `unicode-general-category` (Unicode 16), not a table of
+/// our own.
+pub fn is_hidden(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    matches!(
+        get_general_category(c),
+        G::Control
+            | G::Format
+            | G::PrivateUse
+            | G::Unassigned
+            | G::Surrogate
+            | G::LineSeparator
+            | G::ParagraphSeparator
+    ) || matches!(c,
+        '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+        | '\u{2800}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FFA0}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 fn escape_where(s: &str, hidden: impl Fn(char) -> bool) -> String {
@@ -246,6 +280,51 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18, finding 8: tag characters (which can spell hidden ASCII),
+    /// Hangul fillers, the blank Braille pattern, private-use and
+    /// unassigned code points reached human output raw.
+    #[test]
+    fn finding_8_invisible_code_points_are_escaped_in_human_output() {
+        let hidden = [
+            '\u{E0041}',
+            '\u{E0001}',
+            '\u{E007F}',
+            '\u{3164}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{E000}',
+            '\u{F0000}',
+            '\u{0378}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{200B}',
+            '\u{202E}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{FE0F}',
+            '\u{E0100}',
+            '\u{034F}',
+            '\u{0007}',
+        ];
+        for c in hidden {
+            assert!(is_hidden(c), "U+{:04X}", u32::from(c));
+            let v = Verdict::done(Done::Digest, format!("a{c}b")).detail("p", format!("x{c}y"));
+            let text = v.human();
+            assert!(
+                !text.contains(c),
+                "U+{:04X} printed raw: {text:?}",
+                u32::from(c)
+            );
+            assert!(text.contains(&c.escape_unicode().to_string()), "{text:?}");
+        }
+        for visible in ['a', 'é', 'Ω', '中', '한', '😀', ' ', '\u{00A0}'] {
+            assert!(!is_hidden(visible), "{visible:?}");
+        }
+        assert_eq!(escape_lines("one\ntwo\u{E0041}"), "one\ntwo\\u{e0041}");
+    }
 
     /// A value read from the database with a line break cannot forge a
     /// line of its own in the human output.

@@ -30,8 +30,8 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         .sum();
     assert_eq!(
         cases.len(),
-        fixtures + 4,
-        "bind/unbind + roles and constraints + every fixture + 2 races"
+        fixtures + 8,
+        "bind/unbind + roles and constraints + every fixture + 2 races + 4 of issue 18"
     );
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
@@ -40,6 +40,10 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         "race/execute-x64",
         "race/consume-x64",
         "execute/positive_rerun",
+        "issue18/options-dot-setting",
+        "issue18/patch-arm-redefined",
+        "issue18/invisible-in-human-output",
+        "issue18/resolved-once",
     ] {
         assert!(
             cases.iter().any(|c| c["case"] == name && c["pass"] == true),
