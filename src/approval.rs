@@ -24,6 +24,8 @@ pub const NAMESPACE: &str = "dot-apr-approval";
 pub const PROTOCOL: &str = "dot-apr-approval-v1";
 /// Environment variable standing in for `--allowed-signers`.
 pub const ALLOWED_SIGNERS_ENV: &str = "DOT_ABS_ALLOWED_SIGNERS";
+/// Environment variable standing in for `review --sign-key`.
+pub const APPROVER_KEY_ENV: &str = "DOT_ABS_APPROVER_KEY";
 
 /// An armored signature larger than this is not one an approver made.
 const MAX_ARMORED: usize = 16 * 1024;

@@ -369,12 +369,7 @@ pub fn run_case(
             &[&code, &action, payload, &status],
         )
     };
-    let vote = |admin: &mut Client, code: &str, who: &str, decision: &str, digest: Option<&str>| {
-        admin.execute(
-            "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ($1, $2, $3, $4)",
-            &[&code, &who, &decision, &digest],
-        )
-    };
+    let vote = fixtures::insert_vote;
     if setup.apr {
         insert_apr(
             &mut admin,
@@ -706,11 +701,7 @@ pub fn seed_approved_apr(client: &mut Client, apr: &str) -> Result<Value, String
         )
         .map_err(|e| e.to_string())?;
     for who in ["alice", "bob"] {
-        client
-            .execute(
-                "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ($1, $2, 'approve', $3)",
-                &[&apr, &who, &digest.as_str()],
-            )
+        fixtures::insert_vote(client, apr, who, "approve", Some(digest.as_str()))
             .map_err(|e| e.to_string())?;
     }
     Ok(payload)

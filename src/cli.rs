@@ -77,6 +77,10 @@ pub struct Connection {
     /// Give up on any one statement after this long
     #[arg(long, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub statement_timeout: Duration,
+    /// The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every
+    /// transaction's search_path is pg_catalog, this schema, pg_temp
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
 }
 
 impl Default for Connection {
@@ -86,6 +90,7 @@ impl Default for Connection {
             connect_timeout: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            schema: None,
         }
     }
 }
@@ -109,6 +114,16 @@ pub struct TrustedKeysOption {
     pub trusted_keys: Option<PathBuf>,
 }
 
+/// Who may sign an approval: every command that counts a quorum reads it.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Keys and evidence")]
+pub struct AllowedSignersOption {
+    /// OpenSSH allowed_signers file: which key may sign an approval for which approver
+    /// (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+}
+
 /// Where a deciding command leaves its evidence line.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Keys and evidence")]
@@ -127,8 +142,10 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
+    pub schema: Option<String>,
     pub signing_key: Option<PathBuf>,
     pub trusted_keys: Option<PathBuf>,
+    pub allowed_signers: Option<PathBuf>,
     pub evidence_log: Option<PathBuf>,
 }
 
@@ -158,14 +175,24 @@ impl Cli {
                 (&none, None, None, None)
             }
         };
+        let allowed = match &self.command {
+            C::Execute(a) => Some(&a.allowed),
+            C::Consume(a) => Some(&a.allowed),
+            C::Readback(a) => Some(&a.allowed),
+            C::Show(a) => Some(&a.allowed),
+            C::Review(a) => Some(&a.allowed),
+            _ => None,
+        };
         Settings {
             json: self.json,
             db_url: conn.db_url.clone(),
             connect_timeout: conn.connect_timeout,
             lock_timeout: conn.lock_timeout,
             statement_timeout: conn.statement_timeout,
+            schema: conn.schema.clone(),
             signing_key: signing.and_then(|o| o.signing_key.clone()),
             trusted_keys: trusted.and_then(|o| o.trusted_keys.clone()),
+            allowed_signers: allowed.and_then(|o| o.allowed_signers.clone()),
             evidence_log: evidence.and_then(|o| o.evidence_log.clone()),
         }
     }
@@ -283,6 +310,8 @@ pub struct ExecuteArgs {
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
     #[command(flatten)]
+    pub allowed: AllowedSignersOption,
+    #[command(flatten)]
     pub evidence: EvidenceLogOption,
 }
 
@@ -295,6 +324,8 @@ pub struct ReadbackArgs {
     pub conn: Connection,
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +341,8 @@ pub struct ShowArgs {
     pub conn: Connection,
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
 }
 
 #[derive(Debug, Args)]
@@ -324,14 +357,24 @@ pub struct ReviewArgs {
     /// Record a rejection
     #[arg(long)]
     pub reject: bool,
-    /// Who reviews: must be the database login running the command (default: that login)
+    /// Who reviews: must be exactly the database login running the command (default: that login)
     #[arg(long, value_name = "WHO", value_parser = name)]
     pub by: Option<String>,
     /// The payload digest you reviewed; refused if the payload is no longer that one
     #[arg(long, value_name = "H", value_parser = printable)]
     pub digest: Option<String>,
+    /// Sign the vote with this OpenSSH key (else DOT_ABS_APPROVER_KEY): a private key file (a
+    /// passphrase is asked on the terminal), or a .pub file whose key ssh-agent holds
+    #[arg(long, value_name = "FILE", conflicts_with = "signature")]
+    pub sign_key: Option<PathBuf>,
+    /// Record this signature, made elsewhere with `ssh-keygen -Y sign -n dot-apr-approval`
+    /// over `digest --message`
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
     #[command(flatten)]
     pub conn: Connection,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
     #[command(flatten)]
     pub evidence: EvidenceLogOption,
 }
@@ -341,6 +384,16 @@ pub struct DigestArgs {
     /// The APR whose payload to digest
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: String,
+    /// Print the exact bytes an approver signs (the vote message M), for
+    /// `ssh-keygen -Y sign -n dot-apr-approval`, instead of the digest
+    #[arg(long, requires_all = ["decision", "by"])]
+    pub message: bool,
+    /// The decision the message records (with --message)
+    #[arg(long, value_parser = ["approve", "reject"], requires = "message")]
+    pub decision: Option<String>,
+    /// The approver the message names: your database login, exactly (with --message)
+    #[arg(long, value_name = "NAME", value_parser = name, requires = "message")]
+    pub by: Option<String>,
     #[command(flatten)]
     pub conn: Connection,
 }
@@ -406,7 +459,7 @@ pub struct ProposePatchArgs {
     /// How the patched dispatcher is tested, for the approvers
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub test_plan: String,
-    /// Who proposes (apr_requests.proposed_by)
+    /// Who proposes (apr_requests.proposed_by): exactly the database login proposing
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
     /// The APR code; generated when absent
@@ -447,7 +500,7 @@ pub struct ProposeArgs {
     /// The plan that undoes the build (1-128 of [A-Za-z0-9._:-])
     #[arg(long, value_name = "R", value_parser = printable)]
     pub rollback_plan_ref: String,
-    /// Who proposes (apr_requests.proposed_by)
+    /// Who proposes (apr_requests.proposed_by): exactly the database login proposing
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
     /// The APR code; generated (APR-C1-<utc time>-<digest prefix>) when absent
@@ -509,6 +562,8 @@ pub struct ConsumeArgs {
     pub conn: Connection,
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
     #[command(flatten)]
     pub evidence: EvidenceLogOption,
 }
@@ -755,47 +810,50 @@ mod help_tests {
 
     #[test]
     fn connection_and_key_options_are_offered_only_where_they_are_used() {
-        const CONNECTION: [&str; 4] = [
+        const CONNECTION: [&str; 5] = [
             "db_url",
             "connect_timeout",
             "lock_timeout",
             "statement_timeout",
+            "schema",
+        ];
+        const KEYS: [&str; 4] = [
+            "signing_key",
+            "trusted_keys",
+            "allowed_signers",
+            "evidence_log",
         ];
         // Which options each command offers: connection, signing key,
-        // trusted keys, evidence log ("" is the top level).
-        struct Uses(&'static str, [bool; 4]);
+        // trusted keys, allowed signers, evidence log ("" is the top level).
+        struct Uses(&'static str, [bool; 5]);
         let uses = [
-            Uses("execute", [true, true, true, true]),
-            Uses("consume", [true, false, true, true]),
-            Uses("revoke", [true, false, true, true]),
-            Uses("readback", [true, false, true, false]),
-            Uses("list", [true, false, true, false]),
-            Uses("show", [true, false, true, false]),
-            Uses("propose", [true, false, false, true]),
-            Uses("propose-patch", [true, false, false, true]),
-            Uses("review", [true, false, false, true]),
-            Uses("digest", [true, false, false, false]),
-            Uses("show-patch", [true, false, false, false]),
-            Uses("manifest hash", [false, false, false, false]),
-            Uses("manifest canon", [false, false, false, false]),
-            Uses("keygen", [false, false, false, false]),
-            Uses("evidence verify", [false, false, false, false]),
-            Uses("harness", [false, false, false, false]),
-            Uses("", [false, false, false, false]),
+            Uses("execute", [true, true, true, true, true]),
+            Uses("consume", [true, false, true, true, true]),
+            Uses("revoke", [true, false, true, false, true]),
+            Uses("readback", [true, false, true, true, false]),
+            Uses("list", [true, false, true, false, false]),
+            Uses("show", [true, false, true, true, false]),
+            Uses("propose", [true, false, false, false, true]),
+            Uses("propose-patch", [true, false, false, false, true]),
+            Uses("review", [true, false, false, true, true]),
+            Uses("digest", [true, false, false, false, false]),
+            Uses("show-patch", [true, false, false, false, false]),
+            Uses("manifest hash", [false; 5]),
+            Uses("manifest canon", [false; 5]),
+            Uses("keygen", [false; 5]),
+            Uses("evidence verify", [false; 5]),
+            Uses("harness", [false; 5]),
+            Uses("", [false; 5]),
         ];
         let all = commands();
-        for Uses(path, [connects, s, t, e]) in &uses {
+        for Uses(path, [connects, keys @ ..]) in &uses {
             let cmd = &all.iter().find(|(p, _)| p == path).expect(path).1;
             let have = options(cmd);
             for id in CONNECTION {
                 assert_eq!(have.iter().any(|h| h == id), *connects, "{path:?} --{id}");
             }
-            for (id, wanted) in [
-                ("signing_key", *s),
-                ("trusted_keys", *t),
-                ("evidence_log", *e),
-            ] {
-                assert_eq!(have.iter().any(|h| h == id), wanted, "{path:?} --{id}");
+            for (id, wanted) in KEYS.iter().zip(keys) {
+                assert_eq!(have.iter().any(|h| h == id), *wanted, "{path:?} --{id}");
             }
             // Command options come first; connection and keys under their own headings.
             for arg in cmd.get_arguments() {
@@ -803,7 +861,7 @@ mod help_tests {
                 let heading = arg.get_help_heading();
                 if CONNECTION.contains(&id) {
                     assert_eq!(heading, Some("Connection"), "{path:?} --{id}");
-                } else if ["signing_key", "trusted_keys", "evidence_log"].contains(&id) {
+                } else if KEYS.contains(&id) {
                     assert_eq!(heading, Some("Keys and evidence"), "{path:?} --{id}");
                 } else {
                     assert_eq!(heading, None, "{path:?} --{id}");

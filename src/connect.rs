@@ -56,6 +56,52 @@ pub struct Target {
     /// they differ (else the one password is in `config`): each is sent
     /// only to the host its line names, as libpq looks one up per host.
     host_passwords: Vec<Option<String>>,
+    /// The schema of the governance tables: with pg_catalog before it and
+    /// pg_temp after it, every transaction's whole search_path.
+    pub schema: Schema,
+}
+
+/// The governance schema's name: a plain lower-case identifier, so that it
+/// means the same quoted or not (`public` unless `--schema` or
+/// DOT_ABS_SCHEMA says otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema(String);
+
+/// The environment variable standing in for `--schema`.
+pub const SCHEMA_ENV: &str = "DOT_ABS_SCHEMA";
+
+impl Schema {
+    pub fn new(name: &str) -> Result<Schema, String> {
+        let mut chars = name.chars();
+        let plain = matches!(chars.next(), Some('a'..='z' | '_'))
+            && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+            && name.len() <= 63;
+        if plain {
+            Ok(Schema(name.to_owned()))
+        } else {
+            Err(format!(
+                "schema {name:?} is not a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The one search_path of every transaction (SPEC §10): pg_catalog
+    /// first, so nothing shadows a built-in of the same signature, then the
+    /// governance schema, then the session's temporary schema last, so no
+    /// temporary object stands in for a governance table.
+    pub fn search_path(&self) -> String {
+        format!("pg_catalog, \"{}\", pg_temp", self.0)
+    }
+}
+
+impl Default for Schema {
+    fn default() -> Schema {
+        Schema("public".into())
+    }
 }
 
 impl Target {
@@ -80,6 +126,7 @@ impl Target {
                     tls: self.tls,
                     roots: self.roots.clone(),
                     host_passwords: Vec::new(),
+                    schema: self.schema.clone(),
                 }
             })
             .collect()
@@ -364,6 +411,7 @@ pub fn resolve_with(
         tls: tls_mode,
         roots,
         host_passwords,
+        schema: Schema::default(),
     })
 }
 

@@ -14,6 +14,7 @@
 //! locked read, compare-and-swap, COMMIT); a path that writes nothing ends
 //! with ROLLBACK (see `Tx::end_unwritten`).
 
+use crate::approval::AllowedSigners;
 use crate::connect::{Target, Timeouts};
 use crate::payload;
 use crate::policy::{
@@ -33,15 +34,17 @@ use serde_json::Value;
 pub struct Conn {
     pub client: Client,
     timeouts: Timeouts,
+    schema: crate::connect::Schema,
     /// Whether the session is a superuser's, learnt with the first BEGIN.
     pub superuser: Option<bool>,
 }
 
 impl Conn {
-    pub fn new(client: Client, timeouts: Timeouts) -> Conn {
+    pub fn new(client: Client, timeouts: Timeouts, schema: crate::connect::Schema) -> Conn {
         Conn {
             client,
             timeouts,
+            schema,
             superuser: None,
         }
     }
@@ -99,7 +102,7 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
         }
     };
     result
-        .map(|client| Conn::new(client, target.timeouts))
+        .map(|client| Conn::new(client, target.timeouts, target.schema.clone()))
         .map_err(|e| {
             let kind = connect_fault(&e);
             let why = match kind {
@@ -154,6 +157,7 @@ pub fn fault(e: &postgres::Error) -> Stop {
         Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => Fault::PermissionDenied,
         Some(c)
             if *c == SqlState::UNDEFINED_TABLE
+                || *c == SqlState::INVALID_SCHEMA_NAME
                 || *c == SqlState::UNDEFINED_COLUMN
                 || *c == SqlState::UNDEFINED_FUNCTION
                 || *c == SqlState::DATATYPE_MISMATCH
@@ -207,6 +211,7 @@ type Param<'p> = (&'p (dyn ToSql + Sync), Type);
 pub(crate) struct Tx<'c> {
     client: &'c mut Client,
     open: bool,
+    superuser: bool,
 }
 
 impl<'c> Tx<'c> {
@@ -223,23 +228,55 @@ impl<'c> Tx<'c> {
         read_only: bool,
         first: &str,
     ) -> Result<Tx<'c>, Stop> {
+        // The search_path is pinned before anything is read (SPEC §10): no
+        // temporary object, per-role setting or pooled session's leftover
+        // changes what a name means. A governance schema that PUBLIC may
+        // create in is refused: an object there can shadow a built-in
+        // function of a looser signature (count(text) over count("any")),
+        // whatever the search_path.
+        let schema = conn.schema.as_str();
         let sql = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SELECT current_setting('is_superuser'); {first}",
+            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
+             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text; {first}",
             if read_only { " READ ONLY" } else { "" },
-            conn.timeouts.set_local()
+            conn.timeouts.set_local(),
+            conn.schema.search_path(),
+            literal(schema),
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
-        conn.superuser = replies.iter().find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v == "on"),
-            _ => None,
-        });
-        if conn.superuser == Some(true) {
+        let (superuser, public_creates) = replies
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((r.get(0) == Some("on"), r.get(1) != Some("false")))
+                }
+                _ => None,
+            })
+            .unwrap_or((false, true));
+        conn.superuser = Some(superuser);
+        if superuser {
             SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if public_creates {
+            let _ = conn.client.batch_execute("ROLLBACK");
+            return Err(Stop::Fault(
+                Fault::SchemaContract,
+                format!(
+                    "PUBLIC may create objects in schema {schema}: any login could shadow a function \
+                     the quorum is judged by; REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC \
+                     (staged/approvals-bound.staged.sql); nothing read, nothing written"
+                ),
+            ));
         }
         Ok(Tx {
             client: &mut conn.client,
             open: true,
+            superuser,
         })
+    }
+
+    fn client_is_not_superuser(&self) -> bool {
+        !self.superuser
     }
 
     fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, Stop> {
@@ -325,7 +362,7 @@ const GRANT_COLUMNS: &str = "g.auth_code AS auth_code, g.request_ref AS request_
      LEAST(GREATEST(g.expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
      g.granted_by AS granted_by, g.rollback_plan_ref AS rollback_plan_ref, g.consumed_at AS consumed_at, \
      g.consumed_by AS consumed_by, g.consume_request_id AS consume_request_id, \
-     g.signature AS signature, g.key_id AS key_id";
+     g.signature AS signature, g.key_id AS key_id, g.quorum::text AS grant_quorum";
 
 /// The APR (alias `a`; its payload as text, parsed by `jsonb::read`: serde
 /// refuses what jsonb stores, and no stored payload may make the handler
@@ -337,7 +374,7 @@ fn decision_columns(code: &str) -> String {
          a.proposed_by AS apr_proposed_by, a.proposed_action::text AS apr_payload, \
          h.action_code IS NOT NULL AS handler_exists, h.handler_ref AS handler_ref, \
          h.status AS handler_status, h.min_approvals AS handler_min_approvals, \
-         (SELECT COALESCE(json_agg(json_build_array(v.approver, v.decision, v.payload_digest)), '[]')::text \
+         (SELECT COALESCE(json_agg(json_build_array(v.approver, v.decision, v.payload_digest, v.signature)), '[]')::text \
             FROM apr_approvals v WHERE v.apr_code = {code}) AS votes, \
          COALESCE(quorum_passed({code}), false) AS quorum, \
          clock_timestamp() AS now"
@@ -410,9 +447,9 @@ const OTHER_ACTIVE_GRANT: &str = "SELECT o.auth_code FROM governance_build_autho
 const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
      (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
       action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id) \
+      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id, quorum) \
      SELECT $1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
-            $12, $13, $14, $15, $16, $17 \
+            $12, $13, $14, $15, $16, $17, $18 \
        FROM (SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true) OFFSET 0) m \
       WHERE NOT EXISTS (SELECT 1 FROM governance_build_authorization o \
                          WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
@@ -477,6 +514,9 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         consume_request_id: r.try_get("consume_request_id")?,
         signature: r.try_get("signature")?,
         key_id: r.try_get("key_id")?,
+        quorum: r
+            .try_get::<_, Option<String>>("grant_quorum")?
+            .and_then(|t| crate::jsonb::read(&t).ok()),
     })
 }
 
@@ -537,7 +577,8 @@ fn decision_of(r: &Row) -> Result<Decision, Stop> {
     })
 }
 
-/// `[[approver, decision, payload_digest], ...]` as `json_agg` prints it.
+/// `[[approver, decision, payload_digest, signature], ...]` as `json_agg`
+/// prints it.
 fn votes_of(text: &str) -> Result<Vec<Vote>, Stop> {
     let unreadable = || {
         Stop::Fault(
@@ -545,15 +586,21 @@ fn votes_of(text: &str) -> Result<Vec<Vote>, Stop> {
             "apr_approvals holds a row without an approver or a decision".into(),
         )
     };
-    let rows: Vec<(Option<String>, Option<String>, Option<String>)> =
-        serde_json::from_str(text).map_err(|_| unreadable())?;
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = serde_json::from_str(text).map_err(|_| unreadable())?;
     rows.into_iter()
         .map(
-            |(approver, decision, payload_digest)| match (approver, decision) {
+            |(approver, decision, payload_digest, signature)| match (approver, decision) {
                 (Some(approver), Some(decision)) => Ok(Vote {
                     approver,
                     decision,
                     payload_digest,
+                    signature,
                 }),
                 _ => Err(unreadable()),
             },
@@ -619,11 +666,14 @@ fn read_grant(tx: &mut Tx<'_>, key: GrantKey<'_>, lock: bool) -> Result<Option<G
     }
 }
 
-/// The keys a command signs and verifies with (see `signing`).
+/// The keys a command signs and verifies with (see `signing`), and who may
+/// sign an approval (see `approval`). None of them is read from the
+/// database.
 pub struct Keys<'a> {
-    /// Present for `execute` (it mints); never read from the database.
+    /// Present for `execute` (it mints).
     pub signing: Option<&'a SigningKey>,
     pub trusted: &'a TrustedKeys,
+    pub allowed: &'a AllowedSigners,
 }
 
 // ---------------------------------------------------------------------------
@@ -660,6 +710,7 @@ pub fn execute(
         quorum_function: d.quorum_function,
         now: d.now,
         trusted: keys.trusted,
+        allowed: keys.allowed,
     };
     let decided = match policy::decide_execute(&facts) {
         Err(Stop::Reject(Reject::QuorumNotMet, why)) => {
@@ -695,8 +746,9 @@ pub fn execute(
             .detail("granted_at", crate::verdict::timestamp(&grant.granted_at))
             .detail("apr_digest", grant.apr_digest.clone().unwrap_or_default()));
         }
-        Execute::Mint(v) => v,
+        Execute::Mint(v, q) => (v, q),
     };
+    let (validated, quorum) = validated;
     crate::failpoint::hit("execute-after-quorum-check")?;
     let auth_code = auth_code_for(apr_code);
     let mint_facts = |v: Verdict| {
@@ -750,7 +802,7 @@ pub fn execute(
             "the scope lock was not taken for a payload that validates; nothing written".into(),
         ));
     };
-    let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at);
+    let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at, &quorum);
     let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
         .map_err(|e| Stop::Fault(Fault::SigningKey, e))?;
     grant.signature = Some(signature);
@@ -783,6 +835,7 @@ pub fn execute(
             (&rollback, Type::TEXT),
             (&grant.signature, Type::TEXT),
             (&grant.key_id, Type::TEXT),
+            (&grant.quorum, Type::JSONB),
         ],
     )?;
     let Some(row) = inserted else {
@@ -821,6 +874,7 @@ fn minted_grant(
     apr_code: &str,
     v: &policy::Validated,
     granted_at: DateTime<Utc>,
+    quorum: &policy::Quorum,
 ) -> Grant {
     Grant {
         auth_code: auth_code.to_owned(),
@@ -847,6 +901,7 @@ fn minted_grant(
         consume_request_id: None,
         signature: None,
         key_id: None,
+        quorum: Some(quorum.to_json()),
     }
 }
 
@@ -883,7 +938,7 @@ impl ConsumeFacts {
 
     /// SPEC §4's consume order, then invariant 7: the row must be one the
     /// handler would have minted, and signed by a trusted key.
-    fn decide(&self, presented: &Presented, trusted: &TrustedKeys) -> Result<(), Stop> {
+    fn decide(&self, presented: &Presented, keys: &Keys<'_>) -> Result<(), Stop> {
         policy::decide_consume(
             presented,
             self.grant.as_ref(),
@@ -891,19 +946,20 @@ impl ConsumeFacts {
             self.d.now,
         )?;
         match &self.grant {
-            Some(g) => policy::check_grant_backed(g, &self.backing(trusted)),
+            Some(g) => policy::check_grant_backed(g, &self.backing(keys)),
             None => Ok(()),
         }
     }
 
-    fn backing<'a>(&'a self, trusted: &'a TrustedKeys) -> Backing<'a> {
+    fn backing<'a>(&'a self, keys: &Keys<'a>) -> Backing<'a> {
         Backing {
             apr: self.d.apr.as_ref(),
             handler: self.d.handler.as_ref(),
             votes: &self.d.votes,
             quorum_function: self.d.quorum_function,
             now: self.d.now,
-            trusted,
+            trusted: keys.trusted,
+            allowed: keys.allowed,
         }
     }
 }
@@ -917,7 +973,7 @@ pub fn consume(
     by: &str,
     request_id: &str,
     dry_run: bool,
-    trusted: &TrustedKeys,
+    keys: &Keys<'_>,
 ) -> Result<Verdict, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     // The real run locks the row as it reads it: a concurrent spend is
@@ -925,11 +981,11 @@ pub fn consume(
     let facts = ConsumeFacts::read(&mut tx, auth_code, !dry_run)?;
     if let Some(g) = &facts.grant {
         if policy::is_own_spend(presented, g, request_id) {
-            policy::check_signed(g, trusted)?;
+            policy::check_signed(g, keys.trusted)?;
             return Ok(consumed_verdict(g, auth_code, dry_run, true));
         }
     }
-    facts.decide(presented, trusted)?;
+    facts.decide(presented, keys)?;
     // decide returned Ok, so both exist and the APR is fresh.
     let (Some(grant), Some(apr)) = (&facts.grant, &facts.d.apr) else {
         return Err(Stop::Fault(
@@ -980,7 +1036,7 @@ pub fn consume(
             // The row is locked and unchanged, so only time moved: read
             // again (a new statement, a new clock) to name the reason.
             let again = ConsumeFacts::read(&mut tx, auth_code, true)?;
-            again.decide(presented, trusted)?;
+            again.decide(presented, keys)?;
             Err(Stop::Fault(
                 Fault::ConcurrentChange,
                 "the grant changed while it was being consumed; nothing written".into(),
@@ -1097,18 +1153,25 @@ pub fn revoke(
 // review (approvers)
 // ---------------------------------------------------------------------------
 
-/// `review`: records one vote, with the digest of the payload shown, only
-/// if the payload is still that one and this login has not voted yet.
-pub fn review(
-    conn: &mut Conn,
-    apr_code: &str,
-    approve: bool,
-    by: Option<&str>,
-    reviewed_digest: Option<&str>,
-) -> Result<Verdict, Stop> {
-    let mut tx = Tx::begin(conn, false)?;
+/// What `review` decides on: the APR, its payload as stored and in cser-v1
+/// form, the login that runs the review, and the database's clock.
+pub struct ReviewRead {
+    pub facts: policy::ReviewFacts,
+    /// The payload as PostgreSQL prints it: the vote is recorded only if
+    /// it is still exactly this.
+    pub payload_text: Option<String>,
+    pub canonical: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// `review`, first half: reads the APR in a read-only transaction. The
+/// vote is signed between this and `record_vote`, outside any
+/// transaction (a passphrase prompt must not hold one open).
+pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
     let row = tx.query_one(
-        "SELECT a.apr_code, a.status, a.proposed_by, a.proposed_action::text, session_user::text \
+        "SELECT a.apr_code, a.status, a.proposed_by, a.proposed_action::text, session_user::text, \
+                clock_timestamp() \
            FROM (SELECT $1::text AS code) k LEFT JOIN apr_requests a ON a.apr_code = k.code",
         &[(&apr_code, Type::TEXT)],
     )?;
@@ -1119,73 +1182,71 @@ pub fn review(
             "no APR with this code".into(),
         ));
     }
-    let status: String = row.try_get(1).or_fault()?;
-    let proposed_by: String = row.try_get(2).or_fault()?;
     let text: Option<String> = row.try_get(3).or_fault()?;
-    let login: String = row.try_get(4).or_fault()?;
-    if !matches!(status.as_str(), "proposed" | "approved") {
-        return Err(Stop::Reject(
-            Reject::AprTerminal,
-            format!("APR is {status}: there is nothing left to review"),
-        ));
-    }
-    let approver = by.unwrap_or(&login).to_owned();
-    if policy::identity(&approver) != policy::identity(&login) {
-        return Err(Stop::Reject(
-            Reject::ReviewerNotSelf,
-            format!("--by {approver:?} is not the login running the review ({login:?}): nobody votes for somebody else"),
-        ));
-    }
-    let payload = text
+    let canonical = text
         .as_deref()
-        .and_then(|t| crate::jsonb::read_exact(t).ok());
-    let canonical = payload
-        .as_ref()
+        .and_then(|t| crate::jsonb::read_exact(t).ok())
         .filter(|p| !p.is_null())
-        .and_then(|p| crate::cser::canonical(p).ok())
-        .ok_or_else(|| {
-            Stop::Reject(
-                Reject::PayloadMalformed,
-                "the APR's payload is NULL or has no cser-v1 form: there is nothing to approve"
-                    .into(),
-            )
-        })?;
-    let digest = crate::cser::Sha256Hex::of(canonical.as_bytes());
-    if let Some(seen) = reviewed_digest {
-        if seen != digest.as_str() {
-            return Err(Stop::Reject(
-                Reject::AprTampered,
-                format!(
-                    "the payload's digest is {} now, not the {seen} you reviewed; nothing recorded",
-                    digest.as_str()
-                ),
-            ));
-        }
-    }
-    let decision = if approve { "approve" } else { "reject" };
+        .and_then(|p| crate::cser::canonical(&p).ok());
+    let read = ReviewRead {
+        facts: policy::ReviewFacts {
+            apr_code: apr_code.to_owned(),
+            status: row.try_get(1).or_fault()?,
+            proposed_by: row.try_get(2).or_fault()?,
+            login: row.try_get(4).or_fault()?,
+            digest: canonical
+                .as_deref()
+                .map(|c| crate::cser::Sha256Hex::of(c.as_bytes())),
+        },
+        payload_text: text,
+        canonical,
+        now: row.try_get(5).or_fault()?,
+    };
+    tx.end_unwritten();
+    Ok(read)
+}
+
+/// `review`, second half: records the vote, only if the payload is still
+/// the one reviewed and this login has not voted yet (under any spelling:
+/// the database keeps one vote per identity, and binds it to the login).
+pub fn record_vote(
+    conn: &mut Conn,
+    read: &ReviewRead,
+    vote: &policy::Vote,
+) -> Result<Verdict, Stop> {
+    let apr_code = read.facts.apr_code.as_str();
+    let mut tx = Tx::begin(conn, false)?;
     let inserted = tx.query_opt(
-        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) \
-         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM apr_requests \
+        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
+         SELECT $1, $2, $3, $4, $6 WHERE EXISTS (SELECT 1 FROM apr_requests \
                 WHERE apr_code = $1 AND proposed_action::text = $5) \
-         ON CONFLICT (apr_code, approver) DO NOTHING RETURNING approver",
+         ON CONFLICT DO NOTHING RETURNING approver",
         &[
             (&apr_code, Type::TEXT),
-            (&approver, Type::TEXT),
-            (&decision, Type::TEXT),
-            (&digest.as_str(), Type::TEXT),
-            (&text, Type::TEXT),
+            (&vote.approver, Type::TEXT),
+            (&vote.decision, Type::TEXT),
+            (&vote.payload_digest, Type::TEXT),
+            (&read.payload_text, Type::TEXT),
+            (&vote.signature, Type::TEXT),
         ],
     )?;
     if inserted.is_none() {
         let voted = tx.query_opt(
-            "SELECT 1 FROM apr_approvals WHERE apr_code = $1 AND approver = $2",
-            &[(&apr_code, Type::TEXT), (&approver, Type::TEXT)],
+            "SELECT approver FROM apr_approvals WHERE apr_code = $1 \
+               AND lower(btrim(approver, ' ')) = lower(btrim($2, ' '))",
+            &[(&apr_code, Type::TEXT), (&vote.approver, Type::TEXT)],
         )?;
         return Err(match voted {
-            Some(_) => Stop::Reject(
-                Reject::AlreadyReviewed,
-                format!("{approver:?} already voted on {apr_code}; votes are not changed"),
-            ),
+            Some(r) => {
+                let as_who: String = r.try_get(0).or_fault()?;
+                Stop::Reject(
+                    Reject::AlreadyReviewed,
+                    format!(
+                        "{:?} already voted on {apr_code} (as {as_who:?}); votes are not changed",
+                        vote.approver
+                    ),
+                )
+            }
             None => Stop::Reject(
                 Reject::AprTampered,
                 "the payload changed while it was being reviewed; nothing recorded".into(),
@@ -1193,25 +1254,29 @@ pub fn review(
         });
     }
     tx.commit()?;
-    let mut v = Verdict::done(
+    let digest = vote.payload_digest.clone().unwrap_or_default();
+    Ok(Verdict::done(
         Done::Reviewed,
         format!(
-            "{approver} voted {decision} on {apr_code} for payload digest {}",
-            digest.as_str()
+            "{} voted {} on {apr_code} for payload digest {digest}{}",
+            vote.approver,
+            vote.decision,
+            if vote.signature.is_some() {
+                ", signed"
+            } else {
+                ", unsigned"
+            }
         ),
     )
     .apr(apr_code)
-    .detail("approver", approver.as_str())
-    .detail("decision", decision)
+    .detail("approver", vote.approver.as_str())
+    .detail("decision", vote.decision.as_str())
     .detail("payload_digest", digest.as_str())
-    .detail("canonical_payload", canonical);
-    if policy::identity(&approver) == policy::identity(&proposed_by) {
-        v = v.detail(
-            "counted",
-            "no: the proposer's own vote is never counted toward the quorum",
-        );
-    }
-    Ok(v)
+    .detail("signed", vote.signature.is_some())
+    .detail(
+        "canonical_payload",
+        read.canonical.clone().unwrap_or_default(),
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -1461,9 +1526,13 @@ fn show(v: &Option<String>) -> String {
 
 /// No status and no timestamps: the proposer role may not name them, so
 /// every APR it writes is born `proposed` (the column default).
+/// Inserted only under the login's own name (SPEC §10; the database's
+/// trigger refuses any other too, but this says why, as a FAIL).
 const INSERT_APR: &str = "INSERT INTO apr_requests \
      (apr_code, request_type, action_code, proposed_action, proposed_by, session_code) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
+     SELECT $1, $2, $3, $4, $5, $6 \
+      WHERE $5 = session_user::text \
+         OR (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) \
      ON CONFLICT (apr_code) DO NOTHING RETURNING apr_code";
 
 /// One `proposed` APR in `tx`; an existing code is REJECT_APR_EXISTS.
@@ -1487,13 +1556,25 @@ fn insert_proposed(
             (&session, Type::TEXT),
         ],
     )?;
-    match inserted {
-        Some(_) => Ok(()),
-        None => Err(Stop::Reject(
-            Reject::AprExists,
-            format!("an APR with code {apr} already exists"),
-        )),
+    if inserted.is_some() {
+        return Ok(());
     }
+    let login: String = tx
+        .query_one("SELECT session_user::text", &[])?
+        .try_get(0)
+        .or_fault()?;
+    if proposed_by != login && tx.client_is_not_superuser() {
+        return Err(Stop::Reject(
+            Reject::ProposerNotSelf,
+            format!(
+                "--by {proposed_by:?} is not exactly the login proposing ({login:?}): an APR is proposed only under its proposer's own login, so the proposer can never approve it under another name; nothing written"
+            ),
+        ));
+    }
+    Err(Stop::Reject(
+        Reject::AprExists,
+        format!("an APR with code {apr} already exists"),
+    ))
 }
 
 /// `propose`: check against the live vocabulary, then insert one `proposed`

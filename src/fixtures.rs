@@ -6,6 +6,9 @@ pub const SCHEMA_SQL: &str = include_str!("../fixtures/schema.sql");
 /// The constraints that refuse what the handler would never write (staged;
 /// SPEC §9). Already in `SCHEMA_SQL`; applying it there is a no-op.
 pub const HARDEN_SQL: &str = include_str!("../staged/harden-tables.staged.sql");
+/// Votes and proposals bound to their login, one vote per identity, the
+/// quorum's names pinned (staged; SPEC §10).
+pub const APPROVALS_BOUND_SQL: &str = include_str!("../staged/approvals-bound.staged.sql");
 /// The least-privilege roles (staged; SPEC §8, §9).
 pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
 /// The approvers' group role for `review` (staged).
@@ -43,7 +46,13 @@ pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgT
     let cluster = crate::pgtemp::Cluster::start()?;
     cluster.create_database(
         TEMPLATE_DB,
-        &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL, REVIEWER_ROLE_SQL],
+        &[
+            SCHEMA_SQL,
+            HARDEN_SQL,
+            APPROVALS_BOUND_SQL,
+            HANDLER_ROLE_SQL,
+            REVIEWER_ROLE_SQL,
+        ],
     )?;
     Ok(cluster)
 }
@@ -63,32 +72,150 @@ pub const CASE_FILES: &[(&str, &str)] = &[
 
 /// The key pair a disposable cluster's handler signs with: `signing.key`
 /// and the directory of trusted `*.pub` files (the same directory), made
-/// once per cluster in its scratch directory and removed with it.
+/// once per cluster in its scratch directory and removed with it; and the
+/// `allowed_signers` file of the test approvers beside them.
 #[derive(Debug, Clone)]
 pub struct KeyFiles {
     pub signing_key: std::path::PathBuf,
     pub trusted_dir: std::path::PathBuf,
     pub key_id: String,
+    pub allowed_signers: std::path::PathBuf,
+}
+
+/// The approvers of the disposable databases (tests, the demo, `harness`):
+/// each has an Ed25519 key derived from its name, listed for exactly that
+/// name in the allowed-signers file `test_keys` writes. Test keys only:
+/// anyone can derive them, so no operator's allowed signers lists them.
+pub const TEST_APPROVERS: &[&str] = &[
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ann", "bo", "cy", "pat",
+    "vic", "alice_rv", "bob_rv", "carol_rv",
+];
+
+/// A test approver's private key, derived from the name.
+pub fn test_approver_key(name: &str) -> ssh_key::PrivateKey {
+    use sha2::Digest as _;
+    let seed: [u8; 32] =
+        sha2::Sha256::digest(format!("dot-abs-test-approver-v1:{name}").as_bytes()).into();
+    let mut key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&seed));
+    key.set_comment(format!("{name}@test"));
+    key
+}
+
+/// A test approver's signature over a vote, as `review` would record it;
+/// `None` for a name that is not a test approver.
+pub fn sign_test_vote(
+    apr_code: &str,
+    approver: &str,
+    decision: &str,
+    payload_digest: &str,
+) -> Option<String> {
+    let key = test_approver_key(TEST_APPROVERS.iter().find(|n| **n == approver)?);
+    let message = crate::approval::message(apr_code, approver, decision, payload_digest).ok()?;
+    let sig = key
+        .sign(
+            crate::approval::NAMESPACE,
+            ssh_key::HashAlg::Sha512,
+            &message,
+        )
+        .ok()?;
+    sig.to_pem(ssh_key::LineEnding::LF).ok()
+}
+
+/// Records a vote as the superuser does in tests and the harness: signed
+/// by the test approver of that name when there is one and a digest to
+/// sign, unsigned otherwise.
+pub fn insert_vote(
+    client: &mut postgres::Client,
+    apr_code: &str,
+    approver: &str,
+    decision: &str,
+    payload_digest: Option<&str>,
+) -> Result<u64, postgres::Error> {
+    let signature = payload_digest.and_then(|d| sign_test_vote(apr_code, approver, decision, d));
+    client.execute(
+        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&apr_code, &approver, &decision, &payload_digest, &signature],
+    )
+}
+
+/// Each test approver's private key as an OpenSSH key file (mode 0600)
+/// named after it, as `review --sign-key` reads it.
+fn write_approver_keys(dir: &std::path::Path) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for name in TEST_APPROVERS {
+        let path = dir.join(name);
+        let text = test_approver_key(name)
+            .to_openssh(ssh_key::LineEnding::LF)
+            .map_err(|e| format!("{name}: {e}"))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+impl KeyFiles {
+    /// The key file `review` signs with for the test approver `name`.
+    pub fn approver_key(&self, name: &str) -> std::path::PathBuf {
+        self.trusted_dir.join("approvers").join(name)
+    }
+}
+
+/// The allowed-signers file of the test approvers: each key for its own
+/// name, for the approval namespace only.
+pub fn test_allowed_signers() -> String {
+    TEST_APPROVERS
+        .iter()
+        .map(|name| {
+            let public = test_approver_key(name)
+                .public_key()
+                .to_openssh()
+                .expect("an Ed25519 public key has an OpenSSH form");
+            format!(
+                "{name} namespaces=\"{}\" {public}\n",
+                crate::approval::NAMESPACE
+            )
+        })
+        .collect()
 }
 
 pub fn test_keys(cluster: &crate::pgtemp::Cluster) -> Result<KeyFiles, String> {
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = MADE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = cluster.scratch_dir().join("keys");
+    keys_in(&dir)
+}
+
+/// `test_keys` in a directory of the caller's: made on first use, read
+/// after.
+pub fn keys_in(dir: &std::path::Path) -> Result<KeyFiles, String> {
     let signing_key = dir.join("signing.key");
+    let allowed_signers = dir.join("allowed_signers");
     if signing_key.exists() {
         let key = crate::signing::load_signing_key(&signing_key)?;
         return Ok(KeyFiles {
             signing_key,
-            trusted_dir: dir,
+            trusted_dir: dir.to_owned(),
             key_id: key.key_id().to_owned(),
+            allowed_signers,
         });
     }
-    let made = crate::signing::keygen(&dir)?;
+    let made = crate::signing::keygen(dir)?;
+    std::fs::write(&allowed_signers, test_allowed_signers())
+        .map_err(|e| format!("{}: {e}", allowed_signers.display()))?;
+    write_approver_keys(&dir.join("approvers"))?;
     Ok(KeyFiles {
         signing_key: made.secret_path,
-        trusted_dir: dir,
+        trusted_dir: dir.to_owned(),
         key_id: made.key_id,
+        allowed_signers,
     })
 }
 
@@ -96,7 +223,8 @@ impl KeyFiles {
     /// Sets the handler's key environment on a command.
     pub fn apply(&self, cmd: &mut std::process::Command) {
         cmd.env(crate::signing::SIGNING_KEY_ENV, &self.signing_key)
-            .env(crate::signing::TRUSTED_KEYS_ENV, &self.trusted_dir);
+            .env(crate::signing::TRUSTED_KEYS_ENV, &self.trusted_dir)
+            .env(crate::approval::ALLOWED_SIGNERS_ENV, &self.allowed_signers);
     }
 }
 
@@ -133,7 +261,13 @@ pub fn governance_cluster_with_tls(
     let cluster = crate::pgtemp::Cluster::start_with_tls(cert_pem, key_pem, addr)?;
     cluster.create_database(
         TEMPLATE_DB,
-        &[SCHEMA_SQL, HARDEN_SQL, HANDLER_ROLE_SQL, REVIEWER_ROLE_SQL],
+        &[
+            SCHEMA_SQL,
+            HARDEN_SQL,
+            APPROVALS_BOUND_SQL,
+            HANDLER_ROLE_SQL,
+            REVIEWER_ROLE_SQL,
+        ],
     )?;
     Ok(cluster)
 }

@@ -3,6 +3,7 @@
 //! never touch the database, the clock or the environment. `Validated` can
 //! only be built here, so nothing can be minted from an unchecked payload.
 
+use crate::approval::AllowedSigners;
 use crate::cser::{self, Sha256Hex};
 use crate::payload::{self, RawRequest};
 use crate::reject::{Fault, Reject};
@@ -298,6 +299,8 @@ pub struct Vote {
     pub approver: String,
     pub decision: String,
     pub payload_digest: Option<String>,
+    /// The approver's SSH signature over the vote (SPEC §10), as stored.
+    pub signature: Option<String>,
 }
 
 /// A row of `governance_build_authorization`, every column the decisions use.
@@ -330,6 +333,9 @@ pub struct Grant {
     /// that made it (see `signing`).
     pub signature: Option<String>,
     pub key_id: Option<String>,
+    /// The approvals the grant was minted on (SPEC §10), under its
+    /// signature: `[{"approver", "signature_sha256"}, …]` by approver.
+    pub quorum: Option<Value>,
 }
 
 /// The auth code of the grant minted for an APR: `GBA-C1-<apr_code>`.
@@ -342,8 +348,9 @@ pub fn auth_code_for(apr_code: &str) -> String {
 pub enum Execute {
     /// A grant already exists for this APR and the payload is unchanged.
     AlreadyMinted,
-    /// Mint this, if no other APR holds an active grant for the same scope.
-    Mint(Validated),
+    /// Mint this, on these approvals, if no other APR holds an active grant
+    /// for the same scope.
+    Mint(Validated, Quorum),
 }
 
 /// Everything `decide_execute` looks at, read in one transaction.
@@ -360,6 +367,8 @@ pub struct ExecuteFacts<'a> {
     pub now: DateTime<Utc>,
     /// The public keys an existing grant's signature must verify against.
     pub trusted: &'a TrustedKeys,
+    /// Who may sign an approval, with which key (SPEC §10).
+    pub allowed: &'a AllowedSigners,
 }
 
 /// SPEC §4's order for execute, up to (not including) the check for another
@@ -392,6 +401,7 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
                         quorum_function: facts.quorum_function,
                         now: facts.now,
                         trusted: facts.trusted,
+                        allowed: facts.allowed,
                     },
                 )?;
                 Ok(Execute::AlreadyMinted)
@@ -434,14 +444,18 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
         }
     }
     let validated = validate_payload(&apr.payload, facts.vocabulary)?;
-    check_quorum(
+    let quorum = check_quorum(
         apr,
         facts.handler,
-        facts.votes,
+        &Signed {
+            votes: facts.votes,
+            allowed: facts.allowed,
+            now: facts.now,
+        },
         validated.digest(),
         facts.quorum_function,
     )?;
-    Ok(Execute::Mint(validated))
+    Ok(Execute::Mint(validated, quorum))
 }
 
 fn check_handler_bound(handler: Option<&Handler>) -> Result<(), Stop> {
@@ -464,28 +478,104 @@ fn check_handler_bound(handler: Option<&Handler>) -> Result<(), Stop> {
 }
 
 /// An approver's identity for counting (SPEC §9, "Approver identity"):
-/// trimmed and ASCII-lowercased. `None` for a name that is empty or holds
-/// a control, invisible or non-ASCII character: such a name is never
-/// counted, since it can pass for another.
+/// trimmed of spaces and ASCII-lowercased. `None` for a name that is empty
+/// or holds anything but printable ASCII (a control, invisible or
+/// non-ASCII character): such a name is never counted, since it can pass
+/// for another. The database's `apr_identity()` is the same rule
+/// (staged/approvals-bound.staged.sql); a test holds them together.
 pub fn identity(name: &str) -> Option<String> {
-    let trimmed = name.trim();
+    let trimmed = name.trim_matches(' ');
     let readable = !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_graphic() || c == ' ');
     readable.then(|| trimmed.to_ascii_lowercase())
 }
 
+/// How a voter's name stands to the proposer's: the one proposer rule of
+/// the recount, the veto and `review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposerMatch {
+    /// The same name, or the same readable identity.
+    Same,
+    /// One of the two is unreadable: they cannot be told apart.
+    CannotTell,
+    Different,
+}
+
+pub fn proposer_match(name: &str, proposer: &str) -> ProposerMatch {
+    if name == proposer {
+        return ProposerMatch::Same;
+    }
+    match (identity(name), identity(proposer)) {
+        (Some(a), Some(b)) if a == b => ProposerMatch::Same,
+        (Some(_), Some(_)) => ProposerMatch::Different,
+        _ => ProposerMatch::CannotTell,
+    }
+}
+
+/// The votes of an APR with what their signatures are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub votes: &'a [Vote],
+    pub allowed: &'a AllowedSigners,
+    /// The database's wall clock: validity windows are judged by it.
+    pub now: DateTime<Utc>,
+}
+
+/// One approval a quorum counted: who, and the SHA-256 of the signature
+/// that made it count.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Member {
+    pub approver: String,
+    pub signature_sha256: String,
+}
+
+/// The approvals a quorum was made of, sorted by approver.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Quorum(pub Vec<Member>);
+
+impl Quorum {
+    /// As `governance_build_authorization.quorum` holds it.
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.0
+                .iter()
+                .map(|m| serde_json::json!({"approver": m.approver, "signature_sha256": m.signature_sha256}))
+                .collect(),
+        )
+    }
+
+    /// The stored form read back; `None` if it is not exactly that shape.
+    pub fn from_json(v: &Value) -> Option<Quorum> {
+        let members = v
+            .as_array()?
+            .iter()
+            .map(|m| {
+                let o = m.as_object()?;
+                (o.len() == 2).then_some(())?;
+                Some(Member {
+                    approver: o.get("approver")?.as_str()?.to_owned(),
+                    signature_sha256: o.get("signature_sha256")?.as_str()?.to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Quorum(members))
+    }
+}
+
 /// The handler's own recount, stricter than `quorum_passed()`: it counts
-/// only approvals of exactly this payload (matching `payload_digest`), from
-/// distinct readable identities other than the proposer's (names compared
-/// trimmed and case-insensitively). Any reject from someone other than the
-/// proposer is a veto, whatever the name looks like; the proposer's own
-/// reject blocks the quorum.
+/// only signed approvals of exactly this payload (matching
+/// `payload_digest`, and a valid signature by a key the allowed signers
+/// list for that approver), from distinct readable identities that can be
+/// told apart from the proposer's. Any reject from someone other than the
+/// proposer is a veto, signed or not, whatever the name looks like; the
+/// proposer's own reject blocks the quorum.
 /// The recount, in structure: how many approvals are required, whose are
 /// counted, and each approval not counted with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     pub required: usize,
-    pub counted: BTreeSet<String>,
-    pub not_counted: Vec<(String, &'static str)>,
+    /// Counted identities and the approval that counted for each.
+    pub counted: std::collections::BTreeMap<String, Member>,
+    pub not_counted: Vec<(String, String)>,
     pub proposer_rejected: bool,
 }
 
@@ -493,29 +583,37 @@ impl Tally {
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "required": self.required,
-            "counted": self.counted.iter().collect::<Vec<_>>(),
+            "counted": self.counted.keys().collect::<Vec<_>>(),
             "not_counted": self.not_counted.iter().map(|(who, why)| serde_json::json!({"approver": who, "why": why})).collect::<Vec<_>>(),
             "proposer_rejected": self.proposer_rejected,
         })
     }
+
+    /// The counted approvals, sorted by approver.
+    pub fn quorum(&self) -> Quorum {
+        let mut members: Vec<Member> = self.counted.values().cloned().collect();
+        members.sort();
+        Quorum(members)
+    }
 }
 
-/// Counts the approvals of `digest` from approvers other than the
-/// proposer, by identity (SPEC §9, approver identity).
-pub fn tally(apr: &Apr, votes: &[Vote], digest: &Sha256Hex, required: usize) -> Tally {
-    let proposer = identity(&apr.proposed_by).unwrap_or_else(|| apr.proposed_by.clone());
-    let mut counted: BTreeSet<String> = BTreeSet::new();
+/// Counts the signed approvals of `digest` from approvers other than the
+/// proposer, by identity (SPEC §9 approver identity, §10 signed approvals).
+pub fn tally(apr: &Apr, signed: &Signed<'_>, digest: &Sha256Hex, required: usize) -> Tally {
+    let mut counted = std::collections::BTreeMap::new();
     let mut not_counted = Vec::new();
-    for v in votes.iter().filter(|v| v.decision == "approve") {
-        let why = match identity(&v.approver) {
-            None => Some("an unreadable name (control, invisible or non-ASCII characters)"),
-            Some(id) if id == proposer || v.approver == apr.proposed_by => Some("the proposer"),
-            Some(_) if v.payload_digest.is_none() => Some("no payload_digest"),
-            Some(_) if v.payload_digest.as_deref() != Some(digest.as_str()) => {
-                Some("a payload_digest of another payload")
-            }
-            Some(id) if !counted.insert(id.clone()) => Some("the same approver again"),
-            Some(_) => None,
+    for v in signed.votes.iter().filter(|v| v.decision == "approve") {
+        let why = match countable(apr, v, signed, digest) {
+            Err(why) => Some(why),
+            Ok((id, member)) => match counted.entry(id) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    Some("the same approver again".to_owned())
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(member);
+                    None
+                }
+            },
         };
         if let Some(why) = why {
             not_counted.push((v.approver.clone(), why));
@@ -525,7 +623,53 @@ pub fn tally(apr: &Apr, votes: &[Vote], digest: &Sha256Hex, required: usize) -> 
         required,
         counted,
         not_counted,
-        proposer_rejected: votes.iter().any(|v| v.decision == "reject"),
+        proposer_rejected: signed.votes.iter().any(|v| v.decision == "reject"),
+    }
+}
+
+/// One approve vote: its identity and the approval it counts as, or why it
+/// does not count, in this order: an unreadable name, the proposer (or a
+/// name not told apart from the proposer's), no or another payload digest,
+/// then the signature (SPEC §10).
+fn countable(
+    apr: &Apr,
+    v: &Vote,
+    signed: &Signed<'_>,
+    digest: &Sha256Hex,
+) -> Result<(String, Member), String> {
+    let id = identity(&v.approver)
+        .ok_or("an unreadable name (control, invisible or non-ASCII characters)")?;
+    match proposer_match(&v.approver, &apr.proposed_by) {
+        ProposerMatch::Same => return Err("the proposer".into()),
+        ProposerMatch::CannotTell => {
+            return Err(
+                "the proposer's name is unreadable: no approval can be told apart from it".into(),
+            )
+        }
+        ProposerMatch::Different => {}
+    }
+    match v.payload_digest.as_deref() {
+        None => Err("no payload_digest".into()),
+        Some(d) if d != digest.as_str() => Err("a payload_digest of another payload".into()),
+        Some(d) => {
+            let message = crate::approval::message(&apr.apr_code, &v.approver, "approve", d)
+                .map_err(|e| format!("no message to verify ({e})"))?;
+            let ok = crate::approval::verify(
+                signed.allowed,
+                &v.approver,
+                &message,
+                v.signature.as_deref(),
+                signed.now,
+            )
+            .map_err(|n| n.reason())?;
+            Ok((
+                id,
+                Member {
+                    approver: v.approver.clone(),
+                    signature_sha256: ok.signature_sha256,
+                },
+            ))
+        }
     }
 }
 
@@ -537,7 +681,11 @@ pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
     let v = validate_payload(&apr.payload, facts.vocabulary).ok()?;
     Some(tally(
         apr,
-        facts.votes,
+        &Signed {
+            votes: facts.votes,
+            allowed: facts.allowed,
+            now: facts.now,
+        },
         v.digest(),
         usize::try_from(min).ok()?,
     ))
@@ -546,18 +694,15 @@ pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
 fn check_quorum(
     apr: &Apr,
     handler: Option<&Handler>,
-    votes: &[Vote],
+    signed: &Signed<'_>,
     digest: &Sha256Hex,
     quorum_function: bool,
-) -> Result<(), Stop> {
-    let proposer = identity(&apr.proposed_by).unwrap_or_else(|| apr.proposed_by.clone());
-    let is_proposer = |v: &Vote| {
-        identity(&v.approver).as_deref() == Some(proposer.as_str()) || v.approver == apr.proposed_by
-    };
-    if let Some(veto) = votes
-        .iter()
-        .find(|v| v.decision == "reject" && !is_proposer(v))
-    {
+) -> Result<Quorum, Stop> {
+    // A reject vetoes unless it is certainly the proposer's own.
+    if let Some(veto) = signed.votes.iter().find(|v| {
+        v.decision == "reject"
+            && proposer_match(&v.approver, &apr.proposed_by) != ProposerMatch::Same
+    }) {
         return Err(Stop::reject(
             Reject::QuorumVetoed,
             format!("{:?} voted reject", veto.approver),
@@ -574,26 +719,24 @@ fn check_quorum(
             ))
         }
     };
-    let t = tally(apr, votes, digest, min);
-    let counted = t.counted.clone();
+    let t = tally(apr, signed, digest, min);
     let not_counted: Vec<String> = t
         .not_counted
         .iter()
         .map(|(who, why)| format!("{who:?}: {why}"))
         .collect();
-    let proposer_rejected = votes.iter().any(|v| v.decision == "reject");
-    let recount = counted.len() >= min && !proposer_rejected;
+    let recount = t.counted.len() >= min && !t.proposer_rejected;
     match (recount, quorum_function) {
-        (true, true) => Ok(()),
+        (true, true) => Ok(t.quorum()),
         (false, _) => {
             let mut why = format!(
-                "{} of {min} approvals from approvers other than the proposer for this exact payload ({digest})",
-                counted.len()
+                "{} of {min} signed approvals from approvers other than the proposer for this exact payload ({digest})",
+                t.counted.len()
             );
             if !not_counted.is_empty() {
                 why.push_str(&format!("; not counted: {}", not_counted.join("; ")));
             }
-            if proposer_rejected {
+            if t.proposer_rejected {
                 why.push_str("; the proposer voted reject");
             }
             Err(Stop::reject(Reject::QuorumNotMet, why))
@@ -601,8 +744,8 @@ fn check_quorum(
         (true, false) => Err(Stop::Fault(
             Fault::QuorumDrift,
             format!(
-                "the handler's recount finds {} approvals (need {min}) but quorum_passed() says no: the two quorum definitions have drifted",
-                counted.len()
+                "the handler's recount finds {} signed approvals (need {min}) but quorum_passed() says no: the two quorum definitions have drifted",
+                t.counted.len()
             ),
         )),
     }
@@ -618,6 +761,88 @@ pub fn check_no_active_grant(other: Option<&str>) -> Result<(), Stop> {
             format!("grant {code} of another APR is active for the same carrier, target and plan"),
         )),
     }
+}
+
+// ---------------------------------------------------------------------------
+// review
+// ---------------------------------------------------------------------------
+
+/// What `review` decides on, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewFacts {
+    pub apr_code: String,
+    pub status: String,
+    pub proposed_by: String,
+    /// The database login running the review (session_user).
+    pub login: String,
+    /// The digest of the payload as stored; `None` if it has no cser-v1
+    /// form (NULL, or deeper than the exact reader keeps).
+    pub digest: Option<Sha256Hex>,
+}
+
+/// Whether this login may record this vote: the APR is still open, the
+/// login votes as itself (exactly: the database stores the login's own
+/// name), its name is readable, a proposer never approves their own APR,
+/// and the payload is the one reviewed. Returns the vote to sign: approver,
+/// decision, digest.
+pub fn decide_review(
+    f: &ReviewFacts,
+    approve: bool,
+    by: Option<&str>,
+    reviewed_digest: Option<&str>,
+) -> Result<Vote, Stop> {
+    if !matches!(f.status.as_str(), "proposed" | "approved") {
+        return Err(Stop::reject(
+            Reject::AprTerminal,
+            format!("APR is {}: there is nothing left to review", f.status),
+        ));
+    }
+    if let Some(by) = by {
+        if by != f.login {
+            return Err(Stop::reject(
+                Reject::ReviewerNotSelf,
+                format!("--by {by:?} is not exactly the login running the review ({:?}): nobody votes for somebody else, or twice under another spelling", f.login),
+            ));
+        }
+    }
+    if identity(&f.login).is_none() {
+        return Err(Stop::reject(
+            Reject::ReviewerNotSelf,
+            format!("the login {:?} is not a readable name (printable ASCII): its vote could pass for another's, and is never counted", f.login),
+        ));
+    }
+    if approve && proposer_match(&f.login, &f.proposed_by) != ProposerMatch::Different {
+        return Err(Stop::reject(
+            Reject::SelfApproval,
+            format!(
+                "{:?} proposed {} (as {:?}): a proposer never approves their own APR",
+                f.login, f.apr_code, f.proposed_by
+            ),
+        ));
+    }
+    let Some(digest) = &f.digest else {
+        return Err(Stop::reject(
+            Reject::PayloadMalformed,
+            "the APR's payload is NULL or has no cser-v1 form: there is nothing to approve",
+        ));
+    };
+    if let Some(seen) = reviewed_digest {
+        if seen != digest.as_str() {
+            return Err(Stop::reject(
+                Reject::AprTampered,
+                format!(
+                    "the payload's digest is {} now, not the {seen} you reviewed; nothing recorded",
+                    digest.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(Vote {
+        approver: f.login.clone(),
+        decision: if approve { "approve" } else { "reject" }.into(),
+        payload_digest: Some(digest.as_str().to_owned()),
+        signature: None,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -841,6 +1066,8 @@ pub struct Backing<'a> {
     pub now: DateTime<Utc>,
     /// The public keys a grant's signature must verify against.
     pub trusted: &'a TrustedKeys,
+    /// Who may sign an approval (SPEC §10).
+    pub allowed: &'a AllowedSigners,
 }
 
 /// A grant is honoured only if one of the handler's trusted keys signed its
@@ -963,10 +1190,14 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
             "its {field} is not what its APR's payload gives"
         )));
     }
-    check_quorum(
+    let now = check_quorum(
         apr,
         backing.handler,
-        backing.votes,
+        &Signed {
+            votes: backing.votes,
+            allowed: backing.allowed,
+            now: backing.now,
+        },
         v.digest(),
         backing.quorum_function,
     )
@@ -974,7 +1205,46 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
         Stop::Reject(r, why) => invalid(format!("its APR has no quorum ({}: {why})", r.code())),
         fault => fault,
     })?;
-    check_signed(grant, backing.trusted)
+    check_signed(grant, backing.trusted)?;
+    let required = backing
+        .handler
+        .and_then(|h| h.min_approvals)
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(usize::MAX);
+    check_named_quorum(grant, &now, required).map_err(invalid)
+}
+
+/// SPEC §10, "a grant names its quorum": the approvals a grant was minted
+/// on still verify, each of them, and are enough. A later edit of
+/// apr_approvals, or an approver key the allowed signers no longer list,
+/// cannot leave a grant standing on approvals that no longer count.
+pub fn check_named_quorum(
+    grant: &Grant,
+    now_counted: &Quorum,
+    required: usize,
+) -> Result<(), String> {
+    let Some(named) = grant.quorum.as_ref().and_then(Quorum::from_json) else {
+        return Err("it names no quorum (minted before signed approvals, or edited)".into());
+    };
+    let stale: Vec<&str> = named
+        .0
+        .iter()
+        .filter(|m| !now_counted.0.contains(m))
+        .map(|m| m.approver.as_str())
+        .collect();
+    if !stale.is_empty() {
+        return Err(format!(
+            "the approvals it was minted on no longer verify: {}",
+            stale.join(", ")
+        ));
+    }
+    if named.0.len() < required {
+        return Err(format!(
+            "it names {} approvals, fewer than the {required} a quorum needs",
+            named.0.len()
+        ));
+    }
+    Ok(())
 }
 
 /// A consumed grant whose spend carried this request id, presented again
@@ -1307,11 +1577,37 @@ mod tests {
         }
     }
 
+    /// A vote on APR-1, signed by the test approver of that name when it
+    /// has a digest to sign.
     fn vote(who: &str, decision: &str, digest: Option<&str>) -> Vote {
         Vote {
             approver: who.into(),
             decision: decision.into(),
             payload_digest: digest.map(str::to_owned),
+            signature: digest
+                .and_then(|d| crate::fixtures::sign_test_vote("APR-1", who, decision, d)),
+        }
+    }
+
+    fn allowed() -> AllowedSigners {
+        ALLOWED.get_or_init(load_allowed).clone()
+    }
+
+    static ALLOWED: std::sync::OnceLock<AllowedSigners> = std::sync::OnceLock::new();
+
+    fn load_allowed() -> AllowedSigners {
+        AllowedSigners::parse(&crate::fixtures::test_allowed_signers(), "test").unwrap()
+    }
+
+    /// The votes with the test approvers' allowed signers, judged at the
+    /// fixed time of `grant_for`.
+    fn signed(votes: &[Vote]) -> Signed<'_> {
+        Signed {
+            votes,
+            allowed: ALLOWED.get_or_init(load_allowed),
+            now: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
         }
     }
 
@@ -1353,7 +1649,19 @@ mod tests {
             consume_request_id: None,
             signature: None,
             key_id: None,
+            quorum: None,
         };
+        let t = tally(
+            &apr("approved", payload.clone()),
+            &Signed {
+                votes: &quorum_for(payload),
+                allowed: &allowed(),
+                now,
+            },
+            &cser::digest(payload).unwrap(),
+            2,
+        );
+        g.quorum = Some(t.quorum().to_json());
         let (signature, key_id) = crate::signing::sign_grant(&test_key(), &g).unwrap();
         g.signature = Some(signature);
         g.key_id = Some(key_id);
@@ -1392,6 +1700,7 @@ mod tests {
         fn decide(&self) -> Result<Execute, Stop> {
             let vocabulary = vocabulary();
             let trusted = trusted();
+            let allowed = allowed();
             decide_execute(&ExecuteFacts {
                 apr: self.apr.as_ref(),
                 handler: self.handler.as_ref(),
@@ -1401,12 +1710,13 @@ mod tests {
                 quorum_function: self.quorum_function,
                 now: self.now,
                 trusted: &trusted,
+                allowed: &allowed,
             })
         }
         fn code(&self) -> &'static str {
             match self.decide() {
                 Ok(Execute::AlreadyMinted) => "ALREADY_MINTED",
-                Ok(Execute::Mint(_)) => "MINT",
+                Ok(Execute::Mint(..)) => "MINT",
                 Err(Stop::Reject(r, _)) => r.code(),
                 Err(Stop::Fault(f, _)) => f.code(),
             }
@@ -1494,6 +1804,7 @@ mod tests {
         let handler = bound();
         let good = grant_for(&payload);
         let trusted = trusted();
+        let allowed = allowed();
         let backing = |now| Backing {
             apr: Some(&a),
             handler: Some(&handler),
@@ -1501,6 +1812,7 @@ mod tests {
             quorum_function: true,
             now,
             trusted: &trusted,
+            allowed: &allowed,
         };
         let code = |g: &Grant, b: &Backing<'_>| match check_grant_backed(g, b) {
             Ok(()) => "OK",
@@ -1633,8 +1945,8 @@ mod tests {
                 .iter()
                 .map(|n| vote(n, "approve", Some(d.as_str())))
                 .collect();
-            match check_quorum(&a, Some(&bound()), &votes, &d, true) {
-                Ok(()) => "OK".to_owned(),
+            match check_quorum(&a, Some(&bound()), &signed(&votes), &d, true) {
+                Ok(_) => "OK".to_owned(),
                 Err(Stop::Reject(r, why)) => format!("{} {why}", r.code()),
                 Err(Stop::Fault(f, why)) => format!("{} {why}", f.code()),
             }
@@ -1664,7 +1976,7 @@ mod tests {
             vote("eve\u{200B}", "reject", None),
         ];
         assert!(matches!(
-            check_quorum(&a, Some(&bound()), &votes, &d, true),
+            check_quorum(&a, Some(&bound()), &signed(&votes), &d, true),
             Err(Stop::Reject(Reject::QuorumVetoed, _))
         ));
         let votes = vec![
@@ -1673,7 +1985,7 @@ mod tests {
             vote(" MALLORY", "reject", None),
         ];
         assert!(matches!(
-            check_quorum(&a, Some(&bound()), &votes, &d, true),
+            check_quorum(&a, Some(&bound()), &signed(&votes), &d, true),
             Err(Stop::Reject(Reject::QuorumNotMet, _))
         ));
     }
@@ -1965,6 +2277,7 @@ mod tests {
                 quorum_function: true,
                 now: good.granted_at,
                 trusted: keys,
+                allowed: &allowed(),
             };
             assert!(
                 matches!(

@@ -61,6 +61,12 @@ pub enum Reject {
     AlreadyReviewed,
     /// `review --by` names someone other than the login running it.
     ReviewerNotSelf,
+    /// `propose --by` names someone other than the login proposing.
+    ProposerNotSelf,
+    /// `review --approve` by the APR's own proposer.
+    SelfApproval,
+    /// `review`: the vote's signature would not be counted (says why).
+    ApprovalSignature,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
@@ -132,6 +138,9 @@ impl Reject {
             Reject::EvidenceBroken => "REJECT_EVIDENCE_BROKEN",
             Reject::AlreadyReviewed => "REJECT_ALREADY_REVIEWED",
             Reject::ReviewerNotSelf => "REJECT_REVIEWER_NOT_SELF",
+            Reject::SelfApproval => "REJECT_SELF_APPROVAL",
+            Reject::ProposerNotSelf => "REJECT_PROPOSER_NOT_SELF",
+            Reject::ApprovalSignature => "REJECT_APPROVAL_SIGNATURE",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
             Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
@@ -206,6 +215,11 @@ pub enum Fault {
     TrustedKeys,
     /// The evidence log cannot be opened, read or appended to.
     EvidenceLog,
+    /// The allowed-signers file (who may sign an approval) is missing,
+    /// unreadable, loose or malformed.
+    AllowedSigners,
+    /// The approver's own key (review's --sign-key, ssh-agent) cannot sign.
+    ApproverKey,
 }
 
 impl Fault {
@@ -225,6 +239,8 @@ impl Fault {
             Fault::SigningKey => "ERROR_SIGNING_KEY",
             Fault::TrustedKeys => "ERROR_TRUSTED_KEYS",
             Fault::EvidenceLog => "ERROR_EVIDENCE_LOG",
+            Fault::AllowedSigners => "ERROR_ALLOWED_SIGNERS",
+            Fault::ApproverKey => "ERROR_APPROVER_KEY",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! call the shell, turn every `Stop` into its verdict. No exit numbers here
 //! (main owns them) and no SQL (db owns it).
 
+use crate::approval::{self, AllowedSigners};
 use crate::cli::{
     Cli, Command, ConsumeArgs, EvidenceCommand, ManifestCommand, ProposeArgs, ProposePatchArgs,
     RevokeArgs, Settings,
@@ -207,6 +208,21 @@ fn trusted_keys(settings: &Settings) -> Result<TrustedKeys, Stop> {
     signing::load_trusted(&path).map_err(|e| Stop::Fault(Fault::TrustedKeys, e))
 }
 
+/// Who may sign an approval, from --allowed-signers or
+/// DOT_ABS_ALLOWED_SIGNERS: every command that counts a quorum needs it.
+fn allowed_signers(settings: &Settings) -> Result<AllowedSigners, Stop> {
+    let Some(path) = path_option(&settings.allowed_signers, approval::ALLOWED_SIGNERS_ENV) else {
+        return Err(Stop::Fault(
+            Fault::AllowedSigners,
+            format!(
+                "no allowed signers: give --allowed-signers FILE or set {}; an approval counts only when signed by a key it lists for the approver",
+                approval::ALLOWED_SIGNERS_ENV
+            ),
+        ));
+    };
+    approval::load_allowed_signers(&path).map_err(|e| Stop::Fault(Fault::AllowedSigners, e))
+}
+
 /// The signing key from --signing-key or DOT_ABS_SIGNING_KEY; its public
 /// half must be trusted, or every grant it signed would be refused.
 fn signing_key(settings: &Settings, trusted: &TrustedKeys) -> Result<SigningKey, Stop> {
@@ -245,9 +261,14 @@ fn execute(settings: &Settings, apr: &str, dry_run: bool) -> Output {
         Ok(k) => k,
         Err(stop) => return Output::Verdict(Verdict::from(stop).apr(apr).dry_run(dry_run)),
     };
+    let allowed = match allowed_signers(settings) {
+        Ok(a) => a,
+        Err(stop) => return Output::Verdict(Verdict::from(stop).apr(apr).dry_run(dry_run)),
+    };
     let keys = db::Keys {
         signing: Some(&key),
         trusted: &trusted,
+        allowed: &allowed,
     };
     verdict(with_db_settled(settings, |c| {
         db::execute(c, apr, dry_run, &keys)
@@ -421,9 +442,11 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
     }))
 }
 
-/// `digest --apr`: the cser-v1 digest of the APR's payload as stored.
-fn digest(settings: &Settings, apr: &str) -> Output {
-    verdict(with_db(settings, |c| {
+/// `digest --apr`: the cser-v1 digest of the APR's payload as stored; with
+/// `--message`, the exact bytes an approver signs for a vote on it.
+fn digest(settings: &Settings, a: &crate::cli::DigestArgs) -> Output {
+    let apr = a.apr.as_str();
+    let result = with_db(settings, |c| {
         let (_, payload) = db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
         let refuse = |why: String| {
             (
@@ -439,11 +462,153 @@ fn digest(settings: &Settings, apr: &str) -> Output {
         let canonical = cser::canonical(&payload)
             .map_err(|e| refuse(format!("the APR's payload has no cser-v1 form: {e}")))?;
         let d = cser::Sha256Hex::of(canonical.as_bytes());
-        Ok(Verdict::done(Done::Digest, d.as_str())
+        let mut v = Verdict::done(Done::Digest, d.as_str())
             .apr(apr)
             .detail("payload_digest", d.as_str())
-            .detail("canonical_payload", canonical))
+            .detail("canonical_payload", canonical);
+        if let (true, Some(decision), Some(by)) = (a.message, &a.decision, &a.by) {
+            let m = approval::message(apr, by, decision, d.as_str()).map_err(refuse)?;
+            v = v.detail("message", String::from_utf8_lossy(&m).into_owned());
+        }
+        Ok(v)
+    });
+    match result {
+        // The message alone, byte for byte, for `| ssh-keygen -Y sign`.
+        Ok(Ok(v)) if a.message && !settings.json => Output::Raw(
+            v.details
+                .get("message")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec(),
+        ),
+        other => verdict(other),
+    }
+}
+
+/// `review`: reads the APR, decides whether this login may vote, signs the
+/// vote (outside any transaction), checks that the signature would count,
+/// and records it.
+fn review(settings: &Settings, a: &crate::cli::ReviewArgs) -> Output {
+    let allowed = match path_option(&settings.allowed_signers, approval::ALLOWED_SIGNERS_ENV) {
+        Some(path) => match approval::load_allowed_signers(&path) {
+            Ok(allowed) => Some(allowed),
+            Err(e) => {
+                return Output::Verdict(Verdict::fault(Fault::AllowedSigners, e).apr(a.apr.clone()))
+            }
+        },
+        None => None,
+    };
+    let tag = |s: Stop| (s, Some(a.apr.clone()));
+    verdict(with_db(settings, |c| {
+        let read = db::read_for_review(c, &a.apr).map_err(tag)?;
+        let mut vote = crate::policy::decide_review(
+            &read.facts,
+            a.approve,
+            a.by.as_deref(),
+            a.digest.as_deref(),
+        )
+        .map_err(tag)?;
+        let digest = vote.payload_digest.clone().unwrap_or_default();
+        let message = approval::message(&a.apr, &vote.approver, &vote.decision, &digest)
+            .map_err(|e| tag(Stop::Fault(Fault::ApproverKey, e)))?;
+        vote.signature =
+            sign_vote(a, allowed.as_ref(), &vote.approver, &message, read.now).map_err(tag)?;
+        if let (Some(signature), Some(allowed), true) = (&vote.signature, &allowed, a.approve) {
+            approval::verify(allowed, &vote.approver, &message, Some(signature), read.now)
+                .map_err(|n| {
+                    tag(Stop::Reject(
+                        Reject::ApprovalSignature,
+                        format!(
+                            "this approval would not be counted: {}; nothing recorded",
+                            n.reason()
+                        ),
+                    ))
+                })?;
+        }
+        db::record_vote(c, &read, &vote).map_err(tag)
     }))
+}
+
+/// The vote's signature: a file made elsewhere (`--signature`), the
+/// approver's key file or its public half held by ssh-agent
+/// (`--sign-key`), or the one key ssh-agent holds that the allowed signers
+/// list for this approver. A reject needs none (it vetoes signed or not);
+/// an approve without one would never count, so it is refused.
+fn sign_vote(
+    a: &crate::cli::ReviewArgs,
+    allowed: Option<&AllowedSigners>,
+    approver: &str,
+    message: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, Stop> {
+    let key_fault = |e: String| Stop::Fault(Fault::ApproverKey, e);
+    let agent = || {
+        std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    if let Some(path) = &a.signature {
+        let bytes = manifest::read_regular(path, 16 * 1024)
+            .map_err(|e| key_fault(format!("signature {}: {}", path.display(), e.describe())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| key_fault(format!("signature {} is not text", path.display())))?;
+        return Ok(Some(text));
+    }
+    let sign_key = a
+        .sign_key
+        .clone()
+        .or_else(|| std::env::var_os(approval::APPROVER_KEY_ENV).map(std::path::PathBuf::from));
+    if let Some(path) = &sign_key {
+        let bytes = manifest::read_regular(path, 64 * 1024)
+            .map_err(|e| key_fault(format!("approval key {}: {}", path.display(), e.describe())))?;
+        if approval::is_private_key_file(&String::from_utf8_lossy(&bytes)) {
+            return approval::sign_with_key_file(path, message)
+                .map(Some)
+                .map_err(key_fault);
+        }
+        let key = approval::read_public_key(path).map_err(key_fault)?;
+        let sock = agent().ok_or_else(|| {
+            key_fault(format!(
+                "{} is a public key: signing with it needs ssh-agent, and SSH_AUTH_SOCK is not set",
+                path.display()
+            ))
+        })?;
+        return approval::sign_with_agent(&sock, &key, message)
+            .map(Some)
+            .map_err(key_fault);
+    }
+    if !a.approve {
+        return Ok(None);
+    }
+    let no_key = "an approval counts only when signed: give --sign-key FILE (a private key, or the .pub of a key ssh-agent holds), or --signature FILE made with `ssh-keygen -Y sign -n dot-apr-approval` over `digest --message`";
+    let Some(sock) = agent() else {
+        return Err(key_fault(format!("{no_key}; SSH_AUTH_SOCK is not set")));
+    };
+    let Some(allowed) = allowed else {
+        return Err(key_fault(format!(
+            "{no_key}; to pick the ssh-agent key the allowed signers list for {approver:?}, give --allowed-signers FILE"
+        )));
+    };
+    let listed = allowed.listed_for(approver, now);
+    let held = approval::agent_identities(&sock).map_err(key_fault)?;
+    let usable: Vec<_> = held
+        .iter()
+        .filter(|k| listed.iter().any(|l| l.key_data() == k.key_data()))
+        .collect();
+    match usable.as_slice() {
+        [key] => approval::sign_with_agent(&sock, key, message)
+            .map(Some)
+            .map_err(key_fault),
+        [] => Err(key_fault(format!(
+            "ssh-agent holds {} keys, none of which the allowed signers list for {approver:?}",
+            held.len()
+        ))),
+        _ => Err(key_fault(format!(
+            "ssh-agent holds {} keys the allowed signers list for {approver:?}: name one with --sign-key KEY.pub",
+            usable.len()
+        ))),
+    }
 }
 
 fn keygen(out: &std::path::Path) -> Output {
@@ -545,12 +710,9 @@ fn dispatch_command(cli: &Cli, settings: &Settings) -> Output {
         Command::Execute(a) => execute(settings, &a.apr, a.dry_run),
         Command::Keygen { out } => keygen(out),
         Command::List(args) => list(settings, args),
-        Command::Review(a) => verdict(with_db(settings, |c| {
-            db::review(c, &a.apr, a.approve, a.by.as_deref(), a.digest.as_deref())
-                .map_err(|s| (s, Some(a.apr.clone())))
-        })),
+        Command::Review(a) => review(settings, a),
         Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
-        Command::Digest(a) => digest(settings, &a.apr),
+        Command::Digest(a) => digest(settings, a),
         Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
         Command::Consume(args) => consume(settings, args),
         Command::Revoke(args) => revoke(settings, args),
@@ -908,12 +1070,23 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
             );
         }
     }
-    connect::resolve_with(
+    let schema = match settings
+        .schema
+        .clone()
+        .or_else(|| std::env::var(connect::SCHEMA_ENV).ok())
+    {
+        Some(name) => connect::Schema::new(&name)
+            .map_err(|e| format!("--schema / {}: {e}", connect::SCHEMA_ENV))?,
+        None => connect::Schema::default(),
+    };
+    let mut target = connect::resolve_with(
         settings.db_url.as_deref(),
         &|k| std::env::var(k).ok(),
         timeouts,
         settings.connect_timeout,
-    )
+    )?;
+    target.schema = schema;
+    Ok(target)
 }
 
 fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
@@ -966,9 +1139,15 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
     if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
     }
-    let trusted = match trusted_keys(settings) {
-        Ok(t) => t,
-        Err(stop) => return refuse(stop),
+    let (trusted, allowed) =
+        match trusted_keys(settings).and_then(|t| allowed_signers(settings).map(|a| (t, a))) {
+            Ok(k) => k,
+            Err(stop) => return refuse(stop),
+        };
+    let keys = db::Keys {
+        signing: None,
+        trusted: &trusted,
+        allowed: &allowed,
     };
     verdict(with_db_settled(settings, |c| {
         db::consume(
@@ -978,7 +1157,7 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
             &args.by,
             &request_id,
             args.dry_run,
-            &trusted,
+            &keys,
         )
         .map_err(|s| (s, None))
     }))

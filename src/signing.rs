@@ -181,7 +181,8 @@ pub fn signed_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The binding a signature covers: every column that says what the grant
-/// allows, for whom, until when, and the key that vouches for it. Status
+/// allows, for whom, until when, on whose approvals, and the key that
+/// vouches for it. Status
 /// and the consume/revoke columns are not in it: they move, the binding
 /// never does.
 pub fn binding(g: &Grant, key_id: &str) -> Value {
@@ -200,6 +201,7 @@ pub fn binding(g: &Grant, key_id: &str) -> Value {
         "rollback_plan_ref": g.rollback_plan_ref,
         "granted_at": signed_time(&g.granted_at),
         "expires_at": signed_time(&g.expires_at),
+        "quorum": g.quorum,
         "key_id": key_id,
     })
 }
@@ -441,6 +443,7 @@ mod tests {
             consume_request_id: None,
             signature: None,
             key_id: None,
+            quorum: None,
         }
     }
 

@@ -4,11 +4,13 @@
 -- transaction; idempotent.
 --
 -- dot_apr_reviewer (NOLOGIN) may read the APRs and record one approval row
--- per approver: apr_code, approver, decision, payload_digest. Nothing else:
+-- per approver: apr_code, approver, decision, payload_digest, signature.
+-- Applied after approvals-bound.staged.sql (the signature column). Nothing else:
 -- no grant table, no APR status, no update or delete of a vote. Each
 -- approver logs in as their own role, a member of dot_apr_reviewer
--- (GRANT dot_apr_reviewer TO alice;); `review` records the approval under
--- that login's name, so nobody can approve as somebody else.
+-- (GRANT dot_apr_reviewer TO alice;); the database records a vote only
+-- under the login's own name (approvals-bound.staged.sql), so nobody can
+-- approve as somebody else, and the handler counts it only when signed.
 BEGIN;
 
 DO $$
@@ -24,7 +26,7 @@ REVOKE ALL ON apr_action_types, apr_requests, apr_approvals, governance_build_au
 GRANT USAGE ON SCHEMA public TO dot_apr_reviewer;
 GRANT SELECT (apr_code, action_code, proposed_action, proposed_by, status) ON apr_requests TO dot_apr_reviewer;
 GRANT SELECT (apr_code, approver) ON apr_approvals TO dot_apr_reviewer;
-GRANT INSERT (apr_code, approver, decision, payload_digest) ON apr_approvals TO dot_apr_reviewer;
+GRANT INSERT (apr_code, approver, decision, payload_digest, signature) ON apr_approvals TO dot_apr_reviewer;
 
 DO $$
 BEGIN

@@ -291,5 +291,9 @@ fn key_env(
             dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
             keys.trusted_dir.clone(),
         ),
+        (
+            dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV,
+            keys.allowed_signers.clone(),
+        ),
     ]
 }

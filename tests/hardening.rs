@@ -150,14 +150,14 @@ fn forging_chain_the_proposer_role_inserts_only_proposed_aprs_without_timestamps
         ("created_at", format!("INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, created_at) VALUES ('A1', 'authorize_build_step', '{payload}', 'p', now() - interval '1 year')")),
         ("approved_at", format!("INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, approved_at) VALUES ('A1', 'authorize_build_step', '{payload}', 'p', now())")),
         ("applied_at", format!("INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, applied_at) VALUES ('A1', 'authorize_build_step', '{payload}', 'p', now())")),
-        ("an approval", "INSERT INTO apr_approvals (apr_code, approver, decision) VALUES ('A1', 'p', 'approve')".to_owned()),
+        ("an approval", "INSERT INTO apr_approvals (apr_code, approver, decision) VALUES ('A1', 'dot_c1_grant_issue', 'approve')".to_owned()),
         ("an update", "UPDATE apr_requests SET status = 'approved'".to_owned()),
     ] {
         let err = proposer.batch_execute(&sql).unwrap_err();
         assert_eq!(sqlstate(&err), "42501", "{what}: {err}");
     }
     proposer
-        .batch_execute(&format!("INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by) VALUES ('A1', 'authorize_build_step', '{payload}', 'p')"))
+        .batch_execute(&format!("INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by) VALUES ('A1', 'authorize_build_step', '{payload}', 'dot_c1_grant_issue')"))
         .unwrap();
     let status: String = db
         .superuser()
@@ -578,7 +578,7 @@ fn control_characters_in_codes_are_refused_and_never_forge_an_ok_line() {
             "--rollback-plan-ref",
             "R",
             "--by",
-            "p",
+            "dot_c1_grant_issue",
             "--apr",
             "APR\r-2",
         ],
@@ -625,15 +625,31 @@ fn approver_identity_case_whitespace_and_invisible_twins_do_not_make_a_quorum() 
     ] {
         db.insert_apr(apr, "authorize_build_step", &p, "approved");
         db.vote(apr, "alice", "approve", Some(&d));
-        db.vote(apr, second, "approve", Some(&d));
+        // A twin of a vote already there is refused by the database itself
+        // (one vote per identity); any other is stored and not counted.
+        let twin = dot_authorize_build_step::fixtures::insert_vote(
+            &mut db.superuser(),
+            apr,
+            second,
+            "approve",
+            Some(&d),
+        );
+        if second.trim_matches(' ').eq_ignore_ascii_case("alice") {
+            let e = twin.expect_err("a second vote of one identity is refused");
+            assert!(
+                e.to_string().contains("apr_approvals_one_per_identity")
+                    || format!("{e:?}").contains("apr_approvals_one_per_identity"),
+                "{e:?}"
+            );
+        } else {
+            twin.expect("insert approval");
+        }
         let before = db.snapshot();
         let run = db.run(&["execute", "--apr", apr, "--json"]);
         run.expect(3, "SKIP", "REJECT_QUORUM_NOT_MET");
-        assert!(
-            run.json()["message"]
-                .as_str()
-                .unwrap()
-                .contains("not counted"),
+        assert_eq!(
+            run.json()["quorum"]["counted"],
+            serde_json::json!(["alice"]),
             "{run}"
         );
         assert_eq!(db.snapshot(), before);

@@ -341,7 +341,10 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
                     continue;
                 };
                 let approver = APPROVERS[*who];
-                if a.votes.iter().any(|v| v.approver == approver) {
+                // One vote per APR per spelling-folded name: the database
+                // refuses a second (apr_approvals_one_per_identity).
+                let key = |n: &str| n.trim_matches(' ').to_lowercase();
+                if a.votes.iter().any(|v| key(&v.approver) == key(approver)) {
                     continue;
                 }
                 let current: Value = db

@@ -26,7 +26,7 @@ const PROPOSE: [&str; 9] = [
     "--rollback-plan-ref",
     "C1-ROLLBACK-retire-not-delete",
     "--by",
-    "dot-c1-grant-issue",
+    "dot_c1_grant_issue",
 ];
 
 fn propose_args<'a>(manifest: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -219,7 +219,7 @@ fn a_proposal_is_inserted_once_as_proposed_and_a_second_with_the_same_code_is_re
         ),
         (
             "proposed".into(),
-            "dot-c1-grant-issue".into(),
+            "dot_c1_grant_issue".into(),
             "authorize_build_step".into(),
             Some("S-C1-ABS-001".into())
         )

@@ -172,6 +172,25 @@ fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
     db.sql("UPDATE apr_requests SET status = 'approved' WHERE apr_code = 'APR-RV'");
     db.run_as("bob_rv", &["execute", "--apr", "APR-RV", "--json"])
         .expect(5, "ERROR", "ERROR_PERMISSION_DENIED");
+    // --by names the login exactly, or the vote is refused: another
+    // spelling would be another vote (issue 22, finding 2).
+    let before = db.snapshot();
+    for spelling in ["BOB_RV ", "Bob_rv", " bob_rv"] {
+        db.run_as(
+            "bob_rv",
+            &[
+                "review",
+                "--apr",
+                "APR-RV",
+                "--approve",
+                "--by",
+                spelling,
+                "--json",
+            ],
+        )
+        .expect(4, "FAIL", "REJECT_REVIEWER_NOT_SELF");
+    }
+    assert_eq!(db.snapshot(), before, "a refused review records nothing");
     db.run_as(
         "bob_rv",
         &[
@@ -180,7 +199,7 @@ fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
             "APR-RV",
             "--approve",
             "--by",
-            "BOB_RV ",
+            "bob_rv",
             "--digest",
             &d,
             "--json",

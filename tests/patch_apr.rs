@@ -42,7 +42,7 @@ fn propose_patch(db: &Db<'_>, file: &str, extra: &[&str]) -> Run {
         "--test-plan",
         "bash -n passes; dispatch arm present; KG/create/update/add_field/patch_ops regress OK",
         "--by",
-        "owner",
+        "dot_c1_grant_issue",
         "--json",
     ];
     args.extend(extra);
@@ -180,7 +180,7 @@ fn encode_insert_show_patch_round_trips_the_identical_bytes() {
             "--test-plan",
             "t",
             "--by",
-            "owner",
+            "dot_c1_grant_issue",
             "--dry-run",
         ],
     );
@@ -324,7 +324,7 @@ fn every_bad_patch_is_refused_with_its_code_and_nothing_written() {
                 "--test-plan",
                 "T",
                 "--by",
-                "owner",
+                "dot_c1_grant_issue",
                 "--json",
             ];
             if dry {
@@ -347,7 +347,7 @@ fn every_bad_patch_is_refused_with_its_code_and_nothing_written() {
         "--test-plan",
         "T",
         "--by",
-        "owner",
+        "dot_c1_grant_issue",
         "--json",
     ];
     db.run_as("dot_c1_grant_issue", &missing)

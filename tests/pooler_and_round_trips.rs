@@ -255,7 +255,7 @@ fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
             "--rollback-plan-ref",
             "R",
             "--by",
-            "someone",
+            "dot_c1_grant_issue",
             "--apr",
             "APR-RT3",
             "--json",

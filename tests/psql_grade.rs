@@ -105,7 +105,7 @@ fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so(
             "--rollback-plan-ref",
             "R",
             "--by",
-            "x",
+            "dot_c1_grant_issue",
             "--dry-run",
             "--json",
         ],
@@ -290,7 +290,7 @@ fn propose_with_a_manifest_hash_takes_the_live_vocabulary_as_its_action_set() {
             "--rollback-plan-ref",
             "R",
             "--by",
-            "dot-c1-grant-issue",
+            "dot_c1_grant_issue",
             "--json",
         ];
         a.extend_from_slice(extra);

@@ -19,7 +19,9 @@ const OWNER: &str = "gov_owner";
 const APPROVERS: &str = "alice bob carol";
 
 /// The world the runbook starts from: the live tables as they are before
-/// STEP 0 (no gba_ constraints, no index, no status default), owned by an
+/// STEP 0 (no gba_ constraints, no index, no status default, votes not
+/// bound to their login, CREATE on public for PUBLIC as PostgreSQL 13 and
+/// 14 have it), owned by an
 /// owner that may create roles (not a superuser) and owns the database;
 /// the approvers have their own logins; none of the handler's roles exist.
 const WORLD_SQL: &str = "
@@ -35,6 +37,7 @@ const WORLD_SQL: &str = "
     ALTER TABLE apr_approvals OWNER TO gov_owner;
     ALTER TABLE governance_build_authorization OWNER TO gov_owner;
     ALTER FUNCTION quorum_passed(text) OWNER TO gov_owner;
+    GRANT CREATE ON SCHEMA public TO PUBLIC;
     CREATE ROLE alice LOGIN;
     CREATE ROLE bob LOGIN;
     CREATE ROLE carol LOGIN;
@@ -207,7 +210,8 @@ fn the_owners_runbook_runs_as_written_forward_and_back() {
         }
         for line in block.text.lines() {
             if let Some(rest) = line.split("review --apr ").nth(1) {
-                if let Some(apr) = rest.strip_suffix(" --approve") {
+                let mut words = rest.split_whitespace();
+                if let (Some(apr), true) = (words.next(), words.any(|w| w == "--approve")) {
                     script.push_str(&format!("approval_flow {apr}  # by hand\n"));
                 }
             }

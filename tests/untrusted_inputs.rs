@@ -52,7 +52,7 @@ fn propose_patch_args(file: &str) -> Vec<&str> {
         "--test-plan",
         "bash -n passes; dispatch arm present",
         "--by",
-        "owner",
+        "dot_c1_grant_issue",
         "--dry-run",
         "--json",
     ]

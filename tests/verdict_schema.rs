@@ -57,7 +57,7 @@ fn every_command_prints_a_verdict_that_matches_the_schema() {
             "--rollback-plan-ref",
             "R",
             "--by",
-            "x",
+            "dot_c1_grant_issue",
             "--dry-run",
             "--json",
         ],

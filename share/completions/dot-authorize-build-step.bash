@@ -172,7 +172,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__consume)
-            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --evidence-log --json --help"
+            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,7 +238,15 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -254,13 +262,21 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__digest)
-            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --json --help"
+            opts="-h --apr --message --decision --by --db-url --connect-timeout --lock-timeout --statement-timeout --schema --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decision)
+                    COMPREPLY=($(compgen -W "approve reject" -- "${cur}"))
+                    return 0
+                    ;;
+                --by)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -277,6 +293,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -358,7 +378,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__execute)
-            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --signing-key --trusted-keys --evidence-log --json --help"
+            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,11 +404,19 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --signing-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -716,7 +744,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__list)
-            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
+            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -755,6 +783,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -868,7 +900,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose)
-            opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
+            opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -922,6 +954,10 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -934,7 +970,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose__subcmd__patch)
-            opts="-h --new-content --file-path --dot-code --session --test-plan --by --apr --restore --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
+            opts="-h --new-content --file-path --dot-code --session --test-plan --by --apr --restore --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -984,6 +1020,10 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -996,7 +1036,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__readback)
-            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
+            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1022,7 +1062,15 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1034,7 +1082,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__review)
-            opts="-h --apr --approve --reject --by --digest --db-url --connect-timeout --lock-timeout --statement-timeout --evidence-log --json --help"
+            opts="-h --apr --approve --reject --by --digest --sign-key --signature --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,6 +1100,14 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1068,6 +1124,14 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --evidence-log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1080,7 +1144,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__revoke)
-            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --evidence-log --json --help"
+            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1118,6 +1182,10 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --trusted-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1134,7 +1202,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show)
-            opts="-h --auth-code --apr --db-url --connect-timeout --lock-timeout --statement-timeout --trusted-keys --json --help"
+            opts="-h --auth-code --apr --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1164,7 +1232,15 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1176,7 +1252,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show__subcmd__patch)
-            opts="-h --apr --against --out --force --db-url --connect-timeout --lock-timeout --statement-timeout --json --help"
+            opts="-h --apr --against --out --force --db-url --connect-timeout --lock-timeout --statement-timeout --schema --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1207,6 +1283,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

