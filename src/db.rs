@@ -230,10 +230,11 @@ impl<'c> Tx<'c> {
     ) -> Result<Tx<'c>, Stop> {
         // The search_path is pinned before anything is read (SPEC §10): no
         // temporary object, per-role setting or pooled session's leftover
-        // changes what a name means. A governance schema that PUBLIC may
-        // create in is refused: an object there can shadow a built-in
-        // function of a looser signature (count(text) over count("any")),
-        // whatever the search_path.
+        // changes what a name means. An object in the governance schema can
+        // still shadow a built-in of a looser signature (count(text) over
+        // count("any")) whatever the search_path, so the polymorphic
+        // built-ins the handler calls are written pg_catalog.*, and a schema
+        // that PUBLIC may create in is refused outright.
         let schema = conn.schema.as_str();
         let sql = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
@@ -374,7 +375,7 @@ fn decision_columns(code: &str) -> String {
          a.proposed_by AS apr_proposed_by, a.proposed_action::text AS apr_payload, \
          h.action_code IS NOT NULL AS handler_exists, h.handler_ref AS handler_ref, \
          h.status AS handler_status, h.min_approvals AS handler_min_approvals, \
-         (SELECT COALESCE(json_agg(json_build_array(v.approver, v.decision, v.payload_digest, v.signature)), '[]')::text \
+         (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, v.payload_digest, v.signature)), '[]')::text \
             FROM apr_approvals v WHERE v.apr_code = {code}) AS votes, \
          COALESCE(quorum_passed({code}), false) AS quorum, \
          clock_timestamp() AS now"
@@ -402,7 +403,7 @@ fn select_for_execute(lock_scope: bool) -> String {
     };
     format!(
         "SELECT {}, \
-           (SELECT array_agg(action_code ORDER BY action_code) FROM apr_action_types \
+           (SELECT pg_catalog.array_agg(action_code ORDER BY action_code) FROM apr_action_types \
              WHERE act_type = 'C1_VOCAB_OP' AND status = 'active') AS vocabulary, \
            {GRANT_COLUMNS}, l.at AS scope_locked_at \
          FROM (SELECT $1::text AS code) k \
@@ -462,7 +463,7 @@ const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
 const DRY_RUN_MINT: &str = "SELECT (SELECT o.auth_code FROM governance_build_authorization o \
      WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
        AND o.carrier = $1 AND o.target = $2 AND o.plan_ref = $3 AND o.request_ref <> $4 \
-     ORDER BY o.auth_code LIMIT 1), clock_timestamp() + make_interval(secs => $5::bigint)";
+     ORDER BY o.auth_code LIMIT 1), clock_timestamp() + pg_catalog.make_interval(secs => $5::double precision)";
 
 /// The consume compare-and-swap: every condition the policy checked that
 /// can change under it, again, in the one statement that changes the row.
@@ -1300,7 +1301,7 @@ pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Vec<Grant>, Stop> {
           WHERE ($1::text IS NULL OR g.status = $1) AND ($2::text IS NULL OR g.request_ref = $2) \
             AND ($3::text IS NULL OR g.plan_ref = $3) \
             AND ($4::bigint IS NULL OR (g.status = 'active' AND g.expires_at > clock_timestamp() \
-                 AND g.expires_at <= clock_timestamp() + make_interval(secs => $4))) \
+                 AND g.expires_at <= clock_timestamp() + pg_catalog.make_interval(secs => $4::double precision))) \
           ORDER BY g.granted_at DESC, g.auth_code LIMIT $5"
     );
     let rows = tx.query(
@@ -1377,6 +1378,7 @@ pub fn readback(
     conn: &mut Conn,
     apr_code: &str,
     trusted: Result<&TrustedKeys, &str>,
+    allowed: Result<&AllowedSigners, &str>,
 ) -> Result<Vec<Check>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
     if tx
@@ -1402,7 +1404,7 @@ pub fn readback(
     };
     let count: i64 = tx
         .query_one(
-            "SELECT count(*) FROM governance_build_authorization WHERE request_ref = $1",
+            "SELECT pg_catalog.count(*) FROM governance_build_authorization WHERE request_ref = $1",
             &[(&apr_code, Type::TEXT)],
         )?
         .try_get(0)
@@ -1469,6 +1471,38 @@ pub fn readback(
                 "signed by a trusted key",
                 signed.is_ok(),
                 signed.unwrap_or_else(|why| why),
+            );
+            // SPEC §10: the approvals it names verify again, and the row is
+            // one the handler would mint now (invariant 7).
+            let backed = match (trusted, allowed) {
+                (Ok(trusted), Ok(allowed)) => {
+                    let facts = ConsumeFacts::read(&mut tx, &g.auth_code, false)?;
+                    let keys = Keys {
+                        signing: None,
+                        trusted,
+                        allowed,
+                    };
+                    match policy::check_grant_backed(g, &facts.backing(&keys)) {
+                        Ok(()) => Ok(policy::Quorum::from_json(
+                            g.quorum.as_ref().unwrap_or(&Value::Null),
+                        )
+                        .map(|q| {
+                            q.0.iter()
+                                .map(|m| m.approver.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default()),
+                        Err(Stop::Reject(r, why)) => Err(format!("{}: {why}", r.code())),
+                        Err(fault) => return Err(fault),
+                    }
+                }
+                (Err(why), _) | (_, Err(why)) => Err(why.to_owned()),
+            };
+            check(
+                "its quorum of signed approvals verifies again",
+                backed.is_ok(),
+                backed.map_or_else(|why| why, |who| format!("approved by {who}")),
             );
         }
         None => check("the grant row exists", false, "no row".into()),
@@ -1586,7 +1620,7 @@ pub fn propose(
 ) -> Result<Verdict, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let row = tx.query_one(
-        "SELECT (SELECT array_agg(action_code ORDER BY action_code) FROM apr_action_types \
+        "SELECT (SELECT pg_catalog.array_agg(action_code ORDER BY action_code) FROM apr_action_types \
                   WHERE act_type = 'C1_VOCAB_OP' AND status = 'active'), \
                 to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
         &[],

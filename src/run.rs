@@ -311,6 +311,12 @@ fn grant_json(g: &crate::policy::Grant, trusted: Option<&TrustedKeys>) -> serde_
         "consume_request_id": g.consume_request_id,
         "key_id": g.key_id,
         "signature": signed,
+        // SPEC §10: who approved it, as its signed binding names them.
+        "approved_by": g
+            .quorum
+            .as_ref()
+            .and_then(crate::policy::Quorum::from_json)
+            .map(|q| q.0.into_iter().map(|m| m.approver).collect::<Vec<_>>()),
     })
 }
 
@@ -1201,9 +1207,15 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
 
 fn readback(settings: &Settings, apr: &str) -> Output {
     let trusted = trusted_keys(settings).map_err(|stop| Verdict::from(stop).message);
+    let allowed = allowed_signers(settings).map_err(|stop| Verdict::from(stop).message);
     verdict(with_db(settings, |c| {
-        let checks = db::readback(c, apr, trusted.as_ref().map_err(String::as_str))
-            .map_err(|s| (s, Some(apr.to_owned())))?;
+        let checks = db::readback(
+            c,
+            apr,
+            trusted.as_ref().map_err(String::as_str),
+            allowed.as_ref().map_err(String::as_str),
+        )
+        .map_err(|s| (s, Some(apr.to_owned())))?;
         let failed = checks.iter().filter(|c| !c.pass).count();
         let lines: Vec<String> = checks
             .iter()

@@ -131,7 +131,8 @@ CREATE TRIGGER apr_requests_bind_proposer
 -- min_approvals of the APR's action type, and no reject vote at all (SPEC
 -- §10: the dispatcher's judge of patch_ops_code APRs sees what the handler
 -- counts, short of the signatures only the handler can check). Its names
--- are pinned: no temp object or other schema changes what it reads.
+-- are pinned: no temp object or other schema changes what it reads, and
+-- the aggregates are pg_catalog's, whatever public holds.
 CREATE OR REPLACE FUNCTION quorum_passed(p_apr_code text) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, public, pg_temp
@@ -139,11 +140,11 @@ AS $$
     SELECT COALESCE((
         SELECT t.min_approvals IS NOT NULL
            AND apr_identity(r.proposed_by) IS NOT NULL
-           AND count(DISTINCT apr_identity(a.approver)) FILTER (
+           AND pg_catalog.count(DISTINCT apr_identity(a.approver)) FILTER (
                    WHERE a.decision = 'approve'
                      AND apr_identity(a.approver) <> apr_identity(r.proposed_by)
                ) >= t.min_approvals
-           AND count(*) FILTER (WHERE a.decision = 'reject') = 0
+           AND pg_catalog.count(*) FILTER (WHERE a.decision = 'reject') = 0
           FROM apr_requests r
           JOIN apr_action_types t ON t.action_code = r.action_code
           LEFT JOIN apr_approvals a ON a.apr_code = r.apr_code
