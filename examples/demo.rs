@@ -2,6 +2,7 @@
 //! Run it with `scripts/demo`. Every step states the verdict it expects;
 //! the demo stops with exit 1 at the first surprise.
 
+use dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV;
 use dot_authorize_build_step::evidence::ENV as EVIDENCE_ENV;
 use dot_authorize_build_step::fixtures::{
     self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE, TEMPLATE_DB,
@@ -22,6 +23,9 @@ struct Demo {
     signing_key: PathBuf,
     trusted: PathBuf,
     evidence: PathBuf,
+    /// Who may sign an approval, and the approvers' own key files.
+    allowed_signers: PathBuf,
+    approver_keys: PathBuf,
 }
 
 impl Demo {
@@ -42,6 +46,7 @@ impl Demo {
             .env("PGDATABASE", DB)
             .env(SIGNING_KEY_ENV, &self.signing_key)
             .env(TRUSTED_KEYS_ENV, &self.trusted)
+            .env(ALLOWED_SIGNERS_ENV, &self.allowed_signers)
             .env(EVIDENCE_ENV, &self.evidence)
             .current_dir(&self.root)
             .output()
@@ -75,18 +80,50 @@ impl Demo {
             .unwrap_or_else(|e| fail(&format!("{e}: {sql}")));
     }
 
+    /// Each approver, as their own login, reviews the payload and signs
+    /// their vote with their own key; then the approval flow marks the APR
+    /// approved.
     fn approve(&self, apr: &str, digest: &str, approvers: &[&str]) {
         for who in approvers {
-            self.sql(&format!(
-                "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ('{apr}', '{who}', 'approve', '{digest}')"
-            ));
+            let key = self.approver_keys.join(who);
+            self.run(
+                who,
+                &[
+                    "review",
+                    "--apr",
+                    apr,
+                    "--approve",
+                    "--digest",
+                    digest,
+                    "--sign-key",
+                    key.to_str().unwrap_or_default(),
+                ],
+                "REVIEWED",
+            );
         }
         self.sql(&format!("UPDATE apr_requests SET status = 'approved', approved_at = now() WHERE apr_code = '{apr}'"));
         println!(
-            "  (approvers {} approved digest {}…; APR {apr} is approved)",
+            "  (approvers {} signed their approval of digest {}…; APR {apr} is approved)",
             approvers.join(", "),
             &digest[..12]
         );
+    }
+
+    /// A query as `role`, expected to be refused by the database; prints
+    /// the refusal.
+    fn refused_sql(&self, role: &str, sql: &str) {
+        println!("$ psql -U {role} -c \"{sql}\"");
+        let mut c = self
+            .cluster
+            .connect(role, DB)
+            .unwrap_or_else(|e| fail(&e.to_string()));
+        match c.batch_execute(sql) {
+            Ok(()) => fail(&format!("the database took it: {sql}")),
+            Err(e) => println!(
+                "  -> refused: {}",
+                e.as_db_error().map(|d| d.message()).unwrap_or("?")
+            ),
+        }
     }
 
     fn propose(&self, apr: &str, plan: &str) -> String {
@@ -163,6 +200,16 @@ fn main() {
         keys.display(),
         evidence.display()
     );
+    println!("\n== The approvers: alice, bob and carol log in as themselves and sign their votes with their own SSH keys");
+    let approver_keys = cluster.scratch_dir().join("approvers");
+    fixtures::write_approver_keys(&approver_keys).unwrap_or_else(|e| fail(&e));
+    let allowed_signers = cluster.scratch_dir().join("allowed_signers");
+    std::fs::write(&allowed_signers, fixtures::test_allowed_signers())
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    println!(
+        "  ({ALLOWED_SIGNERS_ENV}={}: one line per approver, their login first, namespace dot-apr-approval)",
+        allowed_signers.display()
+    );
     let demo = Demo {
         cluster,
         bin,
@@ -170,7 +217,13 @@ fn main() {
         signing_key: keys.join("signing.key"),
         trusted: keys,
         evidence,
+        allowed_signers,
+        approver_keys,
     };
+    demo.sql(
+        "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN; CREATE ROLE carol LOGIN; \
+         GRANT dot_apr_reviewer TO alice, bob, carol;",
+    );
 
     demo.say("An APR before the handler is bound is refused");
     let digest = demo.propose("APR-C1-DEMO-0", "LEGO0-C1-PLAN");
@@ -268,6 +321,52 @@ fn main() {
         &["execute", "--apr", "APR-C1-DEMO-Q"],
         "REJECT_QUORUM_NOT_MET",
     );
+
+    demo.say(
+        "One person is never a quorum: alice alone tries to make one, and every route is refused",
+    );
+    let digest = demo.propose("APR-C1-DEMO-X", "LEGOX-C1-PLAN");
+    demo.approve("APR-C1-DEMO-X", &digest, &["alice"]);
+    demo.refused_sql(
+        "alice",
+        &format!("INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) VALUES ('APR-C1-DEMO-X', 'bob', 'approve', '{digest}')"),
+    );
+    demo.run(
+        "alice",
+        &[
+            "review",
+            "--apr",
+            "APR-C1-DEMO-X",
+            "--approve",
+            "--by",
+            "ALICE",
+        ],
+        "REJECT_REVIEWER_NOT_SELF",
+    );
+    println!("  (a database superuser writes bob's and carol's approvals itself, with alice's signature on bob's)");
+    demo.sql(&format!(
+        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
+         SELECT 'APR-C1-DEMO-X', 'bob', 'approve', '{digest}', signature FROM apr_approvals \
+          WHERE apr_code = 'APR-C1-DEMO-X' AND approver = 'alice'; \
+         INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest) \
+         VALUES ('APR-C1-DEMO-X', 'carol', 'approve', '{digest}');"
+    ));
+    let forged = demo.run(
+        HANDLER_ROLE,
+        &["execute", "--apr", "APR-C1-DEMO-X"],
+        "REJECT_QUORUM_NOT_MET",
+    );
+    for n in forged["quorum"]["not_counted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "     not counted: {}: {}",
+            n["approver"].as_str().unwrap_or("?"),
+            n["why"].as_str().unwrap_or("?")
+        );
+    }
     demo.run(
         HANDLER_ROLE,
         &["execute", "--apr", "APR-C1-NOPE"],
@@ -280,6 +379,7 @@ fn main() {
         .env("PGUSER", HANDLER_ROLE)
         .env(SIGNING_KEY_ENV, &demo.signing_key)
         .env(TRUSTED_KEYS_ENV, &demo.trusted)
+        .env(ALLOWED_SIGNERS_ENV, &demo.allowed_signers)
         .output()
         .unwrap();
     print!(
@@ -446,6 +546,7 @@ fn main() {
         .env("PGUSER", HANDLER_ROLE)
         .env("PGDATABASE", DB)
         .env(TRUSTED_KEYS_ENV, &demo.trusted)
+        .env(ALLOWED_SIGNERS_ENV, &demo.allowed_signers)
         .output()
         .unwrap();
     for line in String::from_utf8_lossy(&rb.stdout).lines() {

@@ -141,7 +141,7 @@ pub fn insert_vote(
 
 /// Each test approver's private key as an OpenSSH key file (mode 0600)
 /// named after it, as `review --sign-key` reads it.
-fn write_approver_keys(dir: &std::path::Path) -> Result<(), String> {
+pub fn write_approver_keys(dir: &std::path::Path) -> Result<(), String> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

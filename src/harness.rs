@@ -59,6 +59,7 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     rows.push(execute_race(&cluster, bin)?);
     rows.push(consume_race(&cluster, bin)?);
     rows.extend(hostile_inputs(&cluster, bin)?);
+    rows.extend(one_person(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
     let kept = keep.then(|| cluster.keep());
     Ok(Report {
@@ -420,6 +421,143 @@ fn hostile_inputs(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String>
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result?;
+    Ok(rows)
+}
+
+/// Issue 22's findings a disposable cluster can show: a reviewer login
+/// writing a vote under another's name is refused by the database (1); a
+/// superuser's unsigned or misattributed approvals are not counted (1, and
+/// any route short of the approvers' keys); a search_path set on the
+/// minter's role and a schema PUBLIC may create in change nothing (4).
+/// The pooled temporary view needs PgBouncer: tests/one_person_quorum.rs.
+fn one_person(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
+    let (db, mut c) = race_database(cluster, "APR-C1-ONE")?;
+    let sql = |c: &mut postgres::Client, q: &str| c.batch_execute(q).map_err(|e| e.to_string());
+    let run = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        cases::command(cluster, bin, fixtures::role_for(&argv), &db, &argv)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))
+    };
+    let grants = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let expect = |case: &str, wrong: &str, want: &str, got: String, unchanged: bool| {
+        let mut failures = Vec::new();
+        if got != want {
+            failures.push(format!("got {got}"));
+        }
+        if !unchanged {
+            failures.push("something was written".into());
+        }
+        outcome(case, wrong, want, got, grants, grants, failures)
+    };
+    let mut rows = Vec::new();
+
+    sql(
+        &mut c,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice') THEN \
+           CREATE ROLE alice LOGIN; END IF; END $$; GRANT dot_apr_reviewer TO alice;",
+    )?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let mut alice = cluster.connect("alice", &db).map_err(|e| e.to_string())?;
+    let got = match alice.batch_execute(
+        "INSERT INTO apr_approvals (apr_code, approver, decision) VALUES ('APR-C1-ONE', 'bob', 'reject')",
+    ) {
+        Ok(()) => "accepted".to_owned(),
+        Err(e) => format!("refused {}", e.code().map(|c| c.code()).unwrap_or("?")),
+    };
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(expect(
+        "issue22/vote-as-another",
+        "the reviewer login alice writes a vote as bob with psql",
+        "refused DG004",
+        got,
+        unchanged,
+    ));
+
+    let payload: serde_json::Value = c
+        .query_one(
+            "SELECT proposed_action FROM apr_requests WHERE apr_code = 'APR-C1-ONE'",
+            &[],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let digest = crate::cser::digest(&payload).map_err(|e| e.to_string())?;
+    c.execute(
+        "INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, status) \
+         VALUES ('APR-C1-FORGED', 'authorize_build_step', $1, 'proposer', 'approved')",
+        &[&payload],
+    )
+    .map_err(|e| e.to_string())?;
+    // bob's vote, signed with alice's key: a key not listed for bob.
+    let alices = crate::approval::message("APR-C1-FORGED", "bob", "approve", digest.as_str())
+        .ok()
+        .and_then(|m| {
+            fixtures::test_approver_key("alice")
+                .sign(crate::approval::NAMESPACE, ssh_key::HashAlg::Sha512, &m)
+                .ok()
+        })
+        .and_then(|s| s.to_pem(ssh_key::LineEnding::LF).ok());
+    c.execute(
+        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
+         VALUES ('APR-C1-FORGED', 'bob', 'approve', $1, $2), ('APR-C1-FORGED', 'carol', 'approve', $1, NULL)",
+        &[&digest.as_str(), &alices],
+    )
+    .map_err(|e| e.to_string())?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let out = run(&["execute", "--apr", "APR-C1-FORGED", "--json"])?;
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(expect(
+        "issue22/superuser-approvals",
+        "a superuser writes bob's approval signed by alice's key and carol's unsigned",
+        "SKIP REJECT_QUORUM_NOT_MET",
+        code_of(&out),
+        unchanged,
+    ));
+
+    fixtures::insert_vote(
+        &mut c,
+        "APR-C1-ONE",
+        "carol",
+        "reject",
+        Some(digest.as_str()),
+    )
+    .map_err(|e| e.to_string())?;
+    sql(
+        &mut c,
+        &format!(
+            "CREATE SCHEMA shadow; GRANT USAGE ON SCHEMA shadow TO {HANDLER_ROLE}; \
+             CREATE VIEW shadow.apr_approvals AS SELECT * FROM public.apr_approvals WHERE decision = 'approve'; \
+             GRANT SELECT ON shadow.apr_approvals TO {HANDLER_ROLE}; \
+             ALTER ROLE {HANDLER_ROLE} IN DATABASE \"{db}\" SET search_path = shadow, public;"
+        ),
+    )?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let out = run(&["execute", "--apr", "APR-C1-ONE", "--json"]);
+    sql(
+        &mut c,
+        &format!("ALTER ROLE {HANDLER_ROLE} IN DATABASE \"{db}\" RESET search_path"),
+    )?;
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(expect(
+        "issue22/role-search-path",
+        "the minter's role setting puts a view hiding carol's veto first",
+        "FAIL REJECT_QUORUM_VETOED",
+        code_of(&out?),
+        unchanged,
+    ));
+
+    sql(&mut c, "GRANT CREATE ON SCHEMA public TO PUBLIC")?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let out = run(&["execute", "--apr", "APR-C1-FORGED", "--dry-run", "--json"]);
+    sql(&mut c, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")?;
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(expect(
+        "issue22/public-may-create",
+        "PUBLIC may create in the governance schema (PostgreSQL 13/14's default)",
+        "ERROR ERROR_SCHEMA_CONTRACT",
+        code_of(&out?),
+        unchanged,
+    ));
     Ok(rows)
 }
 

@@ -30,8 +30,8 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         .sum();
     assert_eq!(
         cases.len(),
-        fixtures + 8,
-        "bind/unbind + roles and constraints + every fixture + 2 races + 4 of issue 18"
+        fixtures + 12,
+        "bind/unbind + roles and constraints + every fixture + 2 races + 4 of issue 18 + 4 of issue 22"
     );
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
@@ -44,6 +44,10 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         "issue18/patch-arm-redefined",
         "issue18/invisible-in-human-output",
         "issue18/resolved-once",
+        "issue22/vote-as-another",
+        "issue22/superuser-approvals",
+        "issue22/role-search-path",
+        "issue22/public-may-create",
     ] {
         assert!(
             cases.iter().any(|c| c["case"] == name && c["pass"] == true),
