@@ -165,6 +165,12 @@ pub fn fault(e: &postgres::Error) -> Stop {
         {
             Fault::SchemaContract
         }
+        // The table's own clock refused a spend of an expired grant (the
+        // stamp trigger, staged/harden-tables.staged.sql): that is the
+        // grant's fact, not the environment's.
+        Some(c) if c.code() == "DG007" => {
+            return Stop::Reject(crate::reject::Reject::AuthExpired, text)
+        }
         Some(c) if c.code().starts_with("DG") => Fault::GuardRefused,
         Some(c)
             if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -435,15 +441,21 @@ fn select_for_consume(lock: bool) -> String {
     )
 }
 
-/// Another APR's active, unexpired grant for the same scope (the partial
-/// index gba_active_scope_idx answers it).
-const OTHER_ACTIVE_GRANT: &str = "SELECT o.auth_code FROM governance_build_authorization o \
-     WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
-       AND o.carrier = $1 AND o.target = $2 AND o.plan_ref = $3 AND o.request_ref <> $4 \
-     ORDER BY o.auth_code LIMIT 1";
+/// Other APRs' active, unexpired grants for the same scope (the partial
+/// index gba_active_scope_idx answers it), as the decisions read them: the
+/// policy ignores those no trusted key signed.
+fn other_active_grants() -> String {
+    format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g \
+         WHERE g.status = 'active' AND g.expires_at > clock_timestamp() \
+           AND g.carrier = $1 AND g.target = $2 AND g.plan_ref = $3 AND g.request_ref <> $4 \
+         ORDER BY g.auth_code"
+    )
+}
 
 /// The mint: the marker, then the row, only if no other APR holds an
-/// active grant for the scope (checked again here, under the scope lock)
+/// active grant for the scope (checked again here, under the scope lock;
+/// the rows in $19 are forged ones the policy found, which never block)
 /// and none exists for this APR. The timestamps are the signed ones.
 const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
      (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
@@ -454,16 +466,10 @@ const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
        FROM (SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true) OFFSET 0) m \
       WHERE NOT EXISTS (SELECT 1 FROM governance_build_authorization o \
                          WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
-                           AND o.carrier = $3 AND o.target = $5 AND o.plan_ref = $6 AND o.request_ref <> $2) \
+                           AND o.carrier = $3 AND o.target = $5 AND o.plan_ref = $6 AND o.request_ref <> $2 \
+                           AND o.auth_code <> ALL($19)) \
      ON CONFLICT (request_ref) DO NOTHING \
      RETURNING expires_at";
-
-/// What a dry run reports: another active grant, and when the grant would
-/// expire if minted now.
-const DRY_RUN_MINT: &str = "SELECT (SELECT o.auth_code FROM governance_build_authorization o \
-     WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
-       AND o.carrier = $1 AND o.target = $2 AND o.plan_ref = $3 AND o.request_ref <> $4 \
-     ORDER BY o.auth_code LIMIT 1), clock_timestamp() + pg_catalog.make_interval(secs => $5::double precision)";
 
 /// The consume compare-and-swap: every condition the policy checked that
 /// can change under it, again, in the one statement that changes the row.
@@ -638,6 +644,15 @@ pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
         .or_fault()
 }
 
+/// The grants a statement of `GRANT_COLUMNS` returns.
+fn read_grants(tx: &mut Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Vec<Grant>, Stop> {
+    tx.query(sql, params)?
+        .iter()
+        .map(grant_of)
+        .collect::<Result<_, _>>()
+        .or_fault()
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum GrantKey<'a> {
     AuthCode(&'a str),
@@ -766,21 +781,16 @@ pub fn execute(
         validated.target(),
         validated.plan_ref(),
     );
+    let scope: [Param<'_>; 4] = [
+        (&carrier, Type::TEXT),
+        (&target, Type::TEXT),
+        (&plan_ref, Type::TEXT),
+        (&apr_code, Type::TEXT),
+    ];
     if dry_run {
-        let ttl = validated.ttl_seconds();
-        let row = tx.query_one(
-            DRY_RUN_MINT,
-            &[
-                (&carrier, Type::TEXT),
-                (&target, Type::TEXT),
-                (&plan_ref, Type::TEXT),
-                (&apr_code, Type::TEXT),
-                (&ttl, Type::INT8),
-            ],
-        )?;
-        let other: Option<String> = row.try_get(0).or_fault()?;
-        policy::check_no_active_grant(other.as_deref())?;
-        let would_expire: DateTime<Utc> = row.try_get(1).or_fault()?;
+        let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
+        policy::check_no_active_grant(&others, keys.trusted)?;
+        let would_expire = d.now + chrono::TimeDelta::seconds(validated.ttl_seconds());
         tx.end_unwritten();
         return Ok(mint_facts(Verdict::done(
             Done::WouldMint,
@@ -816,48 +826,52 @@ pub fn execute(
         validated.digest().as_str(),
         validated.rollback_plan_ref(),
     );
-    let inserted = tx.query_opt(
-        INSERT_GRANT,
-        &[
-            (&grant.auth_code, Type::TEXT),
-            (&grant.request_ref, Type::TEXT),
-            (&carrier, Type::TEXT),
-            (&lane, Type::TEXT),
-            (&target, Type::TEXT),
-            (&plan_ref, Type::TEXT),
-            (&manifest_hash, Type::TEXT),
-            (&protocol, Type::TEXT),
-            (&action_set, Type::TEXT_ARRAY),
-            (&grant.scope, Type::JSONB),
-            (&digest, Type::TEXT),
-            (&grant.granted_at, Type::TIMESTAMPTZ),
-            (&grant.expires_at, Type::TIMESTAMPTZ),
-            (&payload::HANDLER_REF, Type::TEXT),
-            (&rollback, Type::TEXT),
-            (&grant.signature, Type::TEXT),
-            (&grant.key_id, Type::TEXT),
-            (&grant.quorum, Type::JSONB),
-        ],
-    )?;
-    let Some(row) = inserted else {
-        // Refused by the guard in the insert: another APR's active grant
-        // for the scope (the SPEC's code), or, only for a writer that
-        // ignores the APR lock, a grant for this APR. Fail closed.
-        let other = tx.query_opt(
-            OTHER_ACTIVE_GRANT,
+    // A forged row in the scope never blocks the mint: when the insert is
+    // refused, the rows that refused it are read and judged, and the insert
+    // is made once more past those no trusted key signed.
+    let mut forged: Vec<String> = Vec::new();
+    let row = loop {
+        let inserted = tx.query_opt(
+            INSERT_GRANT,
             &[
+                (&grant.auth_code, Type::TEXT),
+                (&grant.request_ref, Type::TEXT),
                 (&carrier, Type::TEXT),
+                (&lane, Type::TEXT),
                 (&target, Type::TEXT),
                 (&plan_ref, Type::TEXT),
-                (&apr_code, Type::TEXT),
+                (&manifest_hash, Type::TEXT),
+                (&protocol, Type::TEXT),
+                (&action_set, Type::TEXT_ARRAY),
+                (&grant.scope, Type::JSONB),
+                (&digest, Type::TEXT),
+                (&grant.granted_at, Type::TIMESTAMPTZ),
+                (&grant.expires_at, Type::TIMESTAMPTZ),
+                (&payload::HANDLER_REF, Type::TEXT),
+                (&rollback, Type::TEXT),
+                (&grant.signature, Type::TEXT),
+                (&grant.key_id, Type::TEXT),
+                (&grant.quorum, Type::JSONB),
+                (&forged, Type::TEXT_ARRAY),
             ],
         )?;
-        let other: Option<String> = other.map(|r| r.try_get(0)).transpose().or_fault()?;
-        policy::check_no_active_grant(other.as_deref())?;
-        return Err(Stop::Fault(
-            Fault::ConcurrentChange,
-            "a grant for this APR appeared while the APR lock was held; nothing written".into(),
-        ));
+        if let Some(row) = inserted {
+            break row;
+        }
+        // Refused by the guard in the insert: another APR's active grant
+        // for the scope (the SPEC's code, if a trusted key signed it), or,
+        // only for a writer that ignores the APR lock, a grant for this
+        // APR. Fail closed.
+        let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
+        policy::check_no_active_grant(&others, keys.trusted)?;
+        let blocking: Vec<String> = others.into_iter().map(|g| g.auth_code).collect();
+        if blocking.is_empty() || blocking.iter().all(|c| forged.contains(c)) {
+            return Err(Stop::Fault(
+                Fault::ConcurrentChange,
+                "a grant for this APR appeared while the APR lock was held; nothing written".into(),
+            ));
+        }
+        forged.extend(blocking);
     };
     let expires_at: DateTime<Utc> = row.try_get(0).or_fault()?;
     crate::failpoint::hit("execute-after-insert")?;
@@ -981,9 +995,9 @@ pub fn consume(
     // waited for, and the row read is the one the update will change.
     let facts = ConsumeFacts::read(&mut tx, auth_code, !dry_run)?;
     if let Some(g) = &facts.grant {
-        if policy::is_own_spend(presented, g, request_id) {
+        if policy::is_own_spend(presented, g, request_id, by) {
             policy::check_signed(g, keys.trusted)?;
-            return Ok(consumed_verdict(g, auth_code, dry_run, true));
+            return Ok(consumed_verdict(g, auth_code, request_id, dry_run, true));
         }
     }
     facts.decide(presented, keys)?;
@@ -1019,7 +1033,7 @@ pub fn consume(
             (&presented.manifest_hash, Type::TEXT),
             (&grant.apr_digest, Type::TEXT),
             (&apr.payload_text, Type::TEXT),
-            (&request_id, Type::TEXT),
+            (&policy::request_key(request_id), Type::TEXT),
         ],
     )?;
     match changed {
@@ -1030,8 +1044,10 @@ pub fn consume(
             let mut spent = grant.clone();
             spent.consumed_at = Some(consumed_at);
             spent.consumed_by = Some(by.to_owned());
-            spent.consume_request_id = Some(request_id.to_owned());
-            Ok(consumed_verdict(&spent, auth_code, false, false))
+            spent.consume_request_id = Some(policy::request_key(request_id));
+            Ok(consumed_verdict(
+                &spent, auth_code, request_id, false, false,
+            ))
         }
         None => {
             // The row is locked and unchanged, so only time moved: read
@@ -1046,7 +1062,13 @@ pub fn consume(
     }
 }
 
-fn consumed_verdict(g: &Grant, auth_code: &str, dry_run: bool, replay: bool) -> Verdict {
+fn consumed_verdict(
+    g: &Grant,
+    auth_code: &str,
+    request_id: &str,
+    dry_run: bool,
+    replay: bool,
+) -> Verdict {
     let message = if replay {
         format!("{auth_code} was already consumed by this same request (same --request-id and binding); nothing written")
     } else {
@@ -1057,10 +1079,7 @@ fn consumed_verdict(g: &Grant, auth_code: &str, dry_run: bool, replay: bool) -> 
         .auth_code(auth_code)
         .dry_run(dry_run)
         .expires_at(g.expires_at)
-        .detail(
-            "request_id",
-            g.consume_request_id.clone().unwrap_or_default(),
-        )
+        .detail("request_id", request_id)
         .detail("consumed_by", g.consumed_by.clone().unwrap_or_default());
     if let Some(at) = &g.consumed_at {
         v = v.detail("consumed_at", crate::verdict::timestamp(at));
@@ -1083,20 +1102,34 @@ pub fn revoke(
 ) -> Result<Verdict, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let grant = read_grant(&mut tx, key, !dry_run)?;
-    let decision = policy::decide_revoke(grant.as_ref(), trusted)?;
+    let (decision, forged) = policy::decide_revoke(grant.as_ref(), trusted)?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
+    // A row no trusted key signed is retired like any other, and the
+    // verdict says what it was.
+    let note = forged
+        .as_ref()
+        .map(|why| format!(" (it was forged: no trusted key signed it; {why})"))
+        .unwrap_or_default();
     let base = |v: Verdict| {
-        v.apr(grant.request_ref.clone())
+        let v = v
+            .apr(grant.request_ref.clone())
             .auth_code(grant.auth_code.clone())
             .expires_at(grant.expires_at)
-            .dry_run(dry_run)
+            .dry_run(dry_run);
+        match &forged {
+            Some(why) => v.detail("forged", why.as_str()),
+            None => v,
+        }
     };
     match decision {
         Revoke::AlreadyRevoked => {
             return Ok(base(Verdict::done(
                 Done::AlreadyRevoked,
-                format!("{} was already revoked; nothing written", grant.auth_code),
+                format!(
+                    "{} was already revoked{note}; nothing written",
+                    grant.auth_code
+                ),
             )))
         }
         Revoke::Revoke if dry_run => {
@@ -1104,7 +1137,7 @@ pub fn revoke(
             return Ok(base(Verdict::done(
                 Done::WouldRevoke,
                 format!(
-                    "dry run: {} would be revoked; nothing written",
+                    "dry run: {} would be revoked{note}; nothing written",
                     grant.auth_code
                 ),
             )));
@@ -1125,7 +1158,7 @@ pub fn revoke(
             tx.commit()?;
             Ok(base(Verdict::done(
                 Done::Revoked,
-                format!("revoked {}", grant.auth_code),
+                format!("revoked {}{note}", grant.auth_code),
             ))
             .detail("revoked_at", crate::verdict::timestamp(&revoked_at))
             .detail("revoked_by", by)
@@ -1133,7 +1166,7 @@ pub fn revoke(
         }
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
-            match policy::decide_revoke(again.as_ref(), trusted)? {
+            match policy::decide_revoke(again.as_ref(), trusted)?.0 {
                 Revoke::AlreadyRevoked => Ok(base(Verdict::done(
                     Done::AlreadyRevoked,
                     format!(

@@ -406,14 +406,20 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
                 )?;
                 Ok(Execute::AlreadyMinted)
             }
-            _ => Err(Stop::reject(
-                Reject::AprTampered,
-                format!(
-                    "grant {} was minted for this APR, but the APR's payload has changed since (apr_digest {})",
-                    grant.auth_code,
-                    grant.apr_digest.as_deref().unwrap_or("NULL")
-                ),
-            )),
+            _ => {
+                // A row no trusted key signed was never minted: it is named
+                // for what it is (revoke retires it), not taken for a
+                // tampered APR.
+                check_signed(grant, facts.trusted)?;
+                Err(Stop::reject(
+                    Reject::AprTampered,
+                    format!(
+                        "grant {} was minted for this APR, but the APR's payload has changed since (apr_digest {})",
+                        grant.auth_code,
+                        grant.apr_digest.as_deref().unwrap_or("NULL")
+                    ),
+                ))
+            }
         };
     }
     match apr.status.as_str() {
@@ -752,13 +758,21 @@ fn check_quorum(
 }
 
 /// Another APR's active, unexpired grant for the same carrier, target and
-/// plan blocks the mint.
-pub fn check_no_active_grant(other: Option<&str>) -> Result<(), Stop> {
-    match other {
+/// plan blocks the mint, if a trusted key signed it: a forged row never
+/// blocks a lawful mint (it is retired with `revoke`, and is in the table
+/// for an operator to find, not for the mint to obey).
+pub fn check_no_active_grant(others: &[Grant], trusted: &TrustedKeys) -> Result<(), Stop> {
+    match others
+        .iter()
+        .find(|g| crate::signing::verify_grant(trusted, g).is_ok())
+    {
         None => Ok(()),
-        Some(code) => Err(Stop::reject(
+        Some(g) => Err(Stop::reject(
             Reject::ActiveGrantExists,
-            format!("grant {code} of another APR is active for the same carrier, target and plan"),
+            format!(
+                "grant {} of another APR is active for the same carrier, target and plan",
+                g.auth_code
+            ),
         )),
     }
 }
@@ -1247,12 +1261,27 @@ pub fn check_named_quorum(
     Ok(())
 }
 
-/// A consumed grant whose spend carried this request id, presented again
-/// with the same binding: the caller's own spend, answered CONSUMED with
-/// nothing written. Anyone else still gets REJECT_AUTH_ALREADY_CONSUMED.
-pub fn is_own_spend(presented: &Presented, grant: &Grant, request_id: &str) -> bool {
+/// What a spend stores of its idempotency key: the SHA-256 of the request
+/// id, so that reading the row (show, list, the consumer's SELECT) never
+/// reveals a key that would answer as that spender.
+pub fn request_key(request_id: &str) -> String {
+    cser::Sha256Hex::of(format!("dot-abs-consume-request-v1:{request_id}").as_bytes())
+        .as_str()
+        .to_owned()
+}
+
+/// A consumed grant whose spend carried this request id, by this spender,
+/// presented again with the same binding, and that spend one the table
+/// could only have taken while the grant was alive: the caller's own
+/// spend, answered CONSUMED with nothing written. Anyone else still gets
+/// REJECT_AUTH_ALREADY_CONSUMED.
+pub fn is_own_spend(presented: &Presented, grant: &Grant, request_id: &str, by: &str) -> bool {
     grant.status == "consumed"
-        && grant.consume_request_id.as_deref() == Some(request_id)
+        && grant.consume_request_id.as_deref() == Some(request_key(request_id).as_str())
+        && grant.consumed_by.as_deref() == Some(by)
+        && grant
+            .consumed_at
+            .is_some_and(|at| at >= grant.granted_at && at < grant.expires_at)
         && presented.mode == payload::MODE_DRY_RUN
         && Some(&presented.carrier) == grant.carrier.as_ref()
         && Some(&presented.lane) == grant.lane.as_ref()
@@ -1273,16 +1302,23 @@ pub enum Revoke {
 }
 
 /// `active` (expired or not) may be revoked; a revoked grant is already
-/// done; a consumed one is history and stays so.
-pub fn decide_revoke(grant: Option<&Grant>, trusted: &TrustedKeys) -> Result<Revoke, Stop> {
+/// done; a consumed one is history and stays so. A row no trusted key
+/// signed is revocable too (revoking only ever lowers authority, and a
+/// forged row must never sit active for ever): the second value says why
+/// it is forged, for the verdict.
+pub fn decide_revoke(
+    grant: Option<&Grant>,
+    trusted: &TrustedKeys,
+) -> Result<(Revoke, Option<String>), Stop> {
     let Some(grant) = grant else {
         return Err(Stop::reject(Reject::AuthNotFound, "no grant found"));
     };
-    // Not even ALREADY_REVOKED for a row the handler never signed.
-    check_signed(grant, trusted)?;
+    let forged = crate::signing::verify_grant(trusted, grant)
+        .err()
+        .map(|f| f.to_string());
     match grant.status.as_str() {
-        "active" => Ok(Revoke::Revoke),
-        "revoked" => Ok(Revoke::AlreadyRevoked),
+        "active" => Ok((Revoke::Revoke, forged)),
+        "revoked" => Ok((Revoke::AlreadyRevoked, forged)),
         "consumed" => Err(Stop::reject(
             Reject::AuthAlreadyConsumed,
             "grant was already consumed; a consumed grant cannot be revoked",
@@ -1764,9 +1800,10 @@ mod tests {
         assert_eq!(no_votes.code(), "REJECT_GRANT_INVALID");
         c.apr.as_mut().unwrap().payload = with(&[("ttl_seconds", Some(json!(60)))]);
         assert_eq!(c.code(), "REJECT_APR_TAMPERED");
+        // A row edited after it was signed is no longer the handler's.
         c.existing.as_mut().unwrap().apr_digest = None;
         c.apr.as_mut().unwrap().payload = valid();
-        assert_eq!(c.code(), "REJECT_APR_TAMPERED");
+        assert_eq!(c.code(), "REJECT_GRANT_FORGED");
 
         for (status, want) in [
             ("proposed", "REJECT_APR_NOT_APPROVED"),
@@ -2065,10 +2102,15 @@ mod tests {
     }
 
     #[test]
-    fn another_active_grant_blocks_the_mint() {
-        assert!(check_no_active_grant(None).is_ok());
+    fn another_active_grant_blocks_the_mint_only_if_a_trusted_key_signed_it() {
+        let t = trusted();
+        assert!(check_no_active_grant(&[], &t).is_ok());
+        let signed = grant_for(&valid());
+        let mut forged = signed.clone();
+        forged.signature = None;
+        assert!(check_no_active_grant(std::slice::from_ref(&forged), &t).is_ok());
         assert!(matches!(
-            check_no_active_grant(Some("GBA-C1-X")),
+            check_no_active_grant(&[forged, signed], &t),
             Err(Stop::Reject(Reject::ActiveGrantExists, _))
         ));
     }
@@ -2228,9 +2270,12 @@ mod tests {
     fn revoke_moves_only_active_grants() {
         let t = trusted();
         let mut g = grant_for(&valid());
-        assert_eq!(decide_revoke(Some(&g), &t), Ok(Revoke::Revoke));
+        assert_eq!(decide_revoke(Some(&g), &t), Ok((Revoke::Revoke, None)));
         g.status = "revoked".into();
-        assert_eq!(decide_revoke(Some(&g), &t), Ok(Revoke::AlreadyRevoked));
+        assert_eq!(
+            decide_revoke(Some(&g), &t),
+            Ok((Revoke::AlreadyRevoked, None))
+        );
         g.status = "consumed".into();
         assert!(matches!(
             decide_revoke(Some(&g), &t),
@@ -2248,7 +2293,7 @@ mod tests {
     }
 
     /// A row every other check accepts is still refused when no trusted
-    /// key signed it: not even ALREADY_MINTED or ALREADY_REVOKED.
+    /// key signed it: not even ALREADY_MINTED; revoking it is allowed.
     #[test]
     fn a_perfect_row_without_a_trusted_signature_is_forged() {
         let payload = valid();
@@ -2291,12 +2336,18 @@ mod tests {
             if std::ptr::eq(keys, &t) {
                 assert_eq!(case.code(), "REJECT_GRANT_FORGED", "{what}");
             }
+            // Revoking a forged row only lowers authority: allowed, and
+            // the verdict says it was forged (issue 18, finding 4).
+            assert!(
+                matches!(decide_revoke(Some(g), keys), Ok((Revoke::Revoke, Some(_)))),
+                "{what}"
+            );
             let mut revoked = g.clone();
             revoked.status = "revoked".into();
             assert!(
                 matches!(
                     decide_revoke(Some(&revoked), keys),
-                    Err(Stop::Reject(Reject::GrantForged, _))
+                    Ok((Revoke::AlreadyRevoked, Some(_)))
                 ),
                 "{what}"
             );

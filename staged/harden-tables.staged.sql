@@ -3,7 +3,9 @@
 --
 -- On governance_build_authorization: a TTL over the 24 h cap, a granted_at
 -- in the future, an active row without its full C1 binding, a consume or
--- revoke stamped outside the grant's life. A role that sets the writer
+-- revoke stamped outside the grant's life; and times stamped by the
+-- database (a trigger: consumed_at and revoked_at are clock_timestamp() at
+-- the write, an expired grant is never consumed). A role that sets the writer
 -- marker (or a superuser that bypasses the guard trigger) still cannot
 -- store such a row. Also the consume idempotency column, the signature
 -- and key_id columns of signed grants, and a default
@@ -67,6 +69,45 @@ BEGIN
 END
 $$;
 
+-- Time is stamped by the database (SPEC §10), whoever writes: a grant's
+-- granted_at lies within the transaction that inserts it (never earlier;
+-- gba_granted_not_in_future refuses later); consumed_at and revoked_at,
+-- when a write sets them, become clock_timestamp() at that write (setting
+-- them still needs the column privilege: a status-only update leaves them
+-- NULL and the table refuses it); and an expired grant is never marked
+-- consumed, by anyone.
+CREATE OR REPLACE FUNCTION gba_stamp_times() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.granted_at < transaction_timestamp() THEN
+            RAISE EXCEPTION 'governance_build_authorization: granted_at % is before the inserting transaction began; a grant is stamped at its mint',
+                NEW.granted_at USING ERRCODE = 'DG006';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF NEW.consumed_at IS DISTINCT FROM OLD.consumed_at AND NEW.consumed_at IS NOT NULL THEN
+        NEW.consumed_at := clock_timestamp();
+    END IF;
+    IF NEW.revoked_at IS DISTINCT FROM OLD.revoked_at AND NEW.revoked_at IS NOT NULL THEN
+        NEW.revoked_at := clock_timestamp();
+    END IF;
+    IF NEW.status = 'consumed' AND OLD.status IS DISTINCT FROM 'consumed'
+       AND OLD.expires_at <= clock_timestamp() THEN
+        RAISE EXCEPTION 'governance_build_authorization: % expired at %; an expired grant is never consumed',
+            OLD.auth_code, OLD.expires_at USING ERRCODE = 'DG007';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DROP TRIGGER IF EXISTS gba_stamp_times ON governance_build_authorization;
+CREATE TRIGGER gba_stamp_times
+    BEFORE INSERT OR UPDATE ON governance_build_authorization
+    FOR EACH ROW EXECUTE FUNCTION gba_stamp_times();
+
 -- Read back inside the transaction: every constraint present and
 -- validated, the column and the default in place; else roll back.
 DO $$
@@ -88,7 +129,12 @@ BEGIN
          WHERE table_name = 'apr_requests' AND column_name = 'status') IS DISTINCT FROM '''proposed''::text' THEN
         RAISE EXCEPTION 'harden-tables: apr_requests.status has no default ''proposed''; rolled back';
     END IF;
-    RAISE NOTICE 'harden-tables: 4 constraints validated, consume_request_id present, status defaults to proposed';
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'governance_build_authorization'::regclass
+                      AND tgname = 'gba_stamp_times' AND tgenabled = 'O') THEN
+        RAISE EXCEPTION 'harden-tables: the time-stamping trigger is missing; rolled back';
+    END IF;
+    RAISE NOTICE 'harden-tables: 4 constraints validated, times stamped by the database, consume_request_id present, status defaults to proposed';
 END
 $$;
 

@@ -57,10 +57,6 @@ fn a_superuser_forged_grant_is_refused_by_consume_execute_and_revoke_and_fails_r
         .expect(4, "FAIL", "REJECT_GRANT_FORGED");
     db.run(&["execute", "--apr", "APR-F", "--dry-run", "--json"])
         .expect(4, "FAIL", "REJECT_GRANT_FORGED");
-    db.run(&[
-        "revoke", "--apr", "APR-F", "--reason", "r", "--by", "owner", "--json",
-    ])
-    .expect(4, "FAIL", "REJECT_GRANT_FORGED");
     assert_eq!(db.snapshot(), before, "a forged row moved");
     let rb = db.run(&["readback", "--apr", "APR-F", "--json"]);
     rb.expect(4, "FAIL", "READBACK_FAILED");
@@ -76,9 +72,22 @@ fn a_superuser_forged_grant_is_refused_by_consume_execute_and_revoke_and_fails_r
         failing
             .iter()
             .all(|c| c["check"] == "signed by a trusted key"
+                || c["check"] == "its quorum of signed approvals verifies again"
                 || c["check"].as_str().unwrap().starts_with("APR ")),
         "{rb}"
     );
+    // The owner retires it (issue 18, finding 4): revoking only lowers
+    // authority, and the verdict says the row was forged.
+    let revoked = db.run(&[
+        "revoke", "--apr", "APR-F", "--reason", "r", "--by", "owner", "--json",
+    ]);
+    revoked.expect(0, "OK", "REVOKED");
+    assert_eq!(
+        revoked.json()["forged"],
+        "it carries no signature",
+        "{revoked}"
+    );
+    assert_eq!(db.grant_status("GBA-C1-APR-F").as_deref(), Some("revoked"));
 }
 
 fn with_keys(cmd: &mut std::process::Command, signing: &Path, trusted: &Path) {

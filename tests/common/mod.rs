@@ -487,3 +487,36 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Run {
         output: child.wait_with_output().expect("output"),
     }
 }
+
+/// The writer marker as the handler sets it, for tests that write grants by
+/// hand (a role that holds the privilege can set it too).
+pub const MARKER: &str =
+    "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
+
+/// A row exactly as `execute` would mint it for `apr` with `valid_payload`,
+/// but for its TTL, written by whoever runs the SQL.
+pub fn forged_insert(apr: &str, ttl: &str) -> String {
+    let p = valid_payload();
+    let set: Vec<String> = p["action_set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let scope = serde_json::json!({
+        "carrier": "C1", "target": "DOT_C1_VOCAB_BUILD", "lane": "BUILD_PREP", "mode": "DRY_RUN",
+        "corpus": "SANDBOX", "plan_ref": "LEGO1-C1-PLAN", "manifest_hash": MANIFEST_HASH,
+        "protocol_version": "cser-v1", "action_set": set, "single_use": true,
+        "commit_allowed": false, "requires_sovereign_esign": false,
+    });
+    format!(
+        "INSERT INTO governance_build_authorization (auth_code, request_ref, status, carrier, lane, target, \
+         plan_ref, manifest_hash, protocol_version, action_set, scope, apr_digest, granted_at, expires_at, \
+         granted_by, rollback_plan_ref) SELECT 'GBA-C1-{apr}', '{apr}', 'active', 'C1', 'BUILD_PREP', \
+         'DOT_C1_VOCAB_BUILD', 'LEGO1-C1-PLAN', '{MANIFEST_HASH}', 'cser-v1', '{{{}}}', '{scope}', '{}', \
+         t, t + interval '{ttl}', 'dot-apr-execute:authorize_build_step', 'C1-ROLLBACK-retire-not-delete' \
+         FROM clock_timestamp() t",
+        set.join(","),
+        digest(&p)
+    )
+}
