@@ -218,6 +218,8 @@ pub(crate) struct Tx<'c> {
     client: &'c mut Client,
     open: bool,
     superuser: bool,
+    /// `quorum_passed` qualified by the governance schema (SPEC §10).
+    quorum_fn: String,
 }
 
 impl<'c> Tx<'c> {
@@ -279,6 +281,7 @@ impl<'c> Tx<'c> {
             client: &mut conn.client,
             open: true,
             superuser,
+            quorum_fn: format!("\"{schema}\".quorum_passed"),
         })
     }
 
@@ -375,7 +378,7 @@ const GRANT_COLUMNS: &str = "g.auth_code AS auth_code, g.request_ref AS request_
 /// refuses what jsonb stores, and no stored payload may make the handler
 /// ERROR, SPEC §9 invariant 9), the handler row (alias `h`), the votes as
 /// JSON text, quorum_passed() and the wall clock, for the APR `code`.
-fn decision_columns(code: &str) -> String {
+fn decision_columns(code: &str, quorum_fn: &str) -> String {
     format!(
         "a.apr_code AS apr_code, a.action_code AS apr_action_code, a.status AS apr_status, \
          a.proposed_by AS apr_proposed_by, a.proposed_action::text AS apr_payload, \
@@ -383,7 +386,7 @@ fn decision_columns(code: &str) -> String {
          h.status AS handler_status, h.min_approvals AS handler_min_approvals, \
          (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, v.payload_digest, v.signature)), '[]')::text \
             FROM apr_approvals v WHERE v.apr_code = {code}) AS votes, \
-         COALESCE(quorum_passed({code}), false) AS quorum, \
+         COALESCE({quorum_fn}({code}), false) AS quorum, \
          clock_timestamp() AS now"
     )
 }
@@ -398,7 +401,7 @@ fn decision_columns(code: &str) -> String {
 /// that lock (the subquery is a fence): that reading is granted_at (SPEC
 /// §9, invariant 8). The check for another APR's active grant is not made
 /// here but in the insert, whose snapshot is taken after the lock.
-fn select_for_execute(lock_scope: bool) -> String {
+fn select_for_execute(lock_scope: bool, quorum_fn: &str) -> String {
     let scope = if lock_scope {
         "LEFT JOIN LATERAL (SELECT clock_timestamp() AS at FROM \
             (SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' \
@@ -417,21 +420,21 @@ fn select_for_execute(lock_scope: bool) -> String {
          LEFT JOIN apr_action_types h ON h.action_code = 'authorize_build_step' \
          LEFT JOIN governance_build_authorization g ON g.request_ref = k.code \
          {scope}",
-        decision_columns("k.code")
+        decision_columns("k.code", quorum_fn)
     )
 }
 
 /// Everything `consume` decides on, for one auth code; with `lock`, the
 /// grant's row is locked (the compare-and-swap after it then runs without
 /// a wait, so its clock is the write's) and the writer marker is set.
-fn select_for_consume(lock: bool) -> String {
+fn select_for_consume(lock: bool, quorum_fn: &str) -> String {
     format!(
         "SELECT {GRANT_COLUMNS}, {}{} \
          FROM governance_build_authorization g \
          LEFT JOIN apr_requests a ON a.apr_code = g.request_ref \
          LEFT JOIN apr_action_types h ON h.action_code = 'authorize_build_step' \
          WHERE g.auth_code = $1{}",
-        decision_columns("g.request_ref"),
+        decision_columns("g.request_ref", quorum_fn),
         if lock {
             format!(", {WRITER_MARKER} AS marker")
         } else {
@@ -476,15 +479,19 @@ const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
 /// Expiry is compared with, and consumed_at stamped from, the wall clock
 /// when the row is written; the row lock is already held, so there is no
 /// wait in between (SPEC §9, invariant 8).
-const CONSUME_GRANT: &str = "UPDATE governance_build_authorization g \
-     SET status = 'consumed', consumed_at = clock_timestamp(), consumed_by = $2, consume_request_id = $10 \
-     WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > clock_timestamp() \
-       AND g.carrier = $3 AND g.lane = $4 AND g.target = $5 AND g.plan_ref = $6 AND g.manifest_hash = $7 \
-       AND g.apr_digest = $8 \
-       AND EXISTS (SELECT 1 FROM apr_requests a WHERE a.apr_code = g.request_ref \
-                   AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
-       AND quorum_passed(g.request_ref) \
-     RETURNING consumed_at";
+fn consume_grant(quorum_fn: &str) -> String {
+    format!(
+        "UPDATE governance_build_authorization g \
+         SET status = 'consumed', consumed_at = clock_timestamp(), consumed_by = $2, consume_request_id = $10 \
+         WHERE g.auth_code = $1 AND g.status = 'active' AND g.expires_at > clock_timestamp() \
+           AND g.carrier = $3 AND g.lane = $4 AND g.target = $5 AND g.plan_ref = $6 AND g.manifest_hash = $7 \
+           AND g.apr_digest = $8 \
+           AND EXISTS (SELECT 1 FROM apr_requests a WHERE a.apr_code = g.request_ref \
+                       AND a.status IN ('approved', 'applied') AND a.proposed_action::text = $9) \
+           AND {quorum_fn}(g.request_ref) \
+         RETURNING consumed_at"
+    )
+}
 const REVOKE_GRANT: &str = "UPDATE governance_build_authorization \
      SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
      WHERE auth_code = $1 AND status = 'active' RETURNING revoked_at";
@@ -712,7 +719,8 @@ pub fn execute(
         crate::failpoint::hit("execute-after-apr-lock")?;
         tx
     };
-    let row = tx.query_one(&select_for_execute(!dry_run), &[(&apr_code, Type::TEXT)])?;
+    let sql = select_for_execute(!dry_run, &tx.quorum_fn);
+    let row = tx.query_one(&sql, &[(&apr_code, Type::TEXT)])?;
     let scope_locked_at: Option<DateTime<Utc>> = row.try_get("scope_locked_at").or_fault()?;
     let vocabulary = vocabulary_of(&row, "vocabulary")?;
     let d = decision_of(&row)?;
@@ -932,7 +940,8 @@ struct ConsumeFacts {
 
 impl ConsumeFacts {
     fn read(tx: &mut Tx<'_>, auth_code: &str, lock: bool) -> Result<ConsumeFacts, Stop> {
-        let row = tx.query_opt(&select_for_consume(lock), &[(&auth_code, Type::TEXT)])?;
+        let sql = select_for_consume(lock, &tx.quorum_fn);
+        let row = tx.query_opt(&sql, &[(&auth_code, Type::TEXT)])?;
         match row {
             Some(r) => Ok(ConsumeFacts {
                 grant: maybe_grant(&r)?,
@@ -1021,8 +1030,9 @@ pub fn consume(
         return Ok(v);
     }
     crate::failpoint::hit("consume-before-update")?;
+    let sql = consume_grant(&tx.quorum_fn);
     let changed = tx.query_opt(
-        CONSUME_GRANT,
+        &sql,
         &[
             (&auth_code, Type::TEXT),
             (&by, Type::TEXT),
@@ -1571,11 +1581,9 @@ pub fn readback(
         }
         None => check("the APR exists", false, "no row".into()),
     }
+    let sql = format!("SELECT COALESCE({}($1), false)", tx.quorum_fn);
     let quorum: bool = tx
-        .query_one(
-            "SELECT COALESCE(quorum_passed($1), false)",
-            &[(&apr_code, Type::TEXT)],
-        )?
+        .query_one(&sql, &[(&apr_code, Type::TEXT)])?
         .try_get(0)
         .or_fault()?;
     check("quorum_passed(apr) is true", quorum, quorum.to_string());

@@ -602,3 +602,95 @@ fn a_grant_names_its_quorum_and_every_recheck_verifies_it_again() {
     assert!(whole.stdout().contains("approved by alice, bob"), "{whole}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An ssh-agent of the test's own, killed when dropped.
+struct Agent {
+    child: std::process::Child,
+    sock: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let sock = dir.join("agent.sock");
+        let child = Command::new("/usr/bin/ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent is missing: apt-get install openssh-client");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ssh-agent did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Agent { child, sock }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn review_signs_through_ssh_agent_with_the_key_the_allowed_signers_list() {
+    let pg = Pg::start();
+    let db = pg.db();
+    reviewers(&db, &["alice", "bob"]);
+    let keys = pg.keys();
+    let dir = scratch("agent");
+    let agent = Agent::start(&dir);
+    let added = Command::new("/usr/bin/ssh-add")
+        .arg(keys.approver_key("alice"))
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    db.insert_apr(
+        "APR-AG",
+        "authorize_build_step",
+        &valid_payload(),
+        "proposed",
+    );
+    let through_agent = |who: &str, extra: &[&str]| {
+        let mut args = vec!["review", "--apr", "APR-AG", "--approve", "--json"];
+        args.extend(extra);
+        let mut cmd = db.command_as(who, &args);
+        cmd.env_remove(dot_authorize_build_step::approval::APPROVER_KEY_ENV)
+            .env("SSH_AUTH_SOCK", &agent.sock);
+        Run {
+            argv: args.iter().map(|s| s.to_string()).collect(),
+            output: cmd.output().unwrap(),
+        }
+    };
+    // alice: the agent holds the one key the allowed signers list for her.
+    let run = through_agent("alice", &[]);
+    run.expect(0, "OK", "REVIEWED");
+    assert_eq!(run.json()["signed"], true, "{run}");
+    // bob: the agent holds no key of his, by name or by .pub file.
+    let before = db.snapshot();
+    through_agent("bob", &[]).expect(5, "ERROR", "ERROR_APPROVER_KEY");
+    let bob_pub = dir.join("bob.pub");
+    std::fs::write(
+        &bob_pub,
+        fixtures::test_approver_key("bob")
+            .public_key()
+            .to_openssh()
+            .unwrap(),
+    )
+    .unwrap();
+    through_agent("bob", &["--sign-key", bob_pub.to_str().unwrap()]).expect(
+        5,
+        "ERROR",
+        "ERROR_APPROVER_KEY",
+    );
+    assert_eq!(db.snapshot(), before);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
