@@ -134,22 +134,7 @@ impl Bench {
 
     /// An approved APR with its own plan, so that no APR blocks another.
     fn seed(&self, admin: &mut postgres::Client, apr: &str) {
-        let payload = cases::seed_approved_apr(admin, apr).expect("seed");
-        let mut p = payload.clone();
-        p["plan_ref"] = format!("PLAN-{apr}").into();
-        let d = dot_authorize_build_step::cser::digest(&p).unwrap();
-        admin
-            .execute(
-                "UPDATE apr_requests SET proposed_action = $2 WHERE apr_code = $1",
-                &[&apr, &p],
-            )
-            .unwrap();
-        admin
-            .execute(
-                "UPDATE apr_approvals SET payload_digest = $2 WHERE apr_code = $1",
-                &[&apr, &d.as_str()],
-            )
-            .unwrap();
+        cases::seed_approved_apr_for_plan(admin, apr, Some(&format!("PLAN-{apr}"))).expect("seed");
     }
 
     fn database(&self, name: &str, old_grants: i64, aprs: &[String]) {

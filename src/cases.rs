@@ -688,10 +688,22 @@ pub fn spawn_released(
 }
 
 /// Inserts an approved authorize_build_step APR with the valid payload and
-/// two approvals of its exact digest; returns the payload.
+/// two signed approvals of its exact digest; returns the payload.
 pub fn seed_approved_apr(client: &mut Client, apr: &str) -> Result<Value, String> {
+    seed_approved_apr_for_plan(client, apr, None)
+}
+
+/// `seed_approved_apr`, for a plan of its own when `plan` is given.
+pub fn seed_approved_apr_for_plan(
+    client: &mut Client,
+    apr: &str,
+    plan: Option<&str>,
+) -> Result<Value, String> {
     let vocab = vocabulary(client).map_err(|e| e.to_string())?;
-    let payload = valid_payload(&vocab);
+    let mut payload = valid_payload(&vocab);
+    if let Some(plan) = plan {
+        payload["plan_ref"] = plan.into();
+    }
     let digest = cser::digest(&payload).map_err(|e| e.to_string())?;
     client
         .execute(
