@@ -694,3 +694,143 @@ fn review_signs_through_ssh_agent_with_the_key_the_allowed_signers_list() {
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn review_asks_an_encrypted_keys_passphrase_on_the_terminal_and_never_without_one() {
+    let pg = Pg::start();
+    let db = pg.db();
+    reviewers(&db, &["alice"]);
+    let dir = scratch("passphrase");
+    // alice's own key, encrypted (ssh-keygen -p sets a passphrase on a copy).
+    let key = dir.join("alice");
+    std::fs::copy(pg.keys().approver_key("alice"), &key).unwrap();
+    let set = ssh_keygen()
+        .args(["-q", "-p", "-N", "correct horse", "-P", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    db.insert_apr(
+        "APR-PW",
+        "authorize_build_step",
+        &valid_payload(),
+        "proposed",
+    );
+    let args = [
+        "review",
+        "--apr",
+        "APR-PW",
+        "--approve",
+        "--json",
+        "--sign-key",
+        key.to_str().unwrap(),
+    ];
+    let before = db.snapshot();
+    // No terminal at all (a new session has no controlling one): refused
+    // at once, with nothing recorded, never a hang.
+    let no_tty = db.command_as("alice", &args);
+    let mut detached = Command::new("/usr/bin/setsid");
+    detached
+        .arg("-w")
+        .arg(no_tty.get_program())
+        .args(no_tty.get_args())
+        .env_clear()
+        .envs(
+            no_tty
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .stdin(std::process::Stdio::null());
+    let refused = run_bounded(&mut detached, std::time::Duration::from_secs(30));
+    assert_eq!(refused.exit(), 5, "{refused}");
+    assert!(
+        refused.stdout().contains("ERROR_APPROVER_KEY")
+            && refused
+                .stdout()
+                .contains("no terminal to ask for its passphrase"),
+        "{refused}"
+    );
+    assert_eq!(db.snapshot(), before);
+    // On a terminal (script gives the command one), the wrong passphrase
+    // records nothing and the right one signs.
+    let on_tty = |passphrase: &str| {
+        let base = db.command_as("alice", &args);
+        let line: Vec<String> = std::iter::once(base.get_program().to_string_lossy().into_owned())
+            .chain(
+                base.get_args()
+                    .map(|a| format!("'{}'", a.to_string_lossy())),
+            )
+            .collect();
+        let mut cmd = Command::new("/usr/bin/script");
+        cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+            .env_clear()
+            .envs(
+                base.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("script (util-linux)");
+        // The passphrase is typed only once the prompt is on the terminal
+        // (echo is off by then, so what appears after it is the tool's).
+        let mut stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                use std::io::Read as _;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("Enter passphrase") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no passphrase prompt in 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(format!("{passphrase}\n").as_bytes())
+                .unwrap();
+        }
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("review on a terminal did not finish in 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.wait();
+        reader.join().unwrap();
+        let out = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        out
+    };
+    let text = on_tty("wrong horse");
+    assert!(
+        text.contains("ERROR_APPROVER_KEY") && text.contains("wrong passphrase"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("correct horse") && !text.contains("wrong horse"),
+        "the passphrase is never echoed: {text}"
+    );
+    assert_eq!(db.snapshot(), before);
+    let text = on_tty("correct horse");
+    assert!(text.contains("\"code\":\"REVIEWED\""), "{text}");
+    assert!(
+        !text.contains("correct horse"),
+        "the passphrase is never echoed: {text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
