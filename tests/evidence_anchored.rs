@@ -53,11 +53,20 @@ fn verify(db: &Db<'_>, log: &Path, extra: &[&str]) -> Run {
 
 /// `evidence verify FILE --db`, connected as the minter role, read-only.
 fn verify_db(db: &Db<'_>, log: &Path) -> Run {
-    db.run(&["evidence", "verify", log.to_str().unwrap(), "--db", "--json"])
+    db.run(&[
+        "evidence",
+        "verify",
+        log.to_str().unwrap(),
+        "--db",
+        "--json",
+    ])
 }
 
 fn message(run: &Run) -> String {
-    run.json()["message"].as_str().unwrap_or_default().to_owned()
+    run.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn lines_of(log: &Path) -> Vec<String> {
@@ -69,7 +78,11 @@ fn lines_of(log: &Path) -> Vec<String> {
 }
 
 fn write_lines(path: &Path, lines: &[String]) {
-    std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
@@ -122,7 +135,10 @@ fn rehash_from(
         let hash = manifest_hash(scratch, &Value::Object(obj.clone()));
         obj.insert("hash".into(), hash.clone().into());
         let sig = match signer {
-            Some(key) => Some(key.sign(format!("dot-abs-evidence-v1\n{hash}").as_bytes()).into()),
+            Some(key) => Some(
+                key.sign(format!("dot-abs-evidence-v1\n{hash}").as_bytes())
+                    .into(),
+            ),
             None => old_sig,
         };
         if let Some(sig) = sig {
@@ -155,8 +171,11 @@ fn finding_3_a_rehashed_log_is_refused() {
     let scratch = Scratch::new("rehash");
     let log = scratch.path("evidence.jsonl");
     let log_s = log.to_str().unwrap();
-    db.run(&with_log(&["execute", "--apr", "APR-NONE", "--json"], log_s))
-        .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-NONE", "--json"],
+        log_s,
+    ))
+    .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
     db.run(&with_log(&["execute", "--apr", "APR-RH", "--json"], log_s))
         .expect(0, "OK", "MINTED");
     let spend = consume_args("GBA-C1-APR-RH");
@@ -236,20 +255,33 @@ fn finding_3_a_log_others_may_write_is_refused() {
         let before = db.snapshot();
         for args in [
             &["execute", "--apr", "APR-W", "--json"][..],
-            &["revoke", "--apr", "APR-W", "--reason", "r", "--by", "owner", "--json"],
+            &[
+                "revoke", "--apr", "APR-W", "--reason", "r", "--by", "owner", "--json",
+            ],
         ] {
             let run = db.run(&with_log(args, log_s));
             run.expect(5, "ERROR", "ERROR_EVIDENCE_LOG");
             assert!(message(&run).contains(&format!("{mode:04o}")), "{run}");
         }
-        assert_eq!(db.snapshot(), before, "mode {mode:04o}: the database changed");
-        assert_eq!(std::fs::read(&log).unwrap(), b"", "mode {mode:04o}: appended to");
+        assert_eq!(
+            db.snapshot(),
+            before,
+            "mode {mode:04o}: the database changed"
+        );
+        assert_eq!(
+            std::fs::read(&log).unwrap(),
+            b"",
+            "mode {mode:04o}: appended to"
+        );
     }
     // A new log is created 0600, and 0600 (or 0640, read-only for the
     // group) is taken.
     std::fs::remove_file(&log).unwrap();
-    db.run(&with_log(&["execute", "--apr", "APR-W", "--dry-run", "--json"], log_s))
-        .expect(0, "OK", "WOULD_MINT");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-W", "--dry-run", "--json"],
+        log_s,
+    ))
+    .expect(0, "OK", "WOULD_MINT");
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -273,24 +305,44 @@ fn finding_3_a_symlink_as_the_log_is_refused() {
     let nowhere = scratch.path("created-by-the-handler.jsonl");
     let dangling = scratch.path("dangling.jsonl");
     std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
-    let run = db.run(&with_log(&["execute", "--apr", "APR-S", "--json"], dangling.to_str().unwrap()));
+    let run = db.run(&with_log(
+        &["execute", "--apr", "APR-S", "--json"],
+        dangling.to_str().unwrap(),
+    ));
     run.expect(5, "ERROR", "ERROR_EVIDENCE_LOG");
     assert!(message(&run).contains("symbolic link"), "{run}");
-    assert!(!nowhere.exists(), "the handler created the file a dangling link names");
+    assert!(
+        !nowhere.exists(),
+        "the handler created the file a dangling link names"
+    );
 
     let real = scratch.path("real.jsonl");
     std::fs::write(&real, b"").unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
     let link = scratch.path("link.jsonl");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let run = db.run(&with_log(&["execute", "--apr", "APR-S", "--json"], link.to_str().unwrap()));
+    let run = db.run(&with_log(
+        &["execute", "--apr", "APR-S", "--json"],
+        link.to_str().unwrap(),
+    ));
     run.expect(5, "ERROR", "ERROR_EVIDENCE_LOG");
-    assert_eq!(std::fs::read(&real).unwrap(), b"", "appended through a symlink");
-    assert_eq!(db.snapshot(), before, "a refused log let the command decide");
+    assert_eq!(
+        std::fs::read(&real).unwrap(),
+        b"",
+        "appended through a symlink"
+    );
+    assert_eq!(
+        db.snapshot(),
+        before,
+        "a refused log let the command decide"
+    );
 
     // The real file verifies; the same file through the link does not.
-    db.run(&with_log(&["execute", "--apr", "APR-S", "--json"], real.to_str().unwrap()))
-        .expect(0, "OK", "MINTED");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-S", "--json"],
+        real.to_str().unwrap(),
+    ))
+    .expect(0, "OK", "MINTED");
     verify(&db, &real, &[]).expect(0, "OK", "EVIDENCE_VERIFIED");
     let run = verify(&db, &link, &[]);
     run.expect(5, "ERROR", "ERROR_EVIDENCE_LOG");
@@ -313,16 +365,25 @@ fn finding_3_a_log_cut_short_is_named_by_verify_against_the_database() {
     let scratch = Scratch::new("cut");
     let log = scratch.path("evidence.jsonl");
     let log_s = log.to_str().unwrap();
-    db.run(&with_log(&["execute", "--apr", "APR-NONE", "--json"], log_s))
-        .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-NONE", "--json"],
+        log_s,
+    ))
+    .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
     db.run(&with_log(&["execute", "--apr", "APR-C1", "--json"], log_s))
         .expect(0, "OK", "MINTED");
-    db.run(&with_log(&["execute", "--apr", "APR-C1", "--dry-run", "--json"], log_s))
-        .expect(0, "OK", "ALREADY_MINTED");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-C1", "--dry-run", "--json"],
+        log_s,
+    ))
+    .expect(0, "OK", "ALREADY_MINTED");
     let minted = db.run(&with_log(&["execute", "--apr", "APR-C2", "--json"], log_s));
     minted.expect(0, "OK", "MINTED");
-    db.run(&with_log(&["execute", "--apr", "APR-NONE", "--json"], log_s))
-        .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    db.run(&with_log(
+        &["execute", "--apr", "APR-NONE", "--json"],
+        log_s,
+    ))
+    .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
     let lines = lines_of(&log);
     assert_eq!(lines.len(), 5);
 
@@ -338,7 +399,10 @@ fn finding_3_a_log_cut_short_is_named_by_verify_against_the_database() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let hash_of = |i: usize| -> String {
-        serde_json::from_str::<Value>(&lines[i]).unwrap()["hash"].as_str().unwrap().to_owned()
+        serde_json::from_str::<Value>(&lines[i]).unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(
         heads,
@@ -355,7 +419,10 @@ fn finding_3_a_log_cut_short_is_named_by_verify_against_the_database() {
     // Without --db the verdict says the tail was not checked.
     let alone = verify(&db, &log, &[]);
     alone.expect(0, "OK", "EVIDENCE_VERIFIED");
-    assert!(message(&alone).contains("not checked against the database"), "{alone}");
+    assert!(
+        message(&alone).contains("not checked against the database"),
+        "{alone}"
+    );
 
     // Cut before the second MINTED line: a valid chain of 3 lines alone,
     // named as cut short against the database.
