@@ -723,20 +723,21 @@ fn evidence_verify(settings: &Settings, file: &std::path::Path, against_db: bool
     let missing = crate::evidence::missing_anchors(&entries, &anchors);
     let not_signed: Vec<&str> = unsigned.iter().map(|g| g.auth_code.as_str()).collect();
     if missing.is_empty() {
-        return Output::Verdict(
-            Verdict::done(
-                Done::EvidenceVerified,
-                format!(
-                    "{n} lines, chain intact and signed by trusted keys; all {} grants minted \
+        let mut v = Verdict::done(
+            Done::EvidenceVerified,
+            format!(
+                "{n} lines, chain intact and signed by trusted keys; all {} grants minted \
                      with a log find their anchor and MINTED line in it",
-                    anchors.len()
-                ),
-            )
-            .detail("lines", n)
-            .detail("tail_checked", true)
-            .detail("grants_checked", anchors.len())
-            .detail("grants_not_signed", not_signed),
-        );
+                anchors.len()
+            ),
+        )
+        .detail("lines", n)
+        .detail("tail_checked", true)
+        .detail("grants_checked", anchors.len());
+        if !not_signed.is_empty() {
+            v = v.detail("grants_not_signed", not_signed);
+        }
+        return Output::Verdict(v);
     }
     let named: Vec<String> = missing
         .iter()

@@ -451,4 +451,24 @@ fn finding_3_a_log_cut_short_is_named_by_verify_against_the_database() {
     // Cutting only the trailing refusal is not detectable (documented).
     write_lines(&cut, &lines[..4]);
     verify_db(&db, &cut).expect(0, "OK", "EVIDENCE_VERIFIED");
+
+    // The anchor is under the grant's signature: moved by a superuser past
+    // the guard, the grant is forged, and no longer counted by --db.
+    db.sql(&format!(
+        "SET session_replication_role = replica; \
+         UPDATE governance_build_authorization SET evidence_head = '{}' \
+          WHERE auth_code = 'GBA-C1-APR-C2'; \
+         SET session_replication_role = origin;",
+        hash_of(4)
+    ));
+    db.run(&["execute", "--apr", "APR-C2", "--json"])
+        .expect(4, "FAIL", "REJECT_GRANT_FORGED");
+    let run = verify_db(&db, &log);
+    run.expect(0, "OK", "EVIDENCE_VERIFIED");
+    assert_eq!(run.json()["grants_checked"], 1, "{run}");
+    assert_eq!(
+        run.json()["grants_not_signed"],
+        serde_json::json!(["GBA-C1-APR-C2"]),
+        "{run}"
+    );
 }
