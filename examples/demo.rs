@@ -579,14 +579,25 @@ fn main() {
             r.get::<_, String>(5)
         );
     }
-    demo.say("The evidence log: one hash-chained line per decision, refusals included");
+    demo.say(
+        "The evidence log: one signed, hash-chained line per decision, refusals included, \
+         checked against the grants' anchors",
+    );
     println!(
-        "$ dot-authorize-build-step evidence verify {}",
-        demo.evidence.display()
+        "$ dot-authorize-build-step evidence verify {} --trusted-keys {} --db",
+        demo.evidence.display(),
+        demo.trusted.display()
     );
     let verified = Command::new(&demo.bin)
         .args(["evidence", "verify"])
         .arg(&demo.evidence)
+        .arg("--trusted-keys")
+        .arg(&demo.trusted)
+        .arg("--db")
+        .env("PGHOST", demo.cluster.socket_dir())
+        .env("PGPORT", "5432")
+        .env("PGUSER", HANDLER_ROLE)
+        .env("PGDATABASE", DB)
         .output()
         .unwrap();
     print!("  {}", String::from_utf8_lossy(&verified.stdout));

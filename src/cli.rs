@@ -171,9 +171,10 @@ impl Cli {
             C::Review(a) => (&a.conn, None, None, Some(&a.evidence)),
             C::Digest(a) => (&a.conn, None, None, None),
             C::ShowPatch(a) => (&a.conn, None, None, None),
-            C::Manifest(_) | C::Keygen { .. } | C::Evidence(_) | C::Harness { .. } => {
-                (&none, None, None, None)
+            C::Evidence(EvidenceCommand::Verify { conn, trusted, .. }) => {
+                (conn, None, Some(trusted), None)
             }
+            C::Manifest(_) | C::Keygen { .. } | C::Harness { .. } => (&none, None, None, None),
         };
         let allowed = match &self.command {
             C::Execute(a) => Some(&a.allowed),
@@ -596,13 +597,23 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Walk the chain: exit 0 with the count, or exit 4 naming the first broken line
+    /// Walk the chain and check every line's signature: exit 0 with the count, or exit 4
+    /// naming the first broken line; with --db, also the grant whose anchor or MINTED line
+    /// the log lacks
     #[command(
-        after_help = "EXAMPLE:\n    dot-authorize-build-step evidence verify /var/log/dot-authorize-build-step/evidence.jsonl"
+        after_help = "EXAMPLES:\n    dot-authorize-build-step evidence verify /var/log/dot-authorize-build-step/evidence.jsonl --trusted-keys /etc/dot-authorize-build-step/trusted\n    dot-authorize-build-step evidence verify /var/log/dot-authorize-build-step/evidence.jsonl --db"
     )]
     Verify {
         /// The evidence log to walk
         file: PathBuf,
+        /// Also check the log against the grants (read-only): each grant minted with a log
+        /// must find its anchor and its MINTED line in it, or the log was cut short or rewritten
+        #[arg(long)]
+        db: bool,
+        #[command(flatten)]
+        conn: Connection,
+        #[command(flatten)]
+        trusted: TrustedKeysOption,
     },
 }
 
@@ -841,7 +852,7 @@ mod help_tests {
             Uses("manifest hash", [false; 5]),
             Uses("manifest canon", [false; 5]),
             Uses("keygen", [false; 5]),
-            Uses("evidence verify", [false; 5]),
+            Uses("evidence verify", [true, false, true, false, false]),
             Uses("harness", [false; 5]),
             Uses("", [false; 5]),
         ];
@@ -884,7 +895,7 @@ mod help_tests {
         for argv in [
             &["x", "keygen", "--out", "d", "--db-url", "host=h"][..],
             &["x", "manifest", "hash", "f", "--lock-timeout", "1s"],
-            &["x", "evidence", "verify", "f", "--trusted-keys", "k"],
+            &["x", "evidence", "verify", "f", "--signing-key", "k"],
             &["x", "digest", "--apr", "A", "--signing-key", "k"],
             &["x", "list", "--evidence-log", "l"],
             &["x", "--db-url", "host=h", "execute", "--apr", "A"],

@@ -372,7 +372,8 @@ const GRANT_COLUMNS: &str = "g.auth_code AS auth_code, g.request_ref AS request_
      LEAST(GREATEST(g.expires_at, '0001-01-01Z'), '9999-12-31Z') AS expires_at, \
      g.granted_by AS granted_by, g.rollback_plan_ref AS rollback_plan_ref, g.consumed_at AS consumed_at, \
      g.consumed_by AS consumed_by, g.consume_request_id AS consume_request_id, \
-     g.signature AS signature, g.key_id AS key_id, g.quorum::text AS grant_quorum";
+     g.signature AS signature, g.key_id AS key_id, g.quorum::text AS grant_quorum, \
+     g.evidence_head AS evidence_head";
 
 /// The APR (alias `a`; its payload as text, parsed by `jsonb::read`: serde
 /// refuses what jsonb stores, and no stored payload may make the handler
@@ -458,19 +459,19 @@ fn other_active_grants() -> String {
 
 /// The mint: the marker, then the row, only if no other APR holds an
 /// active grant for the scope (checked again here, under the scope lock;
-/// the rows in $19 are forged ones the policy found, which never block)
+/// the rows in $20 are forged ones the policy found, which never block)
 /// and none exists for this APR. The timestamps are the signed ones.
 const INSERT_GRANT: &str = "INSERT INTO governance_build_authorization \
      (auth_code, request_ref, status, carrier, lane, target, plan_ref, manifest_hash, protocol_version, \
       action_set, scope, apr_digest, single_use, commit_allowed, requires_sovereign_esign, \
-      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id, quorum) \
+      granted_at, expires_at, granted_by, rollback_plan_ref, signature, key_id, quorum, evidence_head) \
      SELECT $1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, true, false, false, \
-            $12, $13, $14, $15, $16, $17, $18 \
+            $12, $13, $14, $15, $16, $17, $18, $19 \
        FROM (SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true) OFFSET 0) m \
       WHERE NOT EXISTS (SELECT 1 FROM governance_build_authorization o \
                          WHERE o.status = 'active' AND o.expires_at > clock_timestamp() \
                            AND o.carrier = $3 AND o.target = $5 AND o.plan_ref = $6 AND o.request_ref <> $2 \
-                           AND o.auth_code <> ALL($19)) \
+                           AND o.auth_code <> ALL($20)) \
      ON CONFLICT (request_ref) DO NOTHING \
      RETURNING expires_at";
 
@@ -531,6 +532,7 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         quorum: r
             .try_get::<_, Option<String>>("grant_quorum")?
             .and_then(|t| crate::jsonb::read(&t).ok()),
+        evidence_head: r.try_get("evidence_head")?,
     })
 }
 
@@ -697,6 +699,9 @@ pub struct Keys<'a> {
     pub signing: Option<&'a SigningKey>,
     pub trusted: &'a TrustedKeys,
     pub allowed: &'a AllowedSigners,
+    /// The evidence chain's head as the command opened the log (SPEC §10):
+    /// `execute` stores it, signed, in the grant it mints. `None`: no log.
+    pub evidence_head: Option<&'a str>,
 }
 
 // ---------------------------------------------------------------------------
@@ -822,6 +827,7 @@ pub fn execute(
         ));
     };
     let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at, &quorum);
+    grant.evidence_head = keys.evidence_head.map(str::to_owned);
     let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
         .map_err(|e| Stop::Fault(Fault::SigningKey, e))?;
     grant.signature = Some(signature);
@@ -860,6 +866,7 @@ pub fn execute(
                 (&grant.signature, Type::TEXT),
                 (&grant.key_id, Type::TEXT),
                 (&grant.quorum, Type::JSONB),
+                (&grant.evidence_head, Type::TEXT),
                 (&forged, Type::TEXT_ARRAY),
             ],
         )?;
@@ -925,7 +932,26 @@ fn minted_grant(
         signature: None,
         key_id: None,
         quorum: Some(quorum.to_json()),
+        evidence_head: None,
     }
+}
+
+/// Every grant that records an evidence anchor, oldest first, read in a
+/// read-only transaction (`evidence verify --db`).
+pub fn anchored_grants(conn: &mut Conn) -> Result<Vec<Grant>, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g \
+         WHERE g.evidence_head IS NOT NULL ORDER BY g.granted_at, g.auth_code"
+    );
+    let rows = tx.query(&sql, &[])?;
+    let grants = rows
+        .iter()
+        .map(grant_of)
+        .collect::<Result<Vec<_>, _>>()
+        .or_fault()?;
+    tx.end_unwritten();
+    Ok(grants)
 }
 
 // ---------------------------------------------------------------------------
@@ -1524,6 +1550,7 @@ pub fn readback(
                         signing: None,
                         trusted,
                         allowed,
+                        evidence_head: None,
                     };
                     match policy::check_grant_backed(g, &facts.backing(&keys)) {
                         Ok(()) => Ok(policy::Quorum::from_json(

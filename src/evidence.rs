@@ -1,21 +1,37 @@
 //! The evidence log: one JSON line per decision (execute, consume, revoke,
-//! propose, propose-patch; refusals and dry runs included), chained by
-//! hash so that no line can be edited, dropped or moved without
-//! `evidence verify` naming the line.
+//! review, propose, propose-patch; refusals and dry runs included), chained
+//! by hash and signed with the handler's key, so that no line can be
+//! edited, dropped, moved or re-chained by whoever can write the file
+//! without `evidence verify` naming the line.
 //!
 //! A line is the cser-v1 canonical form of
-//! `{"v":1,"line":N,"prev":H(N-1),"at":…,"command":…,"argv":[…],
-//!   "os_user":…,"os_uid":…,"db_user":…,"verdict":{…},"hash":H(N)}`
+//! `{"v":2,"line":N,"prev":H(N-1),"at":…,"command":…,"argv":[…],
+//!   "os_user":…,"os_uid":…,"db_user":…,"verdict":{…},"key_id":K,
+//!   "hash":H(N),"sig":S(N)}`
 //! where `H(N)` is the SHA-256 of the canonical bytes of the same object
-//! without `hash`, and the first line's `prev` is 64 zeros. An edit that
-//! leaves `hash` alone breaks its own line; one that recomputes it breaks
-//! the next line's `prev`; a dropped or moved line breaks the numbering.
+//! without `hash` and `sig`, the first line's `prev` is 64 zeros, and
+//! `S(N)` is the Ed25519 signature of key `K` over
+//! `dot-abs-evidence-v1\n` followed by `H(N)`. The hash covers `prev`, so
+//! the signatures chain: an edit that leaves `hash` alone breaks its own
+//! line; one that recomputes it (anyone can: it is plain SHA-256) leaves a
+//! signature that no longer verifies; a dropped or moved line breaks the
+//! numbering. Version 1 lines (unsigned) are refused, never trusted.
 //!
-//! Appends are one `write` with `O_APPEND` under an exclusive lock on the
-//! file, followed by `fsync`: concurrent handlers queue, never interleave
-//! or fork the chain. The database is never touched from here.
+//! What the file alone cannot show is a cut tail: `execute` therefore
+//! stores the head it read (`Log::head_at_open`) in the grant it mints,
+//! under the grant's signature, and `evidence verify --db` requires each
+//! such anchor and the grant's MINTED line to be in the log
+//! (`missing_anchors`).
+//!
+//! The file is opened with `O_NOFOLLOW` and checked on the open handle: a
+//! symlink, anything but a regular file, a file of another owner or one
+//! that group or others may write is refused. Appends are one `write` with
+//! `O_APPEND` under an exclusive lock on the file, followed by `fsync`:
+//! concurrent handlers queue, never interleave or fork the chain. The
+//! database is never touched from here.
 
 use crate::cser;
+use crate::signing::{SigningKey, TrustedKeys};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -25,16 +41,21 @@ use std::path::{Path, PathBuf};
 
 pub const ENV: &str = "DOT_ABS_EVIDENCE_LOG";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
+/// What a line's signature covers, before its hash: a signature made for
+/// anything else (a grant, an approval) is never a line's.
+pub const SIGNATURE_DOMAIN: &str = "dot-abs-evidence-v1\n";
 /// How far back a last line is looked for: far beyond any verdict
 /// (propose-patch carries at most a few MiB of base64).
 const MAX_LINE: u64 = 64 * 1024 * 1024;
 
-/// An open evidence log.
+/// An open evidence log and the key its lines are signed with.
 #[derive(Debug)]
 pub struct Log {
     file: File,
     path: PathBuf,
+    signer: SigningKey,
+    head_at_open: Head,
 }
 
 /// Where the chain stands: the last line's number and hash.
@@ -57,7 +78,12 @@ impl Log {
     /// Opens (creating, mode 0600) the log before the command does
     /// anything, and checks that its chain can be extended: a log that
     /// cannot take the line must stop the command before it decides.
-    pub fn open(path: &Path) -> Result<Log, String> {
+    ///
+    /// The path's last component must not be a symlink (`O_NOFOLLOW`: a
+    /// dangling one would make the handler create the file it names), and
+    /// the open handle (`fstat`, not the path) must be a regular file of
+    /// the running user that neither group nor others may write.
+    pub fn open(path: &Path, signer: SigningKey) -> Result<Log, String> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let shown = path.display();
         let file = std::fs::OpenOptions::new()
@@ -65,25 +91,32 @@ impl Log {
             .append(true)
             .create(true)
             .mode(0o600)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(path)
-            .map_err(|e| format!("evidence log {shown}: {e}"))?;
+            .map_err(|e| format!("evidence log {shown}: {}", open_error(&e)))?;
         let meta = file
             .metadata()
             .map_err(|e| format!("evidence log {shown}: {e}"))?;
-        if !meta.file_type().is_file() {
-            return Err(format!("evidence log {shown} is not a regular file"));
-        }
-        let log = Log {
+        check_owned_and_private(&shown.to_string(), &meta)?;
+        let mut log = Log {
             file,
             path: path.to_owned(),
+            signer,
+            head_at_open: Head::genesis(),
         };
         log.file
             .lock_shared()
             .map_err(|e| format!("evidence log {shown}: cannot lock: {e}"))?;
         let head = log.head();
         let _ = log.file.unlock();
-        head.map(|_| log)
+        log.head_at_open = head?;
+        Ok(log)
+    }
+
+    /// The head as the log was opened, before the command decided: what a
+    /// grant minted by this command records as its anchor.
+    pub fn head_at_open(&self) -> &Head {
+        &self.head_at_open
     }
 
     /// The chain's head, read from the last line.
@@ -98,6 +131,12 @@ impl Log {
                 "evidence log {shown}: its last line is not JSON; run `evidence verify {shown}`"
             )
         })?;
+        if value.get("v").and_then(Value::as_u64) != Some(FORMAT_VERSION) {
+            return Err(format!(
+                "evidence log {shown}: its last line is not a v{FORMAT_VERSION} (signed) line; \
+                 `evidence verify` refuses unsigned lines, so start a new log (move this one aside)"
+            ));
+        }
         match (
             value.get("line").and_then(Value::as_u64),
             value.get("hash").and_then(Value::as_str),
@@ -121,7 +160,7 @@ impl Log {
             .map_err(|e| format!("evidence log {shown}: cannot lock: {e}"))?;
         let result = (|| {
             let head = self.head()?;
-            let (bytes, new_head) = seal(record, &head)?;
+            let (bytes, new_head) = seal(record, &head, &self.signer)?;
             // One write: O_APPEND puts it at the end whatever the offset,
             // and the lock keeps every other appender out meanwhile.
             self.file
@@ -135,14 +174,22 @@ impl Log {
     }
 }
 
-/// The canonical line (with its newline) that extends `head` with `record`.
-pub fn seal(mut record: Map<String, Value>, head: &Head) -> Result<(Vec<u8>, Head), String> {
+/// The canonical line (with its newline) that extends `head` with
+/// `record`, signed with `key`.
+pub fn seal(
+    mut record: Map<String, Value>,
+    head: &Head,
+    key: &SigningKey,
+) -> Result<(Vec<u8>, Head), String> {
     record.insert("v".into(), FORMAT_VERSION.into());
     record.insert("line".into(), (head.line + 1).into());
     record.insert("prev".into(), head.hash.clone().into());
+    record.insert("key_id".into(), key.key_id().into());
     record.remove("hash");
+    record.remove("sig");
     let hash = body_hash(&Value::Object(record.clone()))?;
     record.insert("hash".into(), hash.clone().into());
+    record.insert("sig".into(), key.sign(&signed_bytes(&hash)).into());
     let mut bytes = cser::canonical(&Value::Object(record))
         .map_err(|e| format!("the evidence record has no cser-v1 form: {e}"))?
         .into_bytes();
@@ -154,6 +201,90 @@ pub fn seal(mut record: Map<String, Value>, head: &Head) -> Result<(Vec<u8>, Hea
             hash,
         },
     ))
+}
+
+/// The bytes a line's signature covers.
+fn signed_bytes(hash: &str) -> Vec<u8> {
+    format!("{SIGNATURE_DOMAIN}{hash}").into_bytes()
+}
+
+/// The open error, with the refused symlink said in words (the kernel
+/// answers `O_NOFOLLOW` on a symlink with ELOOP).
+fn open_error(e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        "is a symbolic link: refused (give the real path; a link could point the log anywhere)"
+            .into()
+    } else {
+        e.to_string()
+    }
+}
+
+/// A log the handler appends to: a regular file, the running user's, that
+/// neither group nor others may write (they could rewrite it).
+fn check_owned_and_private(shown: &str, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "evidence log {shown} is {}",
+            kind_of(&meta.file_type())
+        ));
+    }
+    let uid = crate::signing::running_uid()?;
+    if meta.uid() != uid {
+        return Err(format!(
+            "evidence log {shown} is owned by uid {}, not by the user running the handler (uid {uid})",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "evidence log {shown} has mode {mode:04o}: group or others may write it; chmod go-w it"
+        ));
+    }
+    Ok(())
+}
+
+fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a FIFO, not a regular file"
+    } else if kind.is_dir() {
+        "a directory, not a regular file"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device, not a regular file"
+    } else if kind.is_socket() {
+        "a socket, not a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads a log for `evidence verify`: no symlink (`O_NOFOLLOW`), opened
+/// without blocking (a FIFO must not hold the check for ever), a regular
+/// file by its open handle. No size cap: a log grows as long as it runs.
+pub fn read(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = path.display();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| format!("cannot read {shown}: {}", open_error(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "cannot read {shown}: it is {}",
+            kind_of(&meta.file_type())
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    Ok(bytes)
 }
 
 fn body_hash(body: &Value) -> Result<String, String> {
@@ -210,11 +341,22 @@ pub struct Break {
     pub why: String,
 }
 
-/// Walks the whole chain. `Ok(n)`: n lines, every one intact and in place.
-pub fn verify(bytes: &[u8]) -> Result<u64, Break> {
+/// One verified line, as the database check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub hash: String,
+    pub command: Option<String>,
+    pub code: Option<String>,
+    pub auth_code: Option<String>,
+}
+
+/// Walks the whole chain. `Ok(lines)`: every line intact, in place, and
+/// signed by a trusted key.
+pub fn verify(bytes: &[u8], trusted: &TrustedKeys) -> Result<Vec<Entry>, Break> {
     let mut head = Head::genesis();
+    let mut entries = Vec::new();
     if bytes.is_empty() {
-        return Ok(0);
+        return Ok(entries);
     }
     let broken = |line: u64, why: String| Break { line, why };
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
@@ -237,9 +379,30 @@ pub fn verify(bytes: &[u8]) -> Result<u64, Break> {
         let Value::Object(mut obj) = value else {
             return Err(broken(n, "not a JSON object: edited or corrupted".into()));
         };
+        match obj.get("v").and_then(Value::as_u64) {
+            Some(FORMAT_VERSION) => {}
+            Some(1) => {
+                return Err(broken(
+                    n,
+                    "a v1 line: unauthenticated (unsigned), so it proves nothing; \
+                     refused (a log written before lines were signed, or one downgraded)"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(broken(
+                    n,
+                    format!(
+                        "format version {}: not an evidence line this handler writes",
+                        other.map_or("?".into(), |v| v.to_string())
+                    ),
+                ))
+            }
+        }
         let Some(Value::String(hash)) = obj.remove("hash") else {
             return Err(broken(n, "no hash: edited or not an evidence line".into()));
         };
+        let sig = obj.remove("sig");
         let body = Value::Object(obj);
         match body_hash(&body) {
             Ok(h) if h == hash => {}
@@ -250,6 +413,22 @@ pub fn verify(bytes: &[u8]) -> Result<u64, Break> {
                 ))
             }
         }
+        let (Some(Value::String(sig)), Some(key_id)) =
+            (sig, body.get("key_id").and_then(Value::as_str))
+        else {
+            return Err(broken(
+                n,
+                "no signature or key id: unauthenticated, edited or not an evidence line".into(),
+            ));
+        };
+        trusted
+            .verify_message(key_id, &signed_bytes(&hash), &sig)
+            .map_err(|f| {
+                broken(
+                    n,
+                    format!("its signature does not vouch for it: {f}; the line was rewritten"),
+                )
+            })?;
         let line_no = body.get("line").and_then(Value::as_u64);
         if line_no != Some(n) {
             return Err(broken(
@@ -273,9 +452,63 @@ pub fn verify(bytes: &[u8]) -> Result<u64, Break> {
                 },
             ));
         }
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        entries.push(Entry {
+            hash: hash.clone(),
+            command: text(body.get("command")),
+            code: text(body.pointer("/verdict/code")),
+            auth_code: text(body.pointer("/verdict/auth_code")),
+        });
         head = Head { line: n, hash };
     }
-    Ok(head.line)
+    Ok(entries)
+}
+
+/// A grant's anchor: the chain's head when it was minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub auth_code: String,
+    pub head: String,
+}
+
+/// The anchors a verified log does not account for, each with why: the
+/// line whose hash is the anchor (unless it is the genesis) must be in the
+/// log, and after it the grant's MINTED line (or, when the MINTED line
+/// could not be written, the ALREADY_MINTED line of the re-run that
+/// recorded it).
+pub fn missing_anchors(entries: &[Entry], anchors: &[Anchor]) -> Vec<(String, String)> {
+    let mut missing = Vec::new();
+    for a in anchors {
+        let from = if a.head == GENESIS {
+            0
+        } else {
+            match entries.iter().position(|e| e.hash == a.head) {
+                Some(i) => i + 1,
+                None => {
+                    missing.push((
+                        a.auth_code.clone(),
+                        format!(
+                            "the line it was minted after (hash {}) is not in the log",
+                            a.head
+                        ),
+                    ));
+                    continue;
+                }
+            }
+        };
+        let recorded = entries[from..].iter().any(|e| {
+            e.command.as_deref() == Some("execute")
+                && e.auth_code.as_deref() == Some(a.auth_code.as_str())
+                && matches!(e.code.as_deref(), Some("MINTED" | "ALREADY_MINTED"))
+        });
+        if !recorded {
+            missing.push((
+                a.auth_code.clone(),
+                format!("no line records its mint after line {from}, where it was minted"),
+            ));
+        }
+    }
+    missing
 }
 
 /// The user running the handler: name from /etc/passwd when it has one,
@@ -302,13 +535,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn key() -> SigningKey {
+        SigningKey::from_seed([5; 32])
+    }
+
+    fn trusted() -> TrustedKeys {
+        TrustedKeys::default().with(&key().public())
+    }
+
     fn chain(n: u64) -> Vec<Vec<u8>> {
         let mut head = Head::genesis();
+        let key = key();
         (0..n)
             .map(|i| {
                 let mut rec = Map::new();
-                rec.insert("verdict".into(), json!({"code": "MINTED", "i": i}));
-                let (bytes, h) = seal(rec, &head).unwrap();
+                rec.insert("command".into(), "execute".into());
+                rec.insert(
+                    "verdict".into(),
+                    json!({"code": "MINTED", "i": i, "auth_code": format!("GBA-C1-APR-{i}")}),
+                );
+                let (bytes, h) = seal(rec, &head, &key).unwrap();
                 head = h;
                 bytes
             })
@@ -319,10 +565,17 @@ mod tests {
         lines.concat()
     }
 
+    fn verify_n(bytes: &[u8]) -> Result<usize, Break> {
+        verify(bytes, &trusted()).map(|e| e.len())
+    }
+
     #[test]
     fn an_intact_chain_verifies_with_its_count() {
-        assert_eq!(verify(b""), Ok(0));
-        assert_eq!(verify(&join(&chain(5))), Ok(5));
+        assert_eq!(verify_n(b""), Ok(0));
+        assert_eq!(verify_n(&join(&chain(5))), Ok(5));
+        // Not against keys that did not sign it.
+        let other = TrustedKeys::default().with(&SigningKey::from_seed([6; 32]).public());
+        assert_eq!(verify(&join(&chain(2)), &other).unwrap_err().line, 1);
     }
 
     #[test]
@@ -334,8 +587,22 @@ mod tests {
             .unwrap()
             .replace("MINTED", "REVOKE")
             .into_bytes();
-        assert_eq!(verify(&join(&edited)).unwrap_err().line, 3);
-        // Edited with its own hash recomputed: the next line.
+        assert_eq!(verify_n(&join(&edited)).unwrap_err().line, 3);
+        // Edited with its own hash recomputed by someone without the key
+        // (its old signature kept): the line itself.
+        let mut rehashed = lines.clone();
+        let mut v: Map<String, Value> = serde_json::from_slice(&lines[2]).unwrap();
+        let sig = v.remove("sig").unwrap();
+        v.remove("hash");
+        v.insert("verdict".into(), json!({"code": "FORGED"}));
+        let h = body_hash(&Value::Object(v.clone())).unwrap();
+        v.insert("hash".into(), h.into());
+        v.insert("sig".into(), sig);
+        rehashed[2] = format!("{}\n", cser::canonical(&Value::Object(v)).unwrap()).into_bytes();
+        let b = verify_n(&join(&rehashed)).unwrap_err();
+        assert_eq!(b.line, 3);
+        assert!(b.why.contains("signature"), "{b:?}");
+        // Resealed by the key's holder: the next line.
         let mut resealed = lines.clone();
         let mut v: Map<String, Value> = serde_json::from_slice(&lines[2]).unwrap();
         v.insert("verdict".into(), json!({"code": "FORGED"}));
@@ -343,26 +610,67 @@ mod tests {
             line: 2,
             hash: v["prev"].as_str().unwrap().into(),
         };
-        resealed[2] = seal(v, &prev).unwrap().0;
-        assert_eq!(verify(&join(&resealed)).unwrap_err().line, 4);
+        resealed[2] = seal(v, &prev, &key()).unwrap().0;
+        assert_eq!(verify_n(&join(&resealed)).unwrap_err().line, 4);
         // Deleted: the first line after the gap.
         let mut deleted = lines.clone();
         deleted.remove(1);
-        assert_eq!(verify(&join(&deleted)).unwrap_err().line, 2);
+        assert_eq!(verify_n(&join(&deleted)).unwrap_err().line, 2);
         let mut first_deleted = lines.clone();
         first_deleted.remove(0);
-        assert_eq!(verify(&join(&first_deleted)).unwrap_err().line, 1);
+        assert_eq!(verify_n(&join(&first_deleted)).unwrap_err().line, 1);
         // Swapped.
         let mut swapped = lines.clone();
         swapped.swap(1, 3);
-        assert_eq!(verify(&join(&swapped)).unwrap_err().line, 2);
+        assert_eq!(verify_n(&join(&swapped)).unwrap_err().line, 2);
         // Torn last line.
         let mut torn = join(&lines);
         torn.truncate(torn.len() - 10);
-        assert_eq!(verify(&torn).unwrap_err().line, 5);
+        assert_eq!(verify_n(&torn).unwrap_err().line, 5);
         // Garbage.
         let mut junk = lines.clone();
         junk[4] = b"not json\n".to_vec();
-        assert_eq!(verify(&join(&junk)).unwrap_err().line, 5);
+        assert_eq!(verify_n(&join(&junk)).unwrap_err().line, 5);
+    }
+
+    #[test]
+    fn an_unsigned_v1_line_is_refused_as_unauthenticated() {
+        let mut rec = Map::new();
+        rec.insert("v".into(), 1.into());
+        rec.insert("line".into(), 1.into());
+        rec.insert("prev".into(), GENESIS.into());
+        let h = body_hash(&Value::Object(rec.clone())).unwrap();
+        rec.insert("hash".into(), h.into());
+        let line = format!("{}\n", cser::canonical(&Value::Object(rec)).unwrap());
+        let b = verify_n(line.as_bytes()).unwrap_err();
+        assert_eq!(b.line, 1);
+        assert!(b.why.contains("unauthenticated"), "{b:?}");
+    }
+
+    #[test]
+    fn an_anchor_or_mint_missing_from_the_log_is_named() {
+        let entries = verify(&join(&chain(4)), &trusted()).unwrap();
+        let anchor = |i: u64, head: &str| Anchor {
+            auth_code: format!("GBA-C1-APR-{i}"),
+            head: head.to_owned(),
+        };
+        let all = [
+            anchor(0, GENESIS),
+            anchor(1, &entries[0].hash),
+            anchor(3, &entries[1].hash),
+        ];
+        assert!(missing_anchors(&entries, &all).is_empty());
+        // Cut after line 2: grant 3's MINTED line is gone.
+        let cut = &entries[..2];
+        let missing = missing_anchors(cut, &all);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].0, "GBA-C1-APR-3");
+        // Cut to nothing: every grant, the genesis-anchored one included.
+        assert_eq!(missing_anchors(&[], &all).len(), 3);
+        // A mint recorded before its anchor does not count.
+        assert_eq!(
+            missing_anchors(&entries, &[anchor(0, &entries[2].hash)]).len(),
+            1
+        );
     }
 }

@@ -336,6 +336,9 @@ pub struct Grant {
     /// The approvals the grant was minted on (SPEC §10), under its
     /// signature: `[{"approver", "signature_sha256"}, …]` by approver.
     pub quorum: Option<Value>,
+    /// The evidence chain's head when it was minted (SPEC §10), under its
+    /// signature; `None` when no evidence log was in use.
+    pub evidence_head: Option<String>,
 }
 
 /// The auth code of the grant minted for an APR: `GBA-C1-<apr_code>`.
@@ -1686,6 +1689,7 @@ mod tests {
             signature: None,
             key_id: None,
             quorum: None,
+            evidence_head: None,
         };
         let t = tally(
             &apr("approved", payload.clone()),

@@ -44,15 +44,19 @@ pub fn run(cli: &Cli) -> Output {
     let settings = cli.settings();
     let log_path = path_option(&settings.evidence_log, crate::evidence::ENV);
     let log = match log_path {
-        Some(path) if deciding => match crate::evidence::Log::open(&path) {
+        Some(path) if deciding => match log_signer(&settings).and_then(|key| {
+            crate::evidence::Log::open(&path, key).map_err(|e| Stop::Fault(Fault::EvidenceLog, e))
+        }) {
             Ok(log) => Some(log),
-            Err(e) => return Output::Verdict(Verdict::fault(Fault::EvidenceLog, e)),
+            Err(stop) => return Output::Verdict(Verdict::from(stop)),
         },
         _ => None,
     };
     connect::set_application_name(application_name(&cli.command));
     RESOLVED.with(|cell| cell.take());
-    let output = warn_if_superuser(dispatch(cli, &settings));
+    // The anchor a grant minted now records: the head before deciding.
+    let head = log.as_ref().map(|l| l.head_at_open().hash.clone());
+    let output = warn_if_superuser(dispatch(cli, &settings, head.as_deref()));
     match log {
         Some(log) => record_evidence(log, cli, &settings, output),
         None => output,
@@ -194,6 +198,25 @@ fn record_evidence(
     }
 }
 
+/// The key evidence lines are signed with: execute's signing key
+/// (--signing-key), else DOT_ABS_SIGNING_KEY for every deciding command,
+/// with the checks of `signing::load_signing_key`. A log with no key is
+/// refused: an unsigned line proves nothing against the file's writer.
+fn log_signer(settings: &Settings) -> Result<SigningKey, Stop> {
+    let Some(path) = path_option(&settings.signing_key, signing::SIGNING_KEY_ENV) else {
+        return Err(Stop::Fault(
+            Fault::EvidenceLog,
+            format!(
+                "an evidence log is configured but there is no signing key to sign its lines with: \
+                 set {} (execute: or --signing-key); nothing decided",
+                signing::SIGNING_KEY_ENV
+            ),
+        ));
+    };
+    signing::load_signing_key(&path)
+        .map_err(|e| Stop::Fault(Fault::SigningKey, format!("the evidence log's {e}")))
+}
+
 /// The trusted public keys from --trusted-keys or DOT_ABS_TRUSTED_KEYS.
 fn trusted_keys(settings: &Settings) -> Result<TrustedKeys, Stop> {
     let Some(path) = path_option(&settings.trusted_keys, signing::TRUSTED_KEYS_ENV) else {
@@ -251,7 +274,7 @@ fn signing_key(settings: &Settings, trusted: &TrustedKeys) -> Result<SigningKey,
     Ok(key)
 }
 
-fn execute(settings: &Settings, apr: &str, dry_run: bool) -> Output {
+fn execute(settings: &Settings, apr: &str, dry_run: bool, evidence_head: Option<&str>) -> Output {
     // A wrong command line is a usage error before anything else is read.
     if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
@@ -269,6 +292,7 @@ fn execute(settings: &Settings, apr: &str, dry_run: bool) -> Output {
         signing: Some(&key),
         trusted: &trusted,
         allowed: &allowed,
+        evidence_head,
     };
     verdict(with_db_settled(settings, |c| {
         db::execute(c, apr, dry_run, &keys)
@@ -638,31 +662,102 @@ fn keygen(out: &std::path::Path) -> Output {
     }
 }
 
-fn evidence_verify(file: &std::path::Path) -> Output {
-    // A regular file only, opened without blocking: a FIFO must not hold
-    // the check for ever. (No size cap: a log grows for as long as it runs.)
-    let bytes = match manifest::read_regular(file, u64::MAX - 1) {
+/// `evidence verify FILE [--db]`: every line intact, in place and signed
+/// by a trusted key; with `--db`, every grant a trusted key signed with an
+/// evidence anchor finds the anchor and its MINTED line in the log.
+fn evidence_verify(settings: &Settings, file: &std::path::Path, against_db: bool) -> Output {
+    let bytes = match crate::evidence::read(file) {
         Ok(b) => b,
-        Err(e) => {
-            return Output::Verdict(Verdict::fault(
-                Fault::EvidenceLog,
-                format!("cannot read {}: {}", file.display(), e.describe()),
-            ))
+        Err(e) => return Output::Verdict(Verdict::fault(Fault::EvidenceLog, e)),
+    };
+    let trusted = match trusted_keys(settings) {
+        Ok(t) => t,
+        Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let entries = match crate::evidence::verify(&bytes, &trusted) {
+        Ok(e) => e,
+        Err(b) => {
+            return Output::Verdict(
+                Verdict::new(
+                    Status::Reject(Reject::EvidenceBroken),
+                    format!("line {}: {}", b.line, b.why),
+                )
+                .detail("line", b.line),
+            )
         }
     };
-    match crate::evidence::verify(&bytes) {
-        Ok(n) => Output::Verdict(
-            Verdict::done(Done::EvidenceVerified, format!("{n} lines, chain intact"))
-                .detail("lines", n),
-        ),
-        Err(b) => Output::Verdict(
-            Verdict::new(
-                Status::Reject(Reject::EvidenceBroken),
-                format!("line {}: {}", b.line, b.why),
+    let n = entries.len();
+    if !against_db {
+        return Output::Verdict(
+            Verdict::done(
+                Done::EvidenceVerified,
+                format!(
+                    "{n} lines, chain intact and signed by trusted keys; the tail was not checked \
+                     against the database (give --db: a log cut short is found only there)"
+                ),
             )
-            .detail("line", b.line),
-        ),
+            .detail("lines", n)
+            .detail("tail_checked", false),
+        );
     }
+    let grants = match with_db(settings, |c| db::anchored_grants(c).map_err(|s| (s, None))) {
+        Err(usage) => return Output::Usage(usage),
+        Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
+        Ok(Ok(g)) => g,
+    };
+    // Only grants a trusted key signed anchor anything: a row written by
+    // hand (REJECT_GRANT_FORGED wherever it is used) cannot make an intact
+    // log fail, nor vouch for one.
+    let (signed, unsigned): (Vec<_>, Vec<_>) = grants
+        .iter()
+        .partition(|g| signing::verify_grant(&trusted, g).is_ok());
+    let anchors: Vec<crate::evidence::Anchor> = signed
+        .iter()
+        .filter_map(|g| {
+            g.evidence_head.as_ref().map(|h| crate::evidence::Anchor {
+                auth_code: g.auth_code.clone(),
+                head: h.clone(),
+            })
+        })
+        .collect();
+    let missing = crate::evidence::missing_anchors(&entries, &anchors);
+    let not_signed: Vec<&str> = unsigned.iter().map(|g| g.auth_code.as_str()).collect();
+    if missing.is_empty() {
+        let mut v = Verdict::done(
+            Done::EvidenceVerified,
+            format!(
+                "{n} lines, chain intact and signed by trusted keys; all {} grants minted \
+                     with a log find their anchor and MINTED line in it",
+                anchors.len()
+            ),
+        )
+        .detail("lines", n)
+        .detail("tail_checked", true)
+        .detail("grants_checked", anchors.len());
+        if !not_signed.is_empty() {
+            v = v.detail("grants_not_signed", not_signed);
+        }
+        return Output::Verdict(v);
+    }
+    let named: Vec<String> = missing
+        .iter()
+        .map(|(code, why)| format!("grant {code}: {why}"))
+        .collect();
+    Output::Verdict(
+        Verdict::new(
+            Status::Reject(Reject::EvidenceBroken),
+            format!(
+                "the log was cut short or rewritten: its {n} lines chain, but {}",
+                named.join("; ")
+            ),
+        )
+        .detail("lines", n)
+        .detail(
+            "grants_missing",
+            missing.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+        )
+        .detail("grants_checked", anchors.len()),
+    )
 }
 
 /// A patch payload's base64 as a human reads it: its head and its length.
@@ -702,8 +797,8 @@ fn canonical_for_humans(output: Output) -> Output {
     Output::Verdict(v)
 }
 
-fn dispatch(cli: &Cli, settings: &Settings) -> Output {
-    let output = dispatch_command(cli, settings);
+fn dispatch(cli: &Cli, settings: &Settings, evidence_head: Option<&str>) -> Output {
+    let output = dispatch_command(cli, settings, evidence_head);
     if !cli.json && matches!(cli.command, Command::Review(_) | Command::Digest(_)) {
         canonical_for_humans(output)
     } else {
@@ -711,15 +806,17 @@ fn dispatch(cli: &Cli, settings: &Settings) -> Output {
     }
 }
 
-fn dispatch_command(cli: &Cli, settings: &Settings) -> Output {
+fn dispatch_command(cli: &Cli, settings: &Settings, evidence_head: Option<&str>) -> Output {
     match &cli.command {
-        Command::Execute(a) => execute(settings, &a.apr, a.dry_run),
+        Command::Execute(a) => execute(settings, &a.apr, a.dry_run, evidence_head),
         Command::Keygen { out } => keygen(out),
         Command::List(args) => list(settings, args),
         Command::Review(a) => review(settings, a),
         Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
         Command::Digest(a) => digest(settings, a),
-        Command::Evidence(EvidenceCommand::Verify { file }) => evidence_verify(file),
+        Command::Evidence(EvidenceCommand::Verify { file, db, .. }) => {
+            evidence_verify(settings, file, *db)
+        }
         Command::Consume(args) => consume(settings, args),
         Command::Revoke(args) => revoke(settings, args),
         Command::Readback(a) => readback(settings, &a.apr),
@@ -1154,6 +1251,7 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
         signing: None,
         trusted: &trusted,
         allowed: &allowed,
+        evidence_head: None,
     };
     verdict(with_db_settled(settings, |c| {
         db::consume(

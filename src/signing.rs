@@ -173,6 +173,22 @@ impl TrustedKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// Verifies a base64 Ed25519 signature of key `id` over `message`
+    /// (an evidence line's signed bytes).
+    pub fn verify_message(&self, id: &str, message: &[u8], signature: &str) -> Result<(), Forgery> {
+        let Some(key) = self.keys.get(id) else {
+            return Err(Forgery::UnknownKey(id.to_owned()));
+        };
+        let bad = || Forgery::BadSignature(id.to_owned());
+        let bytes: [u8; 64] = B64
+            .decode(signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        key.verify_strict(message, &Signature::from_bytes(&bytes))
+            .map_err(|_| bad())
+    }
 }
 
 /// Timestamps are signed as text with the database's own precision.
@@ -185,8 +201,13 @@ pub fn signed_time(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// vouches for it. Status
 /// and the consume/revoke columns are not in it: they move, the binding
 /// never does.
+///
+/// `evidence_head` (the evidence chain's head at the mint, SPEC §10) is in
+/// it when the grant has one; a grant minted without a log binds exactly
+/// what it bound before the column existed, so its signature still
+/// verifies, and neither adding nor removing a head leaves one that does.
 pub fn binding(g: &Grant, key_id: &str) -> Value {
-    json!({
+    let mut b = json!({
         "auth_code": g.auth_code,
         "request_ref": g.request_ref,
         "apr_digest": g.apr_digest,
@@ -203,7 +224,11 @@ pub fn binding(g: &Grant, key_id: &str) -> Value {
         "expires_at": signed_time(&g.expires_at),
         "quorum": g.quorum,
         "key_id": key_id,
-    })
+    });
+    if let (Some(head), Some(obj)) = (&g.evidence_head, b.as_object_mut()) {
+        obj.insert("evidence_head".into(), head.clone().into());
+    }
+    b
 }
 
 /// The bytes signed: cser-v1 of the binding.
@@ -444,6 +469,7 @@ mod tests {
             signature: None,
             key_id: None,
             quorum: None,
+            evidence_head: None,
         }
     }
 
@@ -486,6 +512,10 @@ mod tests {
                 Box::new(|g| g.manifest_hash = Some("c".repeat(64))),
             ),
             ("apr_digest", Box::new(|g| g.apr_digest = None)),
+            (
+                "evidence_head added",
+                Box::new(|g| g.evidence_head = Some("0".repeat(64))),
+            ),
             ("request_ref", Box::new(|g| g.request_ref = "APR-2".into())),
             (
                 "scope",

@@ -8,7 +8,8 @@
 -- the write, an expired grant is never consumed). A role that sets the writer
 -- marker (or a superuser that bypasses the guard trigger) still cannot
 -- store such a row. Also the consume idempotency column, the signature
--- and key_id columns of signed grants, and a default
+-- and key_id columns of signed grants, the evidence_head column (the
+-- evidence chain's head at the mint, signed with the grant), and a default
 -- status of 'proposed' on apr_requests so that the proposer role can insert
 -- without naming a status it has no privilege to choose.
 --
@@ -28,6 +29,9 @@ ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS consume_requ
 -- id of the key that made it (README, "Signed grants").
 ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS signature text;
 ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS key_id text;
+-- The evidence anchor (README, "The evidence log"): under the grant's
+-- signature, so an edit of it makes the grant REJECT_GRANT_FORGED.
+ALTER TABLE governance_build_authorization ADD COLUMN IF NOT EXISTS evidence_head text;
 
 DO $$
 DECLARE
@@ -124,6 +128,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM information_schema.columns
                     WHERE table_name = 'governance_build_authorization' AND column_name = 'consume_request_id') THEN
         RAISE EXCEPTION 'harden-tables: consume_request_id is missing; rolled back';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                    WHERE table_name = 'governance_build_authorization' AND column_name = 'evidence_head') THEN
+        RAISE EXCEPTION 'harden-tables: evidence_head is missing; rolled back';
     END IF;
     IF (SELECT column_default FROM information_schema.columns
          WHERE table_name = 'apr_requests' AND column_name = 'status') IS DISTINCT FROM '''proposed''::text' THEN

@@ -1,6 +1,7 @@
 //! Signed grants and the evidence chain, end to end through the binary:
 //! a row no trusted key signed is refused wherever a grant is trusted, and
-//! every decision leaves a hash-chained line no one can edit unnoticed.
+//! every decision leaves a signed, hash-chained line no one can edit
+//! unnoticed.
 
 mod common;
 use common::*;
@@ -338,12 +339,15 @@ fn evidence_path(name: &str) -> PathBuf {
     p
 }
 
+/// `evidence verify` with the handler's trusted keys (every line must be
+/// signed by one) and nothing else.
 fn verify(path: &Path) -> Run {
     Run {
         argv: vec!["evidence".into(), "verify".into()],
         output: std::process::Command::new(BIN)
             .args(["evidence", "verify", path.to_str().unwrap(), "--json"])
             .env_clear()
+            .env(TRUSTED_KEYS_ENV, Pg::start().keys().trusted_dir)
             .output()
             .unwrap(),
     }
