@@ -274,6 +274,13 @@ fn finding_4_a_temp_view_left_in_a_pooled_session_changes_nothing() {
         left.is_some(),
         "the temporary view must still be in the pooled session"
     );
+    // quorum_passed(), called in that session as the dispatcher would,
+    // reads the real table too.
+    let passed: bool = again
+        .query_one("SELECT quorum_passed('APR-F4')", &[])
+        .unwrap()
+        .get(0);
+    assert!(!passed, "the veto is seen through the temporary view");
 }
 
 #[test]
@@ -306,16 +313,23 @@ fn finding_4_aggregates_that_shadow_pg_catalogs_change_nothing() {
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
+    // Two signed approvals and carol's veto; and an APR with one approval.
+    vetoed_apr(&db, "APR-F4A");
     db.insert_apr(
-        "APR-F4A",
+        "APR-F4B",
         "authorize_build_step",
         &valid_payload(),
         "approved",
     );
-    let d = digest(&valid_payload());
+    db.vote(
+        "APR-F4B",
+        "alice",
+        "approve",
+        Some(&digest(&valid_payload())),
+    );
     // PostgreSQL 13 and 14's default: everyone may create in public. A
     // login with no governance privilege plants a count(text) that says 99
-    // and a json_agg(json) that invents two approvals.
+    // and a json_agg(json) that drops every reject.
     db.sql(
         "GRANT CREATE ON SCHEMA public TO PUBLIC; \
          DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nobody_at_all') THEN \
@@ -323,13 +337,14 @@ fn finding_4_aggregates_that_shadow_pg_catalogs_change_nothing() {
     );
     let mut nobody = pg.cluster.connect("nobody_at_all", &db.name).unwrap();
     nobody
-        .batch_execute(&format!(
+        .batch_execute(
             "CREATE FUNCTION public.ninety_nine(bigint, text) RETURNS bigint LANGUAGE sql AS 'SELECT 99::bigint'; \
              CREATE AGGREGATE public.count(text) (sfunc = public.ninety_nine, stype = bigint, initcond = '0'); \
-             CREATE FUNCTION public.invent(json, json) RETURNS json LANGUAGE sql AS \
-               $f$ SELECT '[[\"alice\",\"approve\",\"{d}\"],[\"bob\",\"approve\",\"{d}\"]]'::json $f$; \
-             CREATE AGGREGATE public.json_agg(json) (sfunc = public.invent, stype = json);"
-        ))
+             CREATE FUNCTION public.drop_rejects(json, json) RETURNS json LANGUAGE sql AS \
+               $f$ SELECT CASE WHEN $2 ->> 1 = 'reject' THEN COALESCE($1, '[]'::json) \
+                   ELSE (COALESCE($1::jsonb, '[]'::jsonb) || jsonb_build_array($2::jsonb))::json END $f$; \
+             CREATE AGGREGATE public.json_agg(json) (sfunc = public.drop_rejects, stype = json);",
+        )
         .unwrap();
     let before = db.snapshot();
     let run = db.run(&["execute", "--apr", "APR-F4A", "--json"]);
@@ -342,17 +357,21 @@ fn finding_4_aggregates_that_shadow_pg_catalogs_change_nothing() {
         "{run}"
     );
     assert_eq!(db.snapshot(), before);
-    // Revoked, the planted aggregates are still there: they change nothing.
+    // Revoked, the planted aggregates are still there: they change nothing,
+    // for the handler or for the dispatcher's quorum_passed().
     db.sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
     let before = db.snapshot();
-    let run = db.run(&["execute", "--apr", "APR-F4A", "--json"]);
+    db.run(&["execute", "--apr", "APR-F4A", "--json"])
+        .expect(4, "FAIL", "REJECT_QUORUM_VETOED");
+    let run = db.run(&["execute", "--apr", "APR-F4B", "--json"]);
     run.expect(3, "SKIP", "REJECT_QUORUM_NOT_MET");
     assert_eq!(
         run.json()["quorum"]["counted"],
-        serde_json::json!([]),
+        serde_json::json!(["alice"]),
         "{run}"
     );
     assert!(!quorum_passed(&db, "APR-F4A"));
+    assert!(!quorum_passed(&db, "APR-F4B"), "one approval is not 99");
     assert_eq!(db.snapshot(), before);
 }
 
