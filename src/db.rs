@@ -1289,7 +1289,8 @@ pub fn record_vote(
     let inserted = tx.query_opt(
         "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
          SELECT $1, $2, $3, $4, $6 WHERE EXISTS (SELECT 1 FROM apr_requests \
-                WHERE apr_code = $1 AND proposed_action::text = $5) \
+                WHERE apr_code = $1 AND proposed_action::text = $5 \
+                  AND status IN ('proposed', 'approved')) \
          ON CONFLICT DO NOTHING RETURNING approver",
         &[
             (&apr_code, Type::TEXT),
@@ -1319,7 +1320,8 @@ pub fn record_vote(
             }
             None => Stop::Reject(
                 Reject::AprTampered,
-                "the payload changed while it was being reviewed; nothing recorded".into(),
+                "the payload or the APR's status changed while it was being reviewed (signed); nothing recorded"
+                    .into(),
             ),
         });
     }

@@ -60,6 +60,7 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     rows.push(consume_race(&cluster, bin)?);
     rows.extend(hostile_inputs(&cluster, bin)?);
     rows.extend(one_person(&cluster, bin)?);
+    rows.extend(no_laundering(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
     let kept = keep.then(|| cluster.keep());
     Ok(Report {
@@ -557,6 +558,153 @@ fn one_person(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
         "ERROR ERROR_SCHEMA_CONTRACT",
         code_of(&out?),
         unchanged,
+    ));
+    Ok(rows)
+}
+
+/// Issue 18's findings 1, 2 and 4 (3 needs an evidence log and its keys:
+/// tests/evidence_anchored.rs): an expired grant marked consumed by hand is
+/// refused by the table (1); a spend's stored key answers no one, and the
+/// real key answers only its spender (2); a forged active row for the plan
+/// does not block a lawful mint (4).
+fn no_laundering(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
+    let (db, mut c) = race_database(cluster, "APR-C1-LAUNDER")?;
+    let run = |args: &[String]| {
+        cases::command(cluster, bin, fixtures::role_for(args), &db, args)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))
+    };
+    let vocabulary = cases::vocabulary(&mut c).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mint = run(&["execute", "--apr", "APR-C1-LAUNDER", "--json"].map(String::from))?;
+    if code_of(&mint) != "OK MINTED" {
+        return Err(format!("no-laundering: mint: {}", code_of(&mint)));
+    }
+    let auth = "GBA-C1-APR-C1-LAUNDER";
+    let grants = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+
+    // 1: the grant expires (moved back, guard off), then the consumer
+    // login marks it consumed by hand, inside its life.
+    c.batch_execute(&format!(
+        "SET session_replication_role = replica; UPDATE governance_build_authorization \
+           SET granted_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' \
+         WHERE auth_code = '{auth}'; SET session_replication_role = origin;"
+    ))
+    .map_err(|e| e.to_string())?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let mut consumer = cluster
+        .connect(fixtures::CONSUMER_ROLE, &db)
+        .map_err(|e| e.to_string())?;
+    let got = match consumer.batch_execute(&format!(
+        "BEGIN; SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', true); \
+         UPDATE governance_build_authorization SET status = 'consumed', \
+           consumed_at = granted_at + interval '1 second', consumed_by = 'c1-build' \
+         WHERE auth_code = '{auth}'; COMMIT"
+    )) {
+        Ok(()) => "accepted".to_owned(),
+        Err(e) => format!("refused {}", e.code().map(|c| c.code()).unwrap_or("?")),
+    };
+    let _ = consumer.batch_execute("ROLLBACK");
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(outcome(
+        "issue18/expired-spend-by-hand",
+        "the consumer login marks an expired grant consumed inside its life",
+        "refused DG007",
+        got.clone(),
+        grants,
+        grants,
+        [
+            (got != "refused DG007").then(|| format!("got {got}")),
+            (!unchanged).then(|| "something was written".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    ));
+
+    // 2: a fresh grant spent by c1-build; its stored key, and the real key
+    // under another --by, answer ALREADY_CONSUMED; the spender's re-run
+    // answers CONSUMED.
+    cases::seed_approved_apr_for_plan(&mut c, "APR-C1-SPEND", Some("SPEND-PLAN"))?;
+    let mint = run(&["execute", "--apr", "APR-C1-SPEND", "--json"].map(String::from))?;
+    if code_of(&mint) != "OK MINTED" {
+        return Err(format!("no-laundering: mint: {}", code_of(&mint)));
+    }
+    let spent = "GBA-C1-APR-C1-SPEND";
+    let spend_plan = |request_id: &str, by: &str| {
+        let mut argv = cases::consume_argv(spent, "SPEND-PLAN", &vocabulary);
+        argv.extend(
+            ["--request-id", request_id, "--by", by, "--json"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        run(&argv)
+    };
+    let first = spend_plan("R-HARNESS", "c1-build")?;
+    let stored: String = c
+        .query_one(
+            "SELECT consume_request_id FROM governance_build_authorization WHERE auth_code = $1",
+            &[&spent],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let grants = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let before = cases::snapshot(&mut c).map_err(|e| e.to_string())?;
+    let got = [
+        code_of(&first),
+        code_of(&spend_plan(&stored, "c1-build")?),
+        code_of(&spend_plan("R-HARNESS", "someone-else")?),
+        code_of(&spend_plan("R-HARNESS", "c1-build")?),
+    ]
+    .join(", ");
+    let want = "OK CONSUMED, FAIL REJECT_AUTH_ALREADY_CONSUMED, FAIL REJECT_AUTH_ALREADY_CONSUMED, OK CONSUMED";
+    let unchanged = cases::snapshot(&mut c).map_err(|e| e.to_string())? == before;
+    rows.push(outcome(
+        "issue18/spend-replayed",
+        "the stored key, and the real key under another --by, are presented again",
+        want,
+        got.clone(),
+        grants,
+        grants,
+        [
+            (got != want).then(|| format!("got {got}")),
+            (!unchanged).then(|| "something was written".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    ));
+
+    // 4: a forged active row for a plan does not block the lawful APR.
+    cases::seed_approved_apr_for_plan(&mut c, "APR-C1-LAWFUL", Some("FORGED-PLAN"))?;
+    c.batch_execute(
+        "SELECT set_config('dot.canonical_writer', 'dot-authorize-build-step', false); \
+         INSERT INTO governance_build_authorization (auth_code, request_ref, status, carrier, lane, target, \
+           plan_ref, manifest_hash, protocol_version, action_set, scope, apr_digest, granted_at, expires_at, \
+           granted_by, rollback_plan_ref) \
+         SELECT 'GBA-C1-APR-C1-PLANTED', 'APR-C1-PLANTED', 'active', carrier, lane, target, 'FORGED-PLAN', \
+           manifest_hash, protocol_version, action_set, scope || '{\"plan_ref\": \"FORGED-PLAN\"}', apr_digest, \
+           now(), now() + interval '1 hour', granted_by, rollback_plan_ref \
+           FROM governance_build_authorization WHERE auth_code = 'GBA-C1-APR-C1-SPEND'; \
+         SELECT set_config('dot.canonical_writer', '', false);",
+    )
+    .map_err(|e| e.to_string())?;
+    let grants = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let out = run(&["execute", "--apr", "APR-C1-LAWFUL", "--json"].map(String::from))?;
+    let after = cases::grant_count(&mut c).map_err(|e| e.to_string())?;
+    let got = code_of(&out);
+    rows.push(outcome(
+        "issue18/forged-row-blocks-nothing",
+        "an unsigned active row for the plan, planted with the marker",
+        "OK MINTED",
+        got.clone(),
+        grants,
+        after,
+        if got == "OK MINTED" && after == grants + 1 {
+            vec![]
+        } else {
+            vec![format!("got {got}, {grants} -> {after} rows")]
+        },
     ));
     Ok(rows)
 }

@@ -45,12 +45,13 @@ $$;
 -- lowercased; NULL for a name that is empty or holds anything but printable
 -- ASCII (a control, invisible or non-ASCII character can pass for another
 -- name). The handler's recount uses exactly this rule (policy::identity).
+-- Every name in it is pg_catalog's, written out, so it needs no SET of its
+-- own and the planner inlines it where it is called.
 CREATE OR REPLACE FUNCTION apr_identity(p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN btrim(p_name, ' ') ~ '^[!-~]([ -~]*[!-~])?$'
-                THEN lower(btrim(p_name, ' ')) END
+    SELECT CASE WHEN pg_catalog.btrim(p_name, ' ') OPERATOR(pg_catalog.~) '^[!-~]([ -~]*[!-~])?$'
+                THEN pg_catalog.lower(pg_catalog.btrim(p_name, ' ')) END
 $$;
 
 -- One vote per person per APR, whatever the spelling: 'alice', 'Alice '

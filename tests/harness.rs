@@ -30,8 +30,8 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         .sum();
     assert_eq!(
         cases.len(),
-        fixtures + 12,
-        "bind/unbind + roles and constraints + every fixture + 2 races + 4 of issue 18 + 4 of issue 22"
+        fixtures + 15,
+        "bind/unbind + roles and constraints + every fixture + 2 races + 4 of issue 18 + 4 of issue 22 + 3 of issue 18 (1, 2, 4)"
     );
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
@@ -48,6 +48,9 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         "issue22/superuser-approvals",
         "issue22/role-search-path",
         "issue22/public-may-create",
+        "issue18/expired-spend-by-hand",
+        "issue18/spend-replayed",
+        "issue18/forged-row-blocks-nothing",
     ] {
         assert!(
             cases.iter().any(|c| c["case"] == name && c["pass"] == true),
