@@ -345,7 +345,7 @@ const WRITER_MARKER: &str = "set_config('dot.canonical_writer', 'dot-authorize-b
 /// BEGIN, so the APR code is quoted here (see `literal`).
 fn lock_apr(apr_code: &str) -> String {
     format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:apr:' || {}, 0));",
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dot-authorize-build-step:apr:' || {}, 0::bigint));",
         literal(apr_code)
     )
 }
@@ -360,12 +360,17 @@ fn literal(s: &str) -> String {
 }
 
 /// A grant's columns as the decisions read them, from alias `g`. Whatever
-/// a forged row holds must read: `scope` as text (parsed by `jsonb::read`),
-/// and timestamps clamped into chrono's range (±infinity would not decode;
-/// a clamped one fails the TTL check).
+/// a forged row holds must read (SPEC §9, invariant 9): `scope` as text
+/// (parsed by `jsonb::read`), timestamps clamped into chrono's range
+/// (±infinity would not decode; a clamped one fails the TTL check), and an
+/// action set with a NULL element or more than one dimension as no action
+/// set at all (it is then generic, and no signature covers it).
 const GRANT_COLUMNS: &str = "g.auth_code AS auth_code, g.request_ref AS request_ref, g.status AS status, \
      g.carrier AS carrier, g.lane AS lane, g.target AS target, g.plan_ref AS plan_ref, \
-     g.manifest_hash AS manifest_hash, g.protocol_version AS protocol_version, g.action_set AS action_set, \
+     g.manifest_hash AS manifest_hash, g.protocol_version AS protocol_version, \
+     CASE WHEN pg_catalog.array_ndims(g.action_set) IS DISTINCT FROM 1 THEN NULL \
+          WHEN pg_catalog.array_position(g.action_set, NULL) IS NOT NULL THEN NULL \
+          ELSE g.action_set END AS action_set, \
      g.scope::text AS scope, g.apr_digest AS apr_digest, g.single_use AS single_use, \
      g.commit_allowed AS commit_allowed, g.requires_sovereign_esign AS requires_sovereign_esign, \
      LEAST(GREATEST(g.granted_at, '0001-01-01Z'), '9999-12-31Z') AS granted_at, \
@@ -405,9 +410,9 @@ fn decision_columns(code: &str, quorum_fn: &str) -> String {
 fn select_for_execute(lock_scope: bool, quorum_fn: &str) -> String {
     let scope = if lock_scope {
         "LEFT JOIN LATERAL (SELECT clock_timestamp() AS at FROM \
-            (SELECT pg_advisory_xact_lock(hashtextextended('dot-authorize-build-step:scope:' \
+            (SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dot-authorize-build-step:scope:' \
                 || (a.proposed_action ->> 'carrier') || ':' || (a.proposed_action ->> 'target') \
-                || ':' || (a.proposed_action ->> 'plan_ref'), 0)) OFFSET 0) l0) l ON true"
+                || ':' || (a.proposed_action ->> 'plan_ref'), 0::bigint)) OFFSET 0) l0) l ON true"
     } else {
         "LEFT JOIN LATERAL (SELECT NULL::timestamptz AS at) l ON true"
     };
@@ -1031,7 +1036,11 @@ pub fn consume(
     let facts = ConsumeFacts::read(&mut tx, auth_code, !dry_run)?;
     if let Some(g) = &facts.grant {
         if policy::is_own_spend(presented, g, request_id, by) {
-            policy::check_signed(g, keys.trusted)?;
+            // Never OK for a spend of a grant the handler would not honour
+            // now (a consumer writing the consume columns by hand on a
+            // vetoed grant, say): the whole row is re-checked, signature
+            // last (SPEC §9, invariant 7).
+            policy::check_grant_backed(g, &facts.backing(keys))?;
             return Ok(consumed_verdict(g, auth_code, request_id, dry_run, true));
         }
     }
@@ -1304,7 +1313,7 @@ pub fn record_vote(
     if inserted.is_none() {
         let voted = tx.query_opt(
             "SELECT approver FROM apr_approvals WHERE apr_code = $1 \
-               AND lower(btrim(approver, ' ')) = lower(btrim($2, ' '))",
+               AND lower(btrim(approver, ' ') COLLATE \"C\") = lower(btrim($2, ' ') COLLATE \"C\")",
             &[(&apr_code, Type::TEXT), (&vote.approver, Type::TEXT)],
         )?;
         return Err(match voted {

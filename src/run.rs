@@ -157,18 +157,19 @@ fn record_evidence(
         crate::signing::signed_time(&chrono::Utc::now()).into(),
     );
     record.insert("command".into(), command_name(&cli.command).into());
-    record.insert(
-        "argv".into(),
-        std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    record.insert("argv".into(), redact_request_id(argv).into());
     record.insert("os_user".into(), os_user.into());
     record.insert("os_uid".into(), os_uid.into());
     record.insert("db_user".into(), db_user.into());
-    record.insert("verdict".into(), v.to_json());
+    let mut verdict = v.to_json();
+    if let Some(id) = verdict.get("request_id").and_then(|x| x.as_str()) {
+        verdict["request_id"] = format!("sha256:{}", crate::policy::request_key(id)).into();
+    }
+    record.insert("verdict".into(), verdict);
     match log.append(record) {
         Ok(head) => Output::Verdict(
             v.detail("evidence_line", head.line)
@@ -215,6 +216,28 @@ fn log_signer(settings: &Settings) -> Result<SigningKey, Stop> {
     };
     signing::load_signing_key(&path)
         .map_err(|e| Stop::Fault(Fault::SigningKey, format!("the evidence log's {e}")))
+}
+
+/// consume's idempotency key answers as its spender, so the evidence log
+/// (which others may read) holds only what the table holds: its SHA-256.
+fn redact_request_id(argv: Vec<String>) -> Vec<String> {
+    let hidden = |id: &str| format!("sha256:{}", crate::policy::request_key(id));
+    let mut out = Vec::with_capacity(argv.len());
+    let mut next_is_id = false;
+    for a in argv {
+        if next_is_id {
+            out.push(hidden(&a));
+            next_is_id = false;
+        } else if a == "--request-id" {
+            out.push(a);
+            next_is_id = true;
+        } else if let Some(id) = a.strip_prefix("--request-id=") {
+            out.push(format!("--request-id={}", hidden(id)));
+        } else {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// The trusted public keys from --trusted-keys or DOT_ABS_TRUSTED_KEYS.

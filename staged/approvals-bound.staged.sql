@@ -42,7 +42,8 @@ $$;
 
 
 -- An approver's or proposer's identity for counting: trimmed of spaces and
--- lowercased; NULL for a name that is empty or holds anything but printable
+-- lowercased as ASCII (COLLATE "C": a Turkish collation's lower('I') is
+-- not 'i'); NULL for a name that is empty or holds anything but printable
 -- ASCII (a control, invisible or non-ASCII character can pass for another
 -- name). The handler's recount uses exactly this rule (policy::identity).
 -- Every name in it is pg_catalog's, written out, so it needs no SET of its
@@ -51,13 +52,13 @@ CREATE OR REPLACE FUNCTION apr_identity(p_name text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
     SELECT CASE WHEN pg_catalog.btrim(p_name, ' ') OPERATOR(pg_catalog.~) '^[!-~]([ -~]*[!-~])?$'
-                THEN pg_catalog.lower(pg_catalog.btrim(p_name, ' ')) END
+                THEN pg_catalog.lower(pg_catalog.btrim(p_name, ' ') COLLATE "C") END
 $$;
 
 -- One vote per person per APR, whatever the spelling: 'alice', 'Alice '
 -- and ' ALICE' are one key.
 CREATE UNIQUE INDEX IF NOT EXISTS apr_approvals_one_per_identity
-    ON apr_approvals (apr_code, lower(btrim(approver, ' ')));
+    ON apr_approvals (apr_code, lower(btrim(approver, ' ') COLLATE "C"));
 
 -- A login votes only as itself (session_user, which SET ROLE does not
 -- change), never changes a vote, and never approves an APR it proposed.

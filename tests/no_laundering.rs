@@ -189,3 +189,113 @@ fn finding_4_unsigned_rows_never_block_a_lawful_mint_and_are_always_retirable() 
         "REJECT_ACTIVE_GRANT_EXISTS",
     );
 }
+
+/// From the adversarial review of this change: a row whose action set holds
+/// a NULL element (the table only asks for a non-empty array) must read as
+/// a forged, generic row, never make the handler ERROR (invariant 9).
+#[test]
+fn a_planted_action_set_with_a_null_element_never_makes_the_handler_error() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    let mut minter = pg.cluster.connect(HANDLER_ROLE, &db.name).unwrap();
+    let planted = forged_insert("APR-NULLSET", "1 hour").replace("'{c1_", "'{NULL,c1_");
+    assert!(planted.contains("'{NULL,c1_"), "{planted}");
+    minter
+        .batch_execute(&format!("BEGIN; {MARKER}; {planted}; COMMIT"))
+        .unwrap();
+    db.approved_apr("APR-LAWFUL", &valid_payload());
+    db.run(&["execute", "--apr", "APR-LAWFUL", "--dry-run", "--json"])
+        .expect(0, "OK", "WOULD_MINT");
+    db.run(&["execute", "--apr", "APR-LAWFUL", "--json"])
+        .expect(0, "OK", "MINTED");
+    let listed = db.run(&["list", "--json"]);
+    assert_eq!(listed.exit(), 0, "{listed}");
+    let before = db.snapshot();
+    let spent = db.run(
+        &consume_args("GBA-C1-APR-NULLSET")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(spent.exit(), 4, "{spent}");
+    assert_eq!(db.snapshot(), before);
+    db.run(&[
+        "revoke",
+        "--apr",
+        "APR-NULLSET",
+        "--reason",
+        "planted",
+        "--by",
+        "owner",
+        "--json",
+    ])
+    .expect(0, "OK", "REVOKED");
+}
+
+/// From the adversarial review: the consumer login writes the consume
+/// columns by hand on a grant whose APR was vetoed since, with the hash of a
+/// request id it chose; the handler's re-run must not answer OK for it.
+#[test]
+fn a_spend_written_by_hand_on_a_grant_no_longer_backed_is_never_answered_ok() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-HAND", &valid_payload());
+    db.run(&["execute", "--apr", "APR-HAND", "--json"])
+        .expect(0, "OK", "MINTED");
+    db.vote(
+        "APR-HAND",
+        "carol",
+        "reject",
+        Some(&digest(&valid_payload())),
+    );
+    let key = dot_authorize_build_step::policy::request_key("R-MINE");
+    let mut consumer = pg.cluster.connect(CONSUMER_ROLE, &db.name).unwrap();
+    consumer
+        .batch_execute(&format!(
+            "BEGIN; {MARKER}; UPDATE governance_build_authorization SET status = 'consumed', \
+               consumed_at = clock_timestamp(), consumed_by = 'c1-build', consume_request_id = '{key}' \
+             WHERE auth_code = 'GBA-C1-APR-HAND'; COMMIT"
+        ))
+        .unwrap();
+    let before = db.snapshot();
+    spend(&db, "GBA-C1-APR-HAND", "R-MINE", "c1-build").expect(4, "FAIL", "REJECT_GRANT_INVALID");
+    assert_eq!(db.snapshot(), before);
+}
+
+/// From the adversarial review: the evidence log, which others may read,
+/// never holds a spend's request id, only its hash.
+#[test]
+fn the_evidence_log_never_holds_a_request_id() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-EVR", &valid_payload());
+    db.run(&["execute", "--apr", "APR-EVR", "--json"])
+        .expect(0, "OK", "MINTED");
+    let dir = std::env::temp_dir().join(format!("dot-abs-evr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("evidence.jsonl");
+    let mut argv = consume_args("GBA-C1-APR-EVR");
+    argv.extend(["--request-id".into(), "R-TOPSECRET".into()]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut cmd = db.command_as(CONSUMER_ROLE, &argv);
+    cmd.env(dot_authorize_build_step::evidence::ENV, &log);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("R-TOPSECRET"),
+        "the caller is told its own id"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("R-TOPSECRET"), "{text}");
+    assert!(
+        text.contains(&dot_authorize_build_step::policy::request_key(
+            "R-TOPSECRET"
+        )),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
