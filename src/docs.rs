@@ -43,7 +43,25 @@ pub fn files() -> Result<Vec<(String, Vec<u8>)>, std::io::Error> {
     ] {
         let mut bytes = Vec::new();
         clap_complete::generate(shell, &mut command(), NAME, &mut bytes);
+        if shell == Shell::Bash {
+            bytes = bash_case_labels_fixed(bytes);
+        }
         out.push((file, bytes));
     }
     Ok(out)
+}
+
+/// clap_complete (4.6) names a subcommand two ways when the binary's name
+/// has a `-` in it: the loop that walks COMP_WORDS builds
+/// `dot__authorize__build__step__subcmd__execute`, while the case arms that
+/// hold each subcommand's options are labelled
+/// `dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__execute`,
+/// so no arm ever matched and `execute --<TAB>` offered nothing. The labels
+/// are rewritten to the loop's names (tests/completions.rs drives bash).
+fn bash_case_labels_fixed(script: Vec<u8>) -> Vec<u8> {
+    let wrong = NAME.replace('-', "__subcmd__");
+    let right = NAME.replace('-', "__");
+    String::from_utf8_lossy(&script)
+        .replace(&wrong, &right)
+        .into_bytes()
 }
