@@ -621,10 +621,11 @@ pub enum EvidenceCommand {
 pub enum ManifestCommand {
     /// Print the lowercase hex SHA-256 of the canonical bytes
     #[command(
-        after_help = "EXAMPLE:\n    dot-authorize-build-step manifest hash fixtures/manifests/c1-valid.json"
+        after_help = "EXAMPLES:\n    dot-authorize-build-step manifest hash fixtures/manifests/c1-valid.json\n    \
+        jq . c1.json | dot-authorize-build-step manifest hash -"
     )]
     Hash {
-        /// The JSON document (a regular file)
+        /// The JSON document (a regular file; - reads standard input, at most 16 MiB either way)
         file: PathBuf,
     },
     /// Print the canonical bytes (RFC 8785), no trailing newline
@@ -632,7 +633,7 @@ pub enum ManifestCommand {
         after_help = "EXAMPLE:\n    dot-authorize-build-step manifest canon c1.json | sha256sum"
     )]
     Canon {
-        /// The JSON document (a regular file)
+        /// The JSON document (a regular file; - reads standard input, at most 16 MiB either way)
         file: PathBuf,
     },
 }

@@ -1412,18 +1412,26 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
         ManifestCommand::Hash { file } => (file, true),
         ManifestCommand::Canon { file } => (file, false),
     };
-    let bytes = match manifest::read_manifest(path) {
+    let stdin = path.as_os_str() == "-";
+    let read = if stdin {
+        manifest::read_manifest_stdin()
+    } else {
+        manifest::read_manifest(path)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let source = if stdin {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
     };
     match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
         Ok(canon) if json => {
             let hash = cser::Sha256Hex::of(canon.as_bytes());
-            let v = Verdict::done(
-                Done::Hashed,
-                format!("cser-v1 SHA-256 of {}", path.display()),
-            )
-            .detail("sha256", hash.as_str());
+            let v = Verdict::done(Done::Hashed, format!("cser-v1 SHA-256 of {source}"))
+                .detail("sha256", hash.as_str());
             Output::Verdict(if want_hash {
                 v
             } else {
@@ -1436,7 +1444,7 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
         Ok(canon) => Output::Raw(canon.into_bytes()),
         Err(e) => Output::Verdict(Verdict::new(
             Status::Reject(Reject::ManifestInvalid),
-            format!("{} is not cser-v1 JSON: {e}", path.display()),
+            format!("{source} is not cser-v1 JSON: {e}"),
         )),
     }
 }
