@@ -775,7 +775,7 @@ _dot__authorize__build__step() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "active consumed revoked" -- "${cur}"))
                     return 0
                     ;;
                 --apr)
