@@ -341,12 +341,22 @@ fn preformatted(w: &mut Vec<u8>, lines: &[String]) {
     w.extend_from_slice(b".fi\n");
 }
 
-/// One line of text, escaped so roff prints it as it is.
+/// One line of text, escaped so roff prints it as it is (a character
+/// beyond ASCII as its `\[uXXXX]` name, which troff reads without preconv).
 fn text(w: &mut Vec<u8>, line: &str) {
-    let escaped = line
+    let escaped: String = line
         .replace('\\', "\\e")
         .replace('-', "\\-")
-        .replace('\'', "\\*(Aq");
+        .replace('\'', "\\*(Aq")
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\[u{:04X}]", u32::from(c))
+            }
+        })
+        .collect();
     if escaped.starts_with('.') {
         w.extend_from_slice(b"\\&");
     }
