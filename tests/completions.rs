@@ -111,6 +111,17 @@ fn bash_completes_every_option_of_every_subcommand_nested_ones_too() {
     // A prefix narrows it, and the subcommands themselves complete.
     let (offered, log) = bash_complete(&["execute".into()], "--dry");
     assert_eq!(offered, ["--dry-run"], "{log}");
+    // After an option and its value, the options still complete.
+    let (offered, log) = bash_complete(&["execute".into(), "--apr".into(), "APR-1".into()], "--d");
+    assert!(
+        offered.contains(&"--dry-run".to_string()) && offered.contains(&"--db-url".to_string()),
+        "{log}"
+    );
+    let (offered, log) = bash_complete(
+        &["--json".into(), "evidence".into(), "verify".into()],
+        "--tr",
+    );
+    assert_eq!(offered, ["--trusted-keys"], "{log}");
     let (offered, log) = bash_complete(&["manifest".into()], "");
     assert!(
         offered.contains(&"hash".to_string()) && offered.contains(&"canon".to_string()),
