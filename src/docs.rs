@@ -1,7 +1,8 @@
-//! The man page and shell completions, generated from the clap definition
-//! itself so they cannot drift: `scripts/gen-docs` writes them to `share/`,
-//! `scripts/install` installs them with the binary, and a test checks that
-//! the files in `share/` are what this code generates.
+//! The man pages (one per command, nested ones too) and shell completions,
+//! generated from the clap definition itself so they cannot drift:
+//! `scripts/gen-docs` writes them to `share/`, `scripts/install` installs
+//! them with the binary, and a test checks that the files in `share/` are
+//! what this code generates.
 
 use crate::cli::Cli;
 use clap::CommandFactory as _;
