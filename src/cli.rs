@@ -419,8 +419,8 @@ pub struct ShowPatchArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only grants with this status (active, consumed, revoked, …)
-    #[arg(long, value_name = "STATUS", value_parser = name)]
+    /// Only grants with this status as stored (an active grant past its expiry is still active)
+    #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(GRANT_STATUSES))]
     pub status: Option<String>,
     /// Only the grant minted for this APR
     #[arg(long, value_name = "CODE", value_parser = name)]
@@ -442,6 +442,10 @@ pub struct ListArgs {
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
 }
+
+/// The statuses a grant row can have (the table's CHECK constraint):
+/// `list --status` accepts these and nothing else.
+pub const GRANT_STATUSES: [&str; 3] = ["active", "consumed", "revoked"];
 
 #[derive(Debug, Args)]
 pub struct ProposePatchArgs {
@@ -621,10 +625,11 @@ pub enum EvidenceCommand {
 pub enum ManifestCommand {
     /// Print the lowercase hex SHA-256 of the canonical bytes
     #[command(
-        after_help = "EXAMPLE:\n    dot-authorize-build-step manifest hash fixtures/manifests/c1-valid.json"
+        after_help = "EXAMPLES:\n    dot-authorize-build-step manifest hash fixtures/manifests/c1-valid.json\n    \
+        jq . c1.json | dot-authorize-build-step manifest hash -"
     )]
     Hash {
-        /// The JSON document (a regular file)
+        /// The JSON document (a regular file; - reads standard input, at most 16 MiB either way)
         file: PathBuf,
     },
     /// Print the canonical bytes (RFC 8785), no trailing newline
@@ -632,7 +637,7 @@ pub enum ManifestCommand {
         after_help = "EXAMPLE:\n    dot-authorize-build-step manifest canon c1.json | sha256sum"
     )]
     Canon {
-        /// The JSON document (a regular file)
+        /// The JSON document (a regular file; - reads standard input, at most 16 MiB either way)
         file: PathBuf,
     },
 }

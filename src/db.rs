@@ -1373,11 +1373,40 @@ pub struct ListFilter<'a> {
     pub limit: i64,
 }
 
-/// Grants, newest first, as the decisions read them.
-pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Vec<Grant>, Stop> {
+/// Who revoked a grant, why, when (all None for a grant not revoked).
+#[derive(Debug, Clone, Default)]
+pub struct Revocation {
+    pub at: Option<DateTime<Utc>>,
+    pub by: Option<String>,
+    pub reason: Option<String>,
+}
+
+const REVOCATION_COLUMNS: &str =
+    "g.revoked_at AS revoked_at, g.revoked_by AS revoked_by, g.revoke_reason AS revoke_reason";
+
+fn revocation_of(r: &postgres::Row) -> Result<Revocation, Stop> {
+    Ok(Revocation {
+        at: r.try_get("revoked_at").or_fault()?,
+        by: r.try_get("revoked_by").or_fault()?,
+        reason: r.try_get("revoke_reason").or_fault()?,
+    })
+}
+
+/// What `list` read: the grants shown, and how many match the filters
+/// (more than shown when the limit cut the list).
+pub struct Listed {
+    pub grants: Vec<(Grant, Revocation)>,
+    pub total: i64,
+}
+
+/// Grants, newest first, as the decisions read them. The total is counted
+/// in the same statement (a window over the filtered rows, taken before
+/// LIMIT), so it and the rows are one snapshot.
+pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Listed, Stop> {
     let mut tx = Tx::begin(conn, true)?;
     let sql = format!(
-        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g \
+        "SELECT {GRANT_COLUMNS}, {REVOCATION_COLUMNS}, pg_catalog.count(*) OVER () AS total \
+           FROM governance_build_authorization g \
           WHERE ($1::text IS NULL OR g.status = $1) AND ($2::text IS NULL OR g.request_ref = $2) \
             AND ($3::text IS NULL OR g.plan_ref = $3) \
             AND ($4::bigint IS NULL OR (g.status = 'active' AND g.expires_at > clock_timestamp() \
@@ -1395,19 +1424,22 @@ pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Vec<Grant>, Stop> {
         ],
     )?;
     tx.end_unwritten();
-    rows.iter()
-        .map(grant_of)
-        .collect::<Result<_, _>>()
-        .or_fault()
+    let total = match rows.first() {
+        Some(r) => r.try_get("total").or_fault()?,
+        None => 0,
+    };
+    let grants = rows
+        .iter()
+        .map(|r| Ok((grant_of(r).or_fault()?, revocation_of(r)?)))
+        .collect::<Result<_, Stop>>()?;
+    Ok(Listed { grants, total })
 }
 
 /// One grant and the rest of its story: who revoked it, why, when; its
 /// APR's status now; the database clock.
 pub struct Shown {
     pub grant: Grant,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub revoked_by: Option<String>,
-    pub revoke_reason: Option<String>,
+    pub revocation: Revocation,
     pub apr_status: Option<String>,
     pub now: DateTime<Utc>,
 }
@@ -1419,8 +1451,8 @@ pub fn show_grant(conn: &mut Conn, key: GrantKey<'_>) -> Result<Option<Shown>, S
         GrantKey::Apr(a) => ("request_ref", a),
     };
     let sql = format!(
-        "SELECT {GRANT_COLUMNS}, g.revoked_at AS revoked_at, g.revoked_by AS revoked_by, \
-                g.revoke_reason AS revoke_reason, a.status AS apr_status, clock_timestamp() AS now \
+        "SELECT {GRANT_COLUMNS}, {REVOCATION_COLUMNS}, \
+                a.status AS apr_status, clock_timestamp() AS now \
            FROM governance_build_authorization g LEFT JOIN apr_requests a ON a.apr_code = g.request_ref \
           WHERE g.{column} = $1"
     );
@@ -1429,9 +1461,7 @@ pub fn show_grant(conn: &mut Conn, key: GrantKey<'_>) -> Result<Option<Shown>, S
     row.map(|r| -> Result<Shown, Stop> {
         Ok(Shown {
             grant: grant_of(&r).or_fault()?,
-            revoked_at: r.try_get("revoked_at").or_fault()?,
-            revoked_by: r.try_get("revoked_by").or_fault()?,
-            revoke_reason: r.try_get("revoke_reason").or_fault()?,
+            revocation: revocation_of(&r)?,
             apr_status: r.try_get("apr_status").or_fault()?,
             now: r.try_get("now").or_fault()?,
         })

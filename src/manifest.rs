@@ -54,6 +54,31 @@ pub fn read_manifest(path: &Path) -> Result<Vec<u8>, Stop> {
     })
 }
 
+/// A manifest from standard input (`manifest hash -`), bounded like a file:
+/// at most MAX_MANIFEST_BYTES, read through a `cap + 1` limit so that a
+/// larger stdin is refused as too large, not cut.
+pub fn read_manifest_stdin() -> Result<Vec<u8>, Stop> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            Stop::Reject(
+                Reject::ManifestMissing,
+                format!("cannot read the manifest from stdin: {e}"),
+            )
+        })?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Stop::Reject(
+            Reject::ManifestTooLarge,
+            format!("the manifest on stdin is larger than {MAX_MANIFEST_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 #[derive(Debug)]
 pub enum ReadError {
     Io(std::io::Error),

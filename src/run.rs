@@ -328,14 +328,18 @@ fn execute(settings: &Settings, apr: &str, dry_run: bool, evidence_head: Option<
 }
 
 /// A grant as `list` and `show` print it, with its signature checked
-/// against the trusted keys when there are any.
-fn grant_json(g: &crate::policy::Grant, trusted: Option<&TrustedKeys>) -> serde_json::Value {
+/// against the trusted keys when there are any, and who revoked it.
+fn grant_json(
+    g: &crate::policy::Grant,
+    revoked: &db::Revocation,
+    trusted: Option<&TrustedKeys>,
+) -> serde_json::Value {
     let signed = match trusted {
         Some(t) => match signing::verify_grant(t, g) {
             Ok(()) => "verified".to_owned(),
             Err(f) => format!("FORGED: {f}"),
         },
-        None => "not checked (no trusted keys)".to_owned(),
+        None => UNCHECKED.to_owned(),
     };
     serde_json::json!({
         "auth_code": g.auth_code,
@@ -356,15 +360,65 @@ fn grant_json(g: &crate::policy::Grant, trusted: Option<&TrustedKeys>) -> serde_
         "consumed_at": g.consumed_at.as_ref().map(crate::verdict::timestamp),
         "consumed_by": g.consumed_by,
         "consume_request_id": g.consume_request_id,
+        "revoked_at": revoked.at.as_ref().map(crate::verdict::timestamp),
+        "revoked_by": revoked.by,
+        "revoke_reason": revoked.reason,
         "key_id": g.key_id,
         "signature": signed,
         // SPEC §10: who approved it, as its signed binding names them.
-        "approved_by": g
-            .quorum
-            .as_ref()
-            .and_then(crate::policy::Quorum::from_json)
-            .map(|q| q.0.into_iter().map(|m| m.approver).collect::<Vec<_>>()),
+        "approved_by": approvers(g),
     })
+}
+
+/// What the signature check says when there are no trusted keys.
+const UNCHECKED: &str = "not checked (no trusted keys)";
+
+fn approvers(g: &crate::policy::Grant) -> Option<Vec<String>> {
+    g.quorum
+        .as_ref()
+        .and_then(crate::policy::Quorum::from_json)
+        .map(|q| q.0.into_iter().map(|m| m.approver).collect())
+}
+
+/// The signature check in one word, for a table cell.
+fn signature_word(signature: &str) -> &'static str {
+    if signature == "verified" {
+        "verified"
+    } else if signature == UNCHECKED {
+        "unchecked"
+    } else {
+        "FORGED"
+    }
+}
+
+/// A table whose every column is as wide as its widest cell (escaped),
+/// so no value runs into the next column; the last column is not padded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$} "));
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+        out
+    };
+    let mut text = line(header.to_vec());
+    for row in rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    text
 }
 
 /// `list`: grants, newest first.
@@ -380,47 +434,103 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
         limit: args.limit,
     };
     let result = with_db(settings, |c| db::list(c, &filter).map_err(|s| (s, None)));
-    let grants = match result {
+    let listed = match result {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
-        Ok(Ok(g)) => g,
+        Ok(Ok(l)) => l,
     };
-    let rows: Vec<serde_json::Value> = grants
+    let rows: Vec<serde_json::Value> = listed
+        .grants
         .iter()
-        .map(|g| grant_json(g, trusted.as_ref()))
+        .map(|(g, r)| grant_json(g, r, trusted.as_ref()))
         .collect();
     if args.jsonl {
         let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
         return Output::Raw(text.into_bytes());
     }
-    let v =
-        Verdict::done(Done::Listed, format!("{} grants", rows.len())).detail("count", rows.len());
+    let shown = rows.len();
+    let message = if i64::try_from(shown).unwrap_or(i64::MAX) < listed.total {
+        format!(
+            "{shown} of {} grants shown (--limit {})",
+            listed.total, args.limit
+        )
+    } else {
+        format!("{shown} grants")
+    };
+    let v = Verdict::done(Done::Listed, message.clone())
+        .detail("count", shown)
+        .detail("total", listed.total);
     if settings.json {
         return Output::Verdict(v.detail("grants", rows));
     }
-    let mut text = format!(
-        "{:<28} {:<9} {:<20} {:<24} {:<10} {}\n",
-        "auth_code", "status", "plan_ref", "expires_at", "signature", "spent/revoked by"
+    let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
+    let cells: Vec<Vec<String>> = listed
+        .grants
+        .iter()
+        .zip(&rows)
+        .map(|((g, revoked), r)| {
+            let by = match g.status.as_str() {
+                "revoked" => revoked.by.as_deref(),
+                _ => g.consumed_by.as_deref(),
+            };
+            vec![
+                esc(Some(&g.auth_code)),
+                esc(Some(&g.status)),
+                esc(g.plan_ref.as_deref()),
+                crate::verdict::timestamp(&g.expires_at),
+                signature_word(r["signature"].as_str().unwrap_or("")).to_owned(),
+                esc(by),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "auth_code",
+            "status",
+            "plan_ref",
+            "expires_at",
+            "signature",
+            "spent/revoked by",
+        ],
+        &cells,
     );
-    for (g, r) in grants.iter().zip(&rows) {
-        let sig = r["signature"].as_str().unwrap_or("");
-        text.push_str(&format!(
-            "{:<28} {:<9} {:<20} {:<24} {:<10} {}\n",
-            crate::verdict::escape(&g.auth_code),
-            crate::verdict::escape(&g.status),
-            crate::verdict::escape(g.plan_ref.as_deref().unwrap_or("")),
-            crate::verdict::timestamp(&g.expires_at),
-            sig.split(':')
-                .next()
-                .unwrap_or(sig)
-                .split(' ')
-                .next()
-                .unwrap_or(""),
-            crate::verdict::escape(g.consumed_by.as_deref().unwrap_or("")),
-        ));
+    if cells.iter().any(|c| c[4] == "unchecked") {
+        text.push_str(&format!("unchecked: {UNCHECKED}\n"));
     }
-    text.push_str(&format!("OK LISTED: {} grants\n", rows.len()));
+    if cells.iter().any(|c| c[4] == "FORGED") {
+        text.push_str("FORGED: the signature does not verify (list --jsonl or show says why)\n");
+    }
+    text.push_str(&format!("OK LISTED: {message}\n"));
     Output::Text(text, v)
+}
+
+/// `42m10s`, `1h5m`, `2d3h`: the two largest units of a span.
+fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m{sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+/// `3m`, `2h`, `5d`: the largest unit of a span, for "expired … ago".
+fn span_coarse(seconds: i64) -> String {
+    let s = seconds.max(0);
+    if s >= 86_400 {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 {
+        format!("{}h", s / 3600)
+    } else if s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// `show`: one grant, its binding, signature and history.
@@ -431,7 +541,7 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
         (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
     };
     let trusted = trusted_keys(settings).ok();
-    verdict(with_db(settings, |c| {
+    let output = verdict(with_db(settings, |c| {
         let Some(s) = db::show_grant(c, key).map_err(|s| (s, None))? else {
             return Err((
                 Stop::Reject(Reject::AuthNotFound, "no grant found".into()),
@@ -439,6 +549,7 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
             ));
         };
         let g = &s.grant;
+        let revoked = &s.revocation;
         let mut history = vec![serde_json::json!({
             "at": crate::verdict::timestamp(&g.granted_at), "event": "minted",
             "by": g.granted_by,
@@ -449,50 +560,140 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
                 "by": g.consumed_by, "request_id": g.consume_request_id,
             }));
         }
-        if let Some(at) = &s.revoked_at {
+        if let Some(at) = &revoked.at {
             history.push(serde_json::json!({
                 "at": crate::verdict::timestamp(at), "event": "revoked",
-                "by": s.revoked_by, "reason": s.revoke_reason,
+                "by": revoked.by, "reason": revoked.reason,
             }));
         }
-        if g.status == "active" && g.expires_at <= s.now {
+        // Active as stored, but past its expiry: no consume can spend it.
+        let expired = g.status == "active" && g.expires_at <= s.now;
+        if expired {
             history.push(serde_json::json!({
                 "at": crate::verdict::timestamp(&g.expires_at), "event": "expired",
             }));
         }
-        let grant = grant_json(g, trusted.as_ref());
+        let state = if expired {
+            "expired"
+        } else {
+            g.status.as_str()
+        };
+        let mut grant = grant_json(g, revoked, trusted.as_ref());
+        grant["state"] = state.into();
+        let signature = grant["signature"].as_str().unwrap_or("").to_owned();
         let mut v = Verdict::done(
             Done::Shown,
-            format!(
-                "{} is {} ({})",
-                g.auth_code,
-                g.status,
-                grant["signature"].as_str().unwrap_or("")
-            ),
+            format!("{} is {state} ({signature})", g.auth_code),
         )
         .apr(g.request_ref.clone())
         .auth_code(g.auth_code.clone())
         .expires_at(g.expires_at)
-        .detail("grant", grant.clone())
-        .detail("history", history.clone())
+        .detail("grant", grant)
+        .detail("history", history)
         .detail(
             "apr_status",
             s.apr_status.clone().unwrap_or_else(|| "no APR".into()),
         );
-        v.lines = grant
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, val)| {
-                format!(
-                    "{k:<20} {}",
-                    val.as_str().map_or_else(|| val.to_string(), str::to_owned)
-                )
-            })
-            .chain(history.iter().map(|h| format!("history: {h}")))
-            .collect();
+        v.lines = show_lines(&s, state, &signature);
         Ok(v)
-    }))
+    }));
+    match output {
+        // The human form is the grant once: its lines, then the verdict line.
+        Output::Verdict(v) if !settings.json && v.kind() == crate::verdict::Kind::Ok => {
+            let mut text: String = v.human_results();
+            text.push_str(&format!(
+                "OK {}: {}\n",
+                v.code(),
+                crate::verdict::escape(&v.message)
+            ));
+            Output::Text(text, v)
+        }
+        other => other,
+    }
+}
+
+/// `show` for a human: one line a fact, the state in words (the TTL left,
+/// or how long ago it expired), the approvers, then the history.
+fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
+    let g = &s.grant;
+    let left = (g.expires_at - s.now).num_seconds();
+    let state_words = match state {
+        "active" => format!("active, expires in {}", span(left)),
+        "expired" => format!(
+            "expired {} ago (stored as active; no consume can spend it)",
+            span_coarse(-left)
+        ),
+        other => other.to_owned(),
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut facts: Vec<(&str, String)> = vec![
+        ("auth_code", g.auth_code.clone()),
+        (
+            "apr",
+            format!(
+                "{} ({})",
+                g.request_ref,
+                s.apr_status.as_deref().unwrap_or("no APR")
+            ),
+        ),
+        ("state", state_words),
+        ("signature", signature.to_owned()),
+        (
+            "approved_by",
+            approvers(g).map_or_else(|| "-".into(), |a| a.join(", ")),
+        ),
+        ("plan_ref", opt(&g.plan_ref)),
+        ("carrier", opt(&g.carrier)),
+        ("lane", opt(&g.lane)),
+        ("target", opt(&g.target)),
+        ("manifest_hash", opt(&g.manifest_hash)),
+        ("protocol_version", opt(&g.protocol_version)),
+        (
+            "action_set",
+            g.action_set
+                .as_ref()
+                .map_or_else(|| "-".into(), |a| a.join(",")),
+        ),
+        ("apr_digest", opt(&g.apr_digest)),
+        ("rollback_plan_ref", opt(&g.rollback_plan_ref)),
+        ("key_id", opt(&g.key_id)),
+        (
+            "granted",
+            format!(
+                "{} by {}",
+                crate::verdict::timestamp(&g.granted_at),
+                opt(&g.granted_by)
+            ),
+        ),
+        ("expires_at", crate::verdict::timestamp(&g.expires_at)),
+    ];
+    if let Some(at) = &g.consumed_at {
+        facts.push((
+            "consumed",
+            format!(
+                "{} by {} (request id {})",
+                crate::verdict::timestamp(at),
+                opt(&g.consumed_by),
+                opt(&g.consume_request_id)
+            ),
+        ));
+    }
+    let r = &s.revocation;
+    if let Some(at) = &r.at {
+        facts.push((
+            "revoked",
+            format!(
+                "{} by {}: {}",
+                crate::verdict::timestamp(at),
+                opt(&r.by),
+                opt(&r.reason)
+            ),
+        ));
+    }
+    facts
+        .into_iter()
+        .map(|(k, v)| format!("{k:<18} {v}"))
+        .collect()
 }
 
 /// `digest --apr`: the cser-v1 digest of the APR's payload as stored; with
@@ -1435,18 +1636,26 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
         ManifestCommand::Hash { file } => (file, true),
         ManifestCommand::Canon { file } => (file, false),
     };
-    let bytes = match manifest::read_manifest(path) {
+    let stdin = path.as_os_str() == "-";
+    let read = if stdin {
+        manifest::read_manifest_stdin()
+    } else {
+        manifest::read_manifest(path)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let source = if stdin {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
     };
     match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
         Ok(canon) if json => {
             let hash = cser::Sha256Hex::of(canon.as_bytes());
-            let v = Verdict::done(
-                Done::Hashed,
-                format!("cser-v1 SHA-256 of {}", path.display()),
-            )
-            .detail("sha256", hash.as_str());
+            let v = Verdict::done(Done::Hashed, format!("cser-v1 SHA-256 of {source}"))
+                .detail("sha256", hash.as_str());
             Output::Verdict(if want_hash {
                 v
             } else {
@@ -1459,7 +1668,7 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
         Ok(canon) => Output::Raw(canon.into_bytes()),
         Err(e) => Output::Verdict(Verdict::new(
             Status::Reject(Reject::ManifestInvalid),
-            format!("{} is not cser-v1 JSON: {e}", path.display()),
+            format!("{source} is not cser-v1 JSON: {e}"),
         )),
     }
 }

@@ -58,8 +58,10 @@ fn every_page_the_main_page_refers_to_is_there() {
         .find(|(p, _)| p == "man/man1/dot-authorize-build-step.1")
         .map(|(_, b)| String::from_utf8_lossy(b).replace("\\-", "-"))
         .unwrap();
+    // SUBCOMMANDS has one a line; SEE ALSO lists them `a(1), b(1)`.
     for line in main
         .lines()
+        .flat_map(|l| l.split(", "))
         .filter(|l| l.starts_with("dot-authorize-build-step-") && l.ends_with("(1)"))
     {
         let page = line.trim_end_matches("(1)");

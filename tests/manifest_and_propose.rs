@@ -306,3 +306,99 @@ fn the_proposer_role_cannot_touch_grants_or_approve() {
         assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");
     }
 }
+
+/// `bin`, with `stdin` written to the command's standard input.
+fn bin_stdin(args: &[&str], stdin: &[u8]) -> Run {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    // A writer of its own: the command may stop reading (too large) and
+    // answer while bytes are still unwritten; a broken pipe is then expected.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&bytes);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        argv: args.iter().map(|s| s.to_string()).collect(),
+        output,
+    }
+}
+
+#[test]
+fn manifest_hash_and_canon_of_dash_read_stdin_and_agree_with_the_file() {
+    let file = manifest("c1-valid.json");
+    let bytes = std::fs::read(&file).unwrap();
+    let from_file = bin(&["manifest", "hash", &file]);
+    let from_stdin = bin_stdin(&["manifest", "hash", "-"], &bytes);
+    assert_eq!(from_stdin.exit(), 0, "{from_stdin}");
+    assert_eq!(from_stdin.stdout(), from_file.stdout(), "{from_stdin}");
+    let canon = bin_stdin(&["manifest", "canon", "-"], &bytes);
+    assert_eq!(canon.exit(), 0, "{canon}");
+    assert_eq!(
+        canon.output.stdout,
+        bin(&["manifest", "canon", &file]).output.stdout
+    );
+    let json = bin_stdin(&["manifest", "hash", "-", "--json"], &bytes);
+    json.expect(0, "OK", "HASHED");
+    assert!(
+        json.json()["message"].as_str().unwrap().contains("stdin"),
+        "{json}"
+    );
+}
+
+#[test]
+fn manifest_hash_of_a_stdin_larger_than_the_file_cap_is_too_large() {
+    // One byte over the 16 MiB cap, valid JSON up to there: only the size
+    // can be what is refused.
+    let cap = 16 * 1024 * 1024;
+    let mut big = b"[\"".to_vec();
+    big.resize(cap - 1, b'a');
+    big.extend_from_slice(b"\"]");
+    assert_eq!(big.len(), cap + 1);
+    let run = bin_stdin(&["manifest", "hash", "-", "--json"], &big);
+    run.expect(4, "FAIL", "REJECT_MANIFEST_TOO_LARGE");
+    // At the cap exactly it is read (and hashed).
+    big.truncate(cap - 2);
+    big.extend_from_slice(b"\"]");
+    assert_eq!(big.len(), cap);
+    bin_stdin(&["manifest", "hash", "-", "--json"], &big).expect(0, "OK", "HASHED");
+}
+
+#[test]
+fn a_duplicate_key_is_named_once_escaped_once() {
+    let dir = std::env::temp_dir().join(format!("dup-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dup.json");
+    std::fs::write(&file, br#"{"a\"b":1,"a\"b":2}"#).unwrap();
+    let run = bin(&["manifest", "canon", file.to_str().unwrap(), "--json"]);
+    run.expect(4, "FAIL", "REJECT_MANIFEST_INVALID");
+    let message = run.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.ends_with(r#"duplicate object key "a\"b""#),
+        "the key is escaped once, as JSON writes it: {message}"
+    );
+    assert_eq!(message.matches("a\\\"b").count(), 1, "{message}");
+    // The same from stdin.
+    let run = bin_stdin(
+        &["manifest", "canon", "-", "--json"],
+        br#"{"a\"b":1,"a\"b":2}"#,
+    );
+    run.expect(4, "FAIL", "REJECT_MANIFEST_INVALID");
+    assert!(
+        run.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(r#"duplicate object key "a\"b""#),
+        "{run}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

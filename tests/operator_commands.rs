@@ -278,3 +278,223 @@ fn a_patch_aprs_base64_is_shortened_for_humans_by_review_and_digest_and_whole_in
         .get(0);
     assert_eq!(recorded.as_deref(), Some(d.as_str()));
 }
+
+#[test]
+fn list_status_bogus_is_a_usage_error_naming_the_accepted_statuses_before_any_read() {
+    let pg = Pg::start();
+    let db = pg.db();
+    let run = db.run(&["list", "--status", "bogus"]);
+    assert_eq!(run.exit(), 2, "{run}");
+    for status in ["active", "consumed", "revoked"] {
+        assert!(run.stderr().contains(status), "names {status}: {run}");
+    }
+    let json = db.run(&["list", "--status", "bogus", "--json"]);
+    assert_eq!(json.exit(), 2, "{json}");
+    assert_eq!(json.json()["verdict"], "USAGE", "{json}");
+    // Nothing is read: with no server behind the socket it is still usage.
+    let output = std::process::Command::new(BIN)
+        .args(["list", "--status", "bogus"])
+        .env_clear()
+        .env("PGHOST", "/nonexistent-socket-dir")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+/// The table's cells by the header's columns: each header word starts a
+/// column, and every row's value must start exactly there.
+fn cells(table: &str) -> Vec<Vec<String>> {
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let starts: Vec<usize> = [
+        "auth_code",
+        "status",
+        "plan_ref",
+        "expires_at",
+        "signature",
+        "spent/revoked by",
+    ]
+    .iter()
+    .map(|h| header.find(h).unwrap_or_else(|| panic!("no {h}: {header}")))
+    .collect();
+    lines
+        .take_while(|l| l.starts_with("GBA-"))
+        .map(|l| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    assert!(
+                        s == 0 || l.len() < s || l.as_bytes()[s - 1] == b' ',
+                        "a cell runs into column {i}:\n{header}\n{l}"
+                    );
+                    let end = starts.get(i + 1).copied().unwrap_or(l.len()).min(l.len());
+                    l.get(s..end).unwrap_or("").trim().to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn list_names_the_revoker_shows_whole_cells_and_says_n_of_m_when_the_limit_cut_it() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    mint(&db, "APR-LV1", "PLAN-A");
+    mint(&db, "APR-LV2", "PLAN-B");
+    mint(&db, "APR-LV3", "PLAN-C");
+    db.run(&[
+        "revoke",
+        "--apr",
+        "APR-LV3",
+        "--reason",
+        "wrong plan",
+        "--by",
+        "owner",
+        "--json",
+    ])
+    .expect(0, "OK", "REVOKED");
+    let all = db.run(&["list", "--json"]);
+    let grants = all.json()["grants"].as_array().unwrap().clone();
+    let by_apr = |apr: &str| grants.iter().find(|g| g["apr"] == apr).unwrap().clone();
+    let revoked = by_apr("APR-LV3");
+    assert_eq!(revoked["revoked_by"], "owner", "{all}");
+    assert_eq!(revoked["revoke_reason"], "wrong plan", "{all}");
+    assert!(
+        revoked["revoked_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{all}"
+    );
+    let active = by_apr("APR-LV1");
+    for key in ["revoked_at", "revoked_by", "revoke_reason"] {
+        assert!(
+            active.as_object().unwrap().contains_key(key),
+            "{key}: {all}"
+        );
+        assert!(active[key].is_null(), "{key}: {all}");
+    }
+
+    let table = db.run(&["list"]);
+    assert_eq!(table.exit(), 0, "{table}");
+    let rows = cells(&table.stdout());
+    assert_eq!(rows.len(), 3, "{table}");
+    for row in &rows {
+        let g = grants.iter().find(|g| g["auth_code"] == row[0]).unwrap();
+        assert_eq!(row[3], g["expires_at"].as_str().unwrap(), "{table}");
+        assert_eq!(row[4], "verified", "{table}");
+    }
+    let row3 = rows.iter().find(|r| r[0] == "GBA-C1-APR-LV3").unwrap();
+    assert_eq!(
+        (row3[1].as_str(), row3[5].as_str()),
+        ("revoked", "owner"),
+        "{table}"
+    );
+
+    // Without trusted keys the cell says so in a word, explained once.
+    let mut cmd = db.command_as(
+        dot_authorize_build_step::fixtures::role_for(&["list"]),
+        &["list"],
+    );
+    cmd.env_remove(dot_authorize_build_step::signing::TRUSTED_KEYS_ENV);
+    let output = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for row in cells(&text) {
+        assert_eq!(row[4], "unchecked", "{text}");
+    }
+    assert_eq!(
+        text.matches("unchecked: not checked (no trusted keys)")
+            .count(),
+        1,
+        "{text}"
+    );
+
+    // --limit cut it: N of M, M counted with the same filters.
+    let cut = db.run(&["list", "--limit", "2"]);
+    assert!(
+        cut.stdout()
+            .trim_end()
+            .ends_with("OK LISTED: 2 of 3 grants shown (--limit 2)"),
+        "{cut}"
+    );
+    let cut = db.run(&["list", "--status", "active", "--limit", "1", "--json"]);
+    cut.expect(0, "OK", "LISTED");
+    assert_eq!(cut.json()["count"], 1, "{cut}");
+    assert_eq!(cut.json()["total"], 2, "{cut}");
+    assert_eq!(
+        cut.json()["message"],
+        "1 of 2 grants shown (--limit 1)",
+        "{cut}"
+    );
+    let whole = db.run(&["list", "--status", "active", "--json"]);
+    assert_eq!(whole.json()["message"], "2 grants", "{whole}");
+    assert_eq!(whole.json()["total"], 2, "{whole}");
+}
+
+#[test]
+fn show_prints_the_grant_once_with_its_ttl_and_approvers_and_calls_a_past_expiry_expired() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    mint(&db, "APR-SV1", "PLAN-SV");
+    let human = db.run(&["show", "--apr", "APR-SV1"]);
+    assert_eq!(human.exit(), 0, "{human}");
+    let out = human.stdout();
+    assert!(
+        !out.lines().any(|l| l.contains('{')),
+        "no JSON in the human form: {human}"
+    );
+    assert_eq!(
+        out.matches("GBA-C1-APR-SV1").count(),
+        2,
+        "once, and in the verdict: {human}"
+    );
+    assert_eq!(out.matches("PLAN-SV").count(), 1, "{human}");
+    assert!(
+        out.contains("expires in 59m") || out.contains("expires in 1h0m"),
+        "{human}"
+    );
+    let approvers = out
+        .lines()
+        .find(|l| l.starts_with("approved_by"))
+        .unwrap_or_else(|| panic!("no approved_by: {human}"));
+    assert!(
+        approvers.contains("alice") && approvers.contains("bob"),
+        "{human}"
+    );
+    let json = db.run(&["show", "--apr", "APR-SV1", "--json"]);
+    assert_eq!(json.json()["grant"]["status"], "active", "{json}");
+    assert_eq!(json.json()["grant"]["state"], "active", "{json}");
+
+    // Its expiry passed (moved back by hand): shown as expired, stored as active.
+    db.sql(
+        "SET session_replication_role = replica; \
+         UPDATE governance_build_authorization \
+            SET granted_at = clock_timestamp() - interval '1 hour 3 minutes 20 seconds', \
+                expires_at = clock_timestamp() - interval '3 minutes 20 seconds' \
+          WHERE request_ref = 'APR-SV1'; \
+         SET session_replication_role = origin;",
+    );
+    let human = db.run(&["show", "--apr", "APR-SV1"]);
+    assert_eq!(human.exit(), 0, "{human}");
+    assert!(human.stdout().contains("expired 3m ago"), "{human}");
+    let state = human
+        .stdout()
+        .lines()
+        .find(|l| l.starts_with("state"))
+        .unwrap_or_else(|| panic!("no state line: {human}"))
+        .to_string();
+    assert!(
+        state.contains("expired") && !state.contains("active,"),
+        "{human}"
+    );
+    assert!(
+        human.stdout().contains("is expired"),
+        "the verdict says it too: {human}"
+    );
+    let json = db.run(&["show", "--apr", "APR-SV1", "--json"]);
+    assert_eq!(json.json()["grant"]["status"], "active", "{json}");
+    assert_eq!(json.json()["grant"]["state"], "expired", "{json}");
+}

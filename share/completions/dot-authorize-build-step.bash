@@ -171,7 +171,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__consume)
+        dot__authorize__build__step__subcmd__consume)
             opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -261,7 +261,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__digest)
+        dot__authorize__build__step__subcmd__digest)
             opts="-h --apr --message --decision --by --db-url --connect-timeout --lock-timeout --statement-timeout --schema --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -307,7 +307,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence)
+        dot__authorize__build__step__subcmd__evidence)
             opts="-h --json --help verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -321,7 +321,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence__subcmd__help)
+        dot__authorize__build__step__subcmd__evidence__subcmd__help)
             opts="verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -335,7 +335,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence__subcmd__help__subcmd__help)
+        dot__authorize__build__step__subcmd__evidence__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -349,7 +349,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence__subcmd__help__subcmd__verify)
+        dot__authorize__build__step__subcmd__evidence__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -363,7 +363,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__evidence__subcmd__verify)
+        dot__authorize__build__step__subcmd__evidence__subcmd__verify)
             opts="-h --db --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -401,7 +401,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__execute)
+        dot__authorize__build__step__subcmd__execute)
             opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -455,7 +455,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__harness)
+        dot__authorize__build__step__subcmd__harness)
             opts="-h --keep --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -469,7 +469,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help)
+        dot__authorize__build__step__subcmd__help)
             opts="execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -483,7 +483,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__consume)
+        dot__authorize__build__step__subcmd__help__subcmd__consume)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -497,7 +497,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__digest)
+        dot__authorize__build__step__subcmd__help__subcmd__digest)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -511,7 +511,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__evidence)
+        dot__authorize__build__step__subcmd__help__subcmd__evidence)
             opts="verify"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -525,7 +525,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__evidence__subcmd__verify)
+        dot__authorize__build__step__subcmd__help__subcmd__evidence__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -539,7 +539,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__execute)
+        dot__authorize__build__step__subcmd__help__subcmd__execute)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -553,7 +553,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__harness)
+        dot__authorize__build__step__subcmd__help__subcmd__harness)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -567,7 +567,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__help)
+        dot__authorize__build__step__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -581,7 +581,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__keygen)
+        dot__authorize__build__step__subcmd__help__subcmd__keygen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -595,7 +595,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__list)
+        dot__authorize__build__step__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -609,7 +609,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__manifest)
+        dot__authorize__build__step__subcmd__help__subcmd__manifest)
             opts="hash canon"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -623,7 +623,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__manifest__subcmd__canon)
+        dot__authorize__build__step__subcmd__help__subcmd__manifest__subcmd__canon)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -637,7 +637,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__manifest__subcmd__hash)
+        dot__authorize__build__step__subcmd__help__subcmd__manifest__subcmd__hash)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -651,7 +651,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__propose)
+        dot__authorize__build__step__subcmd__help__subcmd__propose)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -665,7 +665,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__propose__subcmd__patch)
+        dot__authorize__build__step__subcmd__help__subcmd__propose__subcmd__patch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -679,7 +679,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__readback)
+        dot__authorize__build__step__subcmd__help__subcmd__readback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -693,7 +693,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__review)
+        dot__authorize__build__step__subcmd__help__subcmd__review)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -707,7 +707,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__revoke)
+        dot__authorize__build__step__subcmd__help__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -721,7 +721,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__show)
+        dot__authorize__build__step__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -735,7 +735,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__help__subcmd__show__subcmd__patch)
+        dot__authorize__build__step__subcmd__help__subcmd__show__subcmd__patch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -749,7 +749,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__keygen)
+        dot__authorize__build__step__subcmd__keygen)
             opts="-h --out --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -767,7 +767,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__list)
+        dot__authorize__build__step__subcmd__list)
             opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -775,7 +775,7 @@ _dot__authorize__build__step() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "active consumed revoked" -- "${cur}"))
                     return 0
                     ;;
                 --apr)
@@ -825,7 +825,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest)
+        dot__authorize__build__step__subcmd__manifest)
             opts="-h --json --help hash canon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -839,7 +839,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__canon)
+        dot__authorize__build__step__subcmd__manifest__subcmd__canon)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -853,7 +853,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__hash)
+        dot__authorize__build__step__subcmd__manifest__subcmd__hash)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -867,7 +867,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__help)
+        dot__authorize__build__step__subcmd__manifest__subcmd__help)
             opts="hash canon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -881,7 +881,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__help__subcmd__canon)
+        dot__authorize__build__step__subcmd__manifest__subcmd__help__subcmd__canon)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -895,7 +895,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__help__subcmd__hash)
+        dot__authorize__build__step__subcmd__manifest__subcmd__help__subcmd__hash)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -909,7 +909,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__manifest__subcmd__help__subcmd__help)
+        dot__authorize__build__step__subcmd__manifest__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -923,7 +923,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose)
+        dot__authorize__build__step__subcmd__propose)
             opts="-h --manifest --manifest-hash --plan-ref --ttl --rollback-plan-ref --by --apr --session --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -993,7 +993,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__propose__subcmd__patch)
+        dot__authorize__build__step__subcmd__propose__subcmd__patch)
             opts="-h --new-content --file-path --dot-code --session --test-plan --by --apr --restore --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1059,7 +1059,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__readback)
+        dot__authorize__build__step__subcmd__readback)
             opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1105,7 +1105,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__review)
+        dot__authorize__build__step__subcmd__review)
             opts="-h --apr --approve --reject --by --digest --sign-key --signature --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1167,7 +1167,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__revoke)
+        dot__authorize__build__step__subcmd__revoke)
             opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1225,7 +1225,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show)
+        dot__authorize__build__step__subcmd__show)
             opts="-h --auth-code --apr --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1275,7 +1275,7 @@ _dot__authorize__build__step() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dot__subcmd__authorize__subcmd__build__subcmd__step__subcmd__show__subcmd__patch)
+        dot__authorize__build__step__subcmd__show__subcmd__patch)
             opts="-h --apr --against --out --force --db-url --connect-timeout --lock-timeout --statement-timeout --schema --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

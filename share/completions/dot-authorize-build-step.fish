@@ -119,7 +119,9 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l dry-run -d 'Print the APR; write nothing (the live vocabulary is checked only if a database answers)'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand propose" -s h -l help -d 'Print help'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l status -d 'Only grants with this status (active, consumed, revoked, …)' -r
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l status -d 'Only grants with this status as stored (an active grant past its expiry is still active)' -r -f -a "active\t''
+consumed\t''
+revoked\t''"
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l apr -d 'Only the grant minted for this APR' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l plan -d 'Only grants for this plan' -r
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand list" -l expiring-within -d 'Only active grants that expire within this long from now (e.g. 30m)' -r
