@@ -11,12 +11,7 @@ use std::process::Command;
 
 /// Reviewer logins of their own (the test approvers' names).
 fn reviewers(db: &Db<'_>, names: &[&str]) {
-    for who in names {
-        db.sql(&format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{who}') THEN \
-               CREATE ROLE \"{who}\" LOGIN; END IF; END $$; GRANT dot_apr_reviewer TO \"{who}\";"
-        ));
-    }
+    logins(db, names, Some("dot_apr_reviewer"));
 }
 
 fn sqlstate(e: &postgres::Error) -> String {
@@ -330,11 +325,8 @@ fn finding_4_aggregates_that_shadow_pg_catalogs_change_nothing() {
     // PostgreSQL 13 and 14's default: everyone may create in public. A
     // login with no governance privilege plants a count(text) that says 99
     // and a json_agg(json) that drops every reject.
-    db.sql(
-        "GRANT CREATE ON SCHEMA public TO PUBLIC; \
-         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nobody_at_all') THEN \
-           CREATE ROLE nobody_at_all LOGIN; END IF; END $$;",
-    );
+    db.sql("GRANT CREATE ON SCHEMA public TO PUBLIC");
+    logins(&db, &["nobody_at_all"], None);
     let mut nobody = pg.cluster.connect("nobody_at_all", &db.name).unwrap();
     nobody
         .batch_execute(

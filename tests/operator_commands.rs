@@ -106,12 +106,7 @@ fn show_gives_the_binding_the_signature_check_and_the_history() {
 /// Approvers' logins, members of the staged reviewer role (roles are the
 /// cluster's, shared by every test database).
 fn reviewers(db: &Db<'_>) {
-    db.sql(
-        "DO $$ BEGIN \
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'alice_rv') THEN CREATE ROLE alice_rv LOGIN; END IF; \
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bob_rv') THEN CREATE ROLE bob_rv LOGIN; END IF; \
-         END $$; GRANT dot_apr_reviewer TO alice_rv, bob_rv;",
-    );
+    logins(db, &["alice_rv", "bob_rv"], Some("dot_apr_reviewer"));
 }
 
 #[test]

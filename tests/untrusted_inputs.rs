@@ -211,11 +211,7 @@ fn finding_8_invisible_characters_in_a_payload_are_escaped_by_digest_and_review(
     let mut payload = valid_payload();
     payload["plan_ref"] = format!("LEGO1{hidden}").into();
     db.insert_apr("APR-HIDDEN", "authorize_build_step", &payload, "proposed");
-    db.sql(
-        "DO $$ BEGIN \
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carol_rv') THEN CREATE ROLE carol_rv LOGIN; END IF; \
-         END $$; GRANT dot_apr_reviewer TO carol_rv;",
-    );
+    logins(&db, &["carol_rv"], Some("dot_apr_reviewer"));
     for (role, argv) in [
         (
             "dot_authorize_build_step",

@@ -520,3 +520,23 @@ pub fn forged_insert(apr: &str, ttl: &str) -> String {
         digest(&p)
     )
 }
+
+/// Logins of their own, members of `group` when one is given. Roles are the
+/// cluster's, shared by every test database and every test thread of this
+/// process: they are made under one lock, so that two tests creating the
+/// same login at once never collide.
+pub fn logins(db: &Db<'_>, names: &[&str], group: Option<&str>) {
+    let mut sql = String::from("SELECT pg_advisory_xact_lock(20261201);");
+    for who in names {
+        let quoted = who.replace('"', "\"\"");
+        let literal = who.replace('\'', "''");
+        sql.push_str(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN \
+               CREATE ROLE \"{quoted}\" LOGIN; END IF; END $$;"
+        ));
+        if let Some(group) = group {
+            sql.push_str(&format!("GRANT {group} TO \"{quoted}\";"));
+        }
+    }
+    db.sql(&format!("BEGIN; {sql} COMMIT;"));
+}
