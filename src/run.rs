@@ -1590,6 +1590,13 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         // The action set comes from the live vocabulary (db::propose).
         None => (args.manifest_hash.clone().unwrap_or_default(), Vec::new()),
     };
+    // A bare number is a slip of the hand, not a TTL out of range: usage.
+    if !args.ttl.is_empty() && args.ttl.bytes().all(|b| b.is_ascii_digit()) {
+        return Output::Usage(format!(
+            "--ttl {:?} has no unit: add one, e.g. {}s or {}m (s, m, h)",
+            args.ttl, args.ttl, args.ttl
+        ));
+    }
     let ttl_seconds = match crate::cli::parse_duration(&args.ttl) {
         Ok(d) if d.subsec_nanos() == 0 => serde_json::Value::from(d.as_secs()),
         Ok(_) => {
