@@ -365,6 +365,11 @@ pub struct ReviewArgs {
     /// The payload digest you reviewed; refused if the payload is no longer that one
     #[arg(long, value_name = "H", value_parser = printable)]
     pub digest: Option<String>,
+    /// Why you reject (1-500 printable characters; only with --reject). It is kept in
+    /// the verdict and the evidence log only: apr_approvals has no column for it, and
+    /// the vote's signature does not cover it
+    #[arg(long, value_name = "TEXT", requires = "reject", conflicts_with = "approve", value_parser = reject_reason)]
+    pub reason: Option<String>,
     /// Sign the vote with this OpenSSH key (else DOT_ABS_APPROVER_KEY): a private key file (a
     /// passphrase is asked on the terminal), or a .pub file whose key ssh-agent holds
     #[arg(long, value_name = "FILE", conflicts_with = "signature")]
@@ -667,6 +672,15 @@ pub fn printable(s: &str) -> Result<String, String> {
         )),
         None => Ok(s.to_owned()),
     }
+}
+
+/// review's `--reason`: 1-500 characters, none of them hidden.
+fn reject_reason(s: &str) -> Result<String, String> {
+    let n = s.chars().count();
+    if !(1..=500).contains(&n) {
+        return Err(format!("must be 1-500 characters, not {n}"));
+    }
+    printable(s)
 }
 
 /// Control characters and the invisible or direction-changing format

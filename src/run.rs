@@ -780,7 +780,13 @@ fn review(settings: &Settings, a: &crate::cli::ReviewArgs) -> Output {
                     ))
                 })?;
         }
-        db::record_vote(c, &read, &vote).map_err(tag)
+        let recorded = db::record_vote(c, &read, &vote).map_err(tag)?;
+        // Not in the database (apr_approvals has no column for it): the
+        // verdict, and through it the evidence log, is where it is kept.
+        Ok(match &a.reason {
+            Some(reason) => recorded.detail("reason", reason.as_str()),
+            None => recorded,
+        })
     }))
 }
 

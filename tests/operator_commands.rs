@@ -115,6 +115,49 @@ fn reviewers(db: &Db<'_>) {
 }
 
 #[test]
+fn review_reject_reason_is_in_the_verdict_and_refused_with_approve_or_when_malformed() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    reviewers(&db);
+    let payload = valid_payload();
+    db.insert_apr("APR-RR", "authorize_build_step", &payload, "proposed");
+    let before = db.snapshot();
+    let long = "x".repeat(501);
+    for (decision, reason) in [
+        ("--approve", "looks fine"),
+        ("--reject", ""),
+        ("--reject", "two\nlines"),
+        ("--reject", long.as_str()),
+    ] {
+        let run = db.run_as(
+            "alice_rv",
+            &[
+                "review", "--apr", "APR-RR", decision, "--reason", reason, "--json",
+            ],
+        );
+        assert_eq!(run.exit(), 2, "{run}");
+        assert_eq!(run.json()["verdict"], "USAGE", "{run}");
+    }
+    assert_eq!(db.snapshot(), before);
+    let run = db.run_as(
+        "alice_rv",
+        &[
+            "review",
+            "--apr",
+            "APR-RR",
+            "--reject",
+            "--reason",
+            "wrong plan ref",
+            "--json",
+        ],
+    );
+    run.expect(0, "OK", "REVIEWED");
+    assert_eq!(run.json()["decision"], "reject", "{run}");
+    assert_eq!(run.json()["reason"], "wrong plan ref", "{run}");
+}
+
+#[test]
 fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
     let pg = Pg::start();
     let db = pg.db();
