@@ -362,8 +362,9 @@ pub struct ReviewArgs {
     /// Who reviews: must be exactly the database login running the command (default: that login)
     #[arg(long, value_name = "WHO", value_parser = name)]
     pub by: Option<String>,
-    /// The payload digest you reviewed; refused if the payload is no longer that one
-    #[arg(long, value_name = "H", value_parser = printable)]
+    /// The payload digest you reviewed (64 lowercase hex; else a usage error); refused
+    /// with REJECT_DIGEST_MISMATCH if the payload's digest is not that one
+    #[arg(long, value_name = "H", value_parser = payload_digest)]
     pub digest: Option<String>,
     /// Why you reject (1-500 printable characters; only with --reject). It is kept in
     /// the verdict and the evidence log only: apr_approvals has no column for it, and
@@ -671,6 +672,16 @@ pub fn printable(s: &str) -> Result<String, String> {
             u32::from(c)
         )),
         None => Ok(s.to_owned()),
+    }
+}
+
+/// review's `--digest`: a cser-v1 SHA-256, 64 lowercase hex digits. Anything
+/// else is a slip of the hand, told apart from a digest of another payload.
+fn payload_digest(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 64 lowercase hex digits, as `digest --apr CODE` prints".into())
     }
 }
 
