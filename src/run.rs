@@ -1217,13 +1217,22 @@ fn show_patch(
                 &path.display().to_string(),
                 &format!("{apr}:new_content"),
             );
-            v.lines = diff.lines().map(str::to_owned).collect();
+            v.lines = if diff.is_empty() {
+                vec!["no differences".to_owned()]
+            } else {
+                diff.lines().map(str::to_owned).collect()
+            };
             v = v.detail("diff", diff);
         } else if out.is_none() {
             v.lines = String::from_utf8_lossy(&bytes)
                 .lines()
                 .map(str::to_owned)
                 .collect();
+            // --json has no result lines: the content goes in the verdict,
+            // as text when it is text (new_content_sha256 is over the bytes).
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                v = v.detail("new_content", text);
+            }
         }
         Ok(v)
     });
