@@ -291,7 +291,8 @@ pub enum Command {
         runs every case as the least-privilege role, prints one row per case and `N passed, M failed`,\n\
         and removes the cluster. Exit 0 only when every case passes.")]
     Harness {
-        /// Leave the cluster running afterwards and print how to stop it
+        /// Leave the cluster running afterwards (marked KEPT, so no other run's reaper
+        /// removes it) and print its socket dir, data dir, databases and how to stop it
         #[arg(long)]
         keep: bool,
     },

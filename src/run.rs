@@ -1282,10 +1282,12 @@ fn harness(json: bool, keep: bool) -> Output {
         })
         .collect();
     v = v.detail("passed", passed).detail("failed", failed);
-    if let Some(stop) = &report.kept {
+    if let Some(kept) = &report.kept {
         v = v
-            .detail("kept_socket_dir", report.socket_dir.clone())
-            .detail("stop_with", stop.clone());
+            .detail("kept_socket_dir", kept.socket_dir.clone())
+            .detail("kept_data_dir", kept.data_dir.clone())
+            .detail("kept_databases", kept.databases.clone())
+            .detail("stop_with", kept.stop_with.clone());
     }
     if json {
         return Output::Verdict(v.detail("cases", rows));
