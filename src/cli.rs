@@ -67,14 +67,15 @@ pub struct Connection {
     /// PostgreSQL URL or key=value string (without a password)
     #[arg(long, value_name = "URL")]
     pub db_url: Option<String>,
-    /// Give up connecting, handshake included, after this long (default: the URL's
-    /// connect_timeout, else PGCONNECT_TIMEOUT, else 10s)
+    /// Give up connecting, handshake included, after this long, with its unit: 500ms,
+    /// 10s, 2m (default: the URL's connect_timeout, else PGCONNECT_TIMEOUT, else 10s)
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Option<Duration>,
-    /// Give up waiting for a lock after this long (e.g. 10s, 500ms)
+    /// Give up waiting for a lock after this long, with its unit: 10s, 500ms (a bare
+    /// number is refused)
     #[arg(long, value_parser = parse_timeout, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: Duration,
-    /// Give up on any one statement after this long
+    /// Give up on any one statement after this long, with its unit: 30s, 2m
     #[arg(long, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub statement_timeout: Duration,
     /// The schema of the governance tables (else DOT_ABS_SCHEMA, else public); every
@@ -290,7 +291,8 @@ pub enum Command {
         runs every case as the least-privilege role, prints one row per case and `N passed, M failed`,\n\
         and removes the cluster. Exit 0 only when every case passes.")]
     Harness {
-        /// Leave the cluster running afterwards and print how to stop it
+        /// Leave the cluster running afterwards (marked KEPT, so no other run's reaper
+        /// removes it) and print its socket dir, data dir, databases and how to stop it
         #[arg(long)]
         keep: bool,
     },
@@ -361,9 +363,15 @@ pub struct ReviewArgs {
     /// Who reviews: must be exactly the database login running the command (default: that login)
     #[arg(long, value_name = "WHO", value_parser = name)]
     pub by: Option<String>,
-    /// The payload digest you reviewed; refused if the payload is no longer that one
-    #[arg(long, value_name = "H", value_parser = printable)]
+    /// The payload digest you reviewed (64 lowercase hex; else a usage error); refused
+    /// with REJECT_DIGEST_MISMATCH if the payload's digest is not that one
+    #[arg(long, value_name = "H", value_parser = payload_digest)]
     pub digest: Option<String>,
+    /// Why you reject (1-500 printable characters; only with --reject). It is kept in
+    /// the verdict and the evidence log only: apr_approvals has no column for it, and
+    /// the vote's signature does not cover it
+    #[arg(long, value_name = "TEXT", requires = "reject", conflicts_with = "approve", value_parser = reject_reason)]
+    pub reason: Option<String>,
     /// Sign the vote with this OpenSSH key (else DOT_ABS_APPROVER_KEY): a private key file (a
     /// passphrase is asked on the terminal), or a .pub file whose key ssh-agent holds
     #[arg(long, value_name = "FILE", conflicts_with = "signature")]
@@ -428,7 +436,7 @@ pub struct ListArgs {
     /// Only grants for this plan
     #[arg(long, value_name = "P", value_parser = printable)]
     pub plan: Option<String>,
-    /// Only active grants that expire within this long from now (e.g. 30m)
+    /// Only active grants that expire within this long from now, with its unit: 30m, 2h
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub expiring_within: Option<Duration>,
     /// At most this many (newest first)
@@ -499,7 +507,8 @@ pub struct ProposeArgs {
     /// The plan the grant is bound to (1-128 of [A-Za-z0-9._:-])
     #[arg(long, value_name = "P", value_parser = printable)]
     pub plan_ref: String,
-    /// How long the grant lives once minted: 90s, 30m, 2h (at most 24h)
+    /// How long the grant lives once minted, with its unit: 90s, 30m, 2h (at most 24h;
+    /// a bare number is refused)
     #[arg(long, value_name = "DURATION")]
     pub ttl: String,
     /// The plan that undoes the build (1-128 of [A-Za-z0-9._:-])
@@ -667,6 +676,25 @@ pub fn printable(s: &str) -> Result<String, String> {
     }
 }
 
+/// review's `--digest`: a cser-v1 SHA-256, 64 lowercase hex digits. Anything
+/// else is a slip of the hand, told apart from a digest of another payload.
+fn payload_digest(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 64 lowercase hex digits, as `digest --apr CODE` prints".into())
+    }
+}
+
+/// review's `--reason`: 1-500 characters, none of them hidden.
+fn reject_reason(s: &str) -> Result<String, String> {
+    let n = s.chars().count();
+    if !(1..=500).contains(&n) {
+        return Err(format!("must be 1-500 characters, not {n}"));
+    }
+    printable(s)
+}
+
 /// Control characters and the invisible or direction-changing format
 /// characters that make two different strings look alike.
 pub fn is_hidden(c: char) -> bool {
@@ -713,23 +741,30 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// `90s`, `30m`, `2h`, `1d`, `500ms`; a bare number is seconds.
+/// `90s`, `30m`, `2h`, `1d`, `500ms`. A bare number is refused: PostgreSQL
+/// reads a bare `lock_timeout` as milliseconds, so guessing seconds here
+/// would be off by a thousand for whoever brings that habit.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 2h"))?;
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 90s, 30m, 2h"))?;
     let secs = match unit {
+        "" => {
+            return Err(format!(
+                "{s:?} has no unit: add one, e.g. {s}ms or {s}s (ms, s, m, h, d)"
+            ))
+        }
         "ms" => return Ok(Duration::from_millis(n)),
-        "" | "s" => Some(n),
+        "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3600),
         "d" => n.checked_mul(86_400),
         _ => None,
     };
     secs.map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is not a duration like 90s, 30m, 2h"))
+        .ok_or_else(|| format!("{s:?} is not a duration like 500ms, 90s, 30m, 2h"))
 }
 
 #[cfg(test)]
@@ -748,8 +783,7 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
-        for bad in ["", "s", "1.5h", "-1s", "10x", " 1s"] {
+        for bad in ["15", "0", "", "s", "1.5h", "-1s", "10x", " 1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

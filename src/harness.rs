@@ -12,8 +12,8 @@ use std::path::Path;
 
 pub struct Report {
     pub rows: Vec<Outcome>,
-    /// The command that stops a cluster kept with --keep.
-    pub kept: Option<String>,
+    /// A cluster kept with --keep: where it is, its databases, how to stop it.
+    pub kept: Option<crate::pgtemp::Kept>,
     pub socket_dir: String,
 }
 
@@ -62,7 +62,15 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     rows.extend(one_person(&cluster, bin)?);
     rows.extend(no_laundering(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
-    let kept = keep.then(|| cluster.keep());
+    let kept = if keep {
+        Some(
+            cluster
+                .keep()
+                .map_err(|e| format!("cannot keep the cluster: {e}"))?,
+        )
+    } else {
+        None
+    };
     Ok(Report {
         rows,
         kept,
@@ -783,10 +791,14 @@ fn summarize(counts: &std::collections::BTreeMap<String, usize>) -> String {
 /// cluster, and, like every command, the verdict as the last line.
 pub fn text(report: &Report, verdict: &crate::verdict::Verdict) -> String {
     let mut text = table(report);
-    if let Some(stop) = &report.kept {
+    if let Some(kept) = &report.kept {
         text.push_str(&format!(
-            "cluster kept: PGHOST={} ; stop it with: {stop}\n",
-            report.socket_dir
+            "cluster kept (marked {}, so no other run reaps it):\n  socket dir: {} (PGHOST)\n  data dir: {}\n  databases: {}\n  stop it with: {}\n",
+            crate::pgtemp::KEPT_MARK,
+            kept.socket_dir,
+            kept.data_dir,
+            kept.databases.join(", "),
+            kept.stop_with
         ));
     }
     text.push_str(&format!(
@@ -890,5 +902,32 @@ mod tests {
             full.lines().last(),
             Some("FAIL HARNESS_FAILED: 1 passed, 1 failed")
         );
+    }
+
+    #[test]
+    fn a_kept_cluster_is_printed_with_its_socket_and_data_dirs_and_databases() {
+        let report = Report {
+            rows: vec![row("execute/real_run_mode", vec![])],
+            kept: Some(crate::pgtemp::Kept {
+                stop_with: "pg_ctl -D /x/data -m fast stop && rm -rf /x".into(),
+                socket_dir: "/x/sock".into(),
+                data_dir: "/x/data".into(),
+                databases: vec!["case_1".into(), "postgres".into()],
+            }),
+            socket_dir: "/x/sock".into(),
+        };
+        let v = crate::verdict::Verdict::new(
+            crate::verdict::Status::Done(crate::reject::Done::HarnessPassed),
+            "1 passed, 0 failed",
+        );
+        let text = super::text(&report, &v);
+        for want in [
+            "socket dir: /x/sock",
+            "data dir: /x/data",
+            "databases: case_1, postgres",
+            "stop it with: pg_ctl -D /x/data -m fast stop && rm -rf /x",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
     }
 }

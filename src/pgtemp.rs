@@ -441,23 +441,59 @@ impl Cluster {
     }
 }
 
+/// A cluster left running by `keep`: where it is, what it holds, and the
+/// command that stops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub stop_with: String,
+    pub socket_dir: String,
+    pub data_dir: String,
+    pub databases: Vec<String>,
+}
+
+/// The file that marks a kept cluster's directory: its owner exits, and
+/// without the mark the next run's reaper would take it for a leftover.
+pub const KEPT_MARK: &str = "KEPT";
+
 impl Cluster {
     /// Leaves the server running and its directory in place (for
-    /// inspection); returns the `pg_ctl` command that stops it.
-    pub fn keep(mut self) -> String {
-        self.kept = true;
-        self.forget();
+    /// inspection), marked so no reaper removes it; says where it is, the
+    /// databases it holds and the `pg_ctl` command that stops it.
+    /// If the mark cannot be written the cluster is not kept (it is torn
+    /// down on drop): one the next reaper would remove is no kept cluster.
+    pub fn keep(mut self) -> Result<Kept, PgTempError> {
+        let databases = self
+            .connect(SUPERUSER, "postgres")
+            .and_then(|mut c| {
+                c.query(
+                    "SELECT datname::text FROM pg_catalog.pg_database \
+                     WHERE NOT datistemplate ORDER BY datname",
+                    &[],
+                )
+                .map_err(PgTempError::from)
+            })
+            .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
+            .unwrap_or_default();
         let prefix = if self.run_as_postgres {
             "runuser -u postgres -- "
         } else {
             ""
         };
-        format!(
+        let stop_with = format!(
             "{prefix}{} -D {} -m fast stop && rm -rf {}",
             self.bin.join("pg_ctl").display(),
             self.data_dir().display(),
             self.root.display()
-        )
+        );
+        fs::write(self.root.join(KEPT_MARK), format!("{stop_with}\n"))?;
+        self.kept = true;
+        self.forget();
+        Ok(Kept {
+            stop_with,
+            socket_dir: self.socket_dir().display().to_string(),
+            data_dir: self.data_dir().display().to_string(),
+            databases,
+        })
     }
 }
 
@@ -501,7 +537,8 @@ fn scratch_dir(bin: &Path, run_as_postgres: bool) -> Result<PathBuf, PgTempError
 
 /// Clusters left by processes that died without tearing down (kill -9, a
 /// crash): their directory names the owner's pid; if that process is gone,
-/// stop the server and remove the directory.
+/// stop the server and remove the directory. A cluster marked KEPT (by
+/// `harness --keep`) outlives its owner on purpose and is never reaped.
 fn reap_leftovers(base: &Path, bin: &Path, run_as_postgres: bool) {
     let Ok(entries) = fs::read_dir(base) else {
         return;
@@ -516,6 +553,9 @@ fn reap_leftovers(base: &Path, bin: &Path, run_as_postgres: bool) {
         else {
             continue;
         };
+        if entry.path().join(KEPT_MARK).exists() {
+            continue;
+        }
         if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
             Teardown {
                 root: entry.path(),

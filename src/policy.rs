@@ -846,9 +846,9 @@ pub fn decide_review(
     if let Some(seen) = reviewed_digest {
         if seen != digest.as_str() {
             return Err(Stop::reject(
-                Reject::AprTampered,
+                Reject::DigestMismatch,
                 format!(
-                    "the payload's digest is {} now, not the {seen} you reviewed; nothing recorded",
+                    "the payload's digest is {}, not the {seen} you gave; nothing recorded",
                     digest.as_str()
                 ),
             ));

@@ -67,6 +67,10 @@ pub enum Reject {
     SelfApproval,
     /// `review`: the vote's signature would not be counted (says why).
     ApprovalSignature,
+    /// `review --digest H`: H is well formed, but not the digest of the
+    /// payload review read (a mistyped or stale digest, not a payload that
+    /// changed between review's read and its write: that is AprTampered).
+    DigestMismatch,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
@@ -141,6 +145,7 @@ impl Reject {
             Reject::SelfApproval => "REJECT_SELF_APPROVAL",
             Reject::ProposerNotSelf => "REJECT_PROPOSER_NOT_SELF",
             Reject::ApprovalSignature => "REJECT_APPROVAL_SIGNATURE",
+            Reject::DigestMismatch => "REJECT_DIGEST_MISMATCH",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
             Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
@@ -346,6 +351,7 @@ mod tests {
             (Reject::AuthRevoked, "REJECT_AUTH_REVOKED"),
             (Reject::AuthAlreadyConsumed, "REJECT_AUTH_ALREADY_CONSUMED"),
             (Reject::AuthNotActive, "REJECT_AUTH_NOT_ACTIVE"),
+            (Reject::DigestMismatch, "REJECT_DIGEST_MISMATCH"),
         ];
         for (reject, code) in spec {
             assert_eq!(reject.code(), code);

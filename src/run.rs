@@ -780,7 +780,13 @@ fn review(settings: &Settings, a: &crate::cli::ReviewArgs) -> Output {
                     ))
                 })?;
         }
-        db::record_vote(c, &read, &vote).map_err(tag)
+        let recorded = db::record_vote(c, &read, &vote).map_err(tag)?;
+        // Not in the database (apr_approvals has no column for it): the
+        // verdict, and through it the evidence log, is where it is kept.
+        Ok(match &a.reason {
+            Some(reason) => recorded.detail("reason", reason.as_str()),
+            None => recorded,
+        })
     }))
 }
 
@@ -1211,13 +1217,22 @@ fn show_patch(
                 &path.display().to_string(),
                 &format!("{apr}:new_content"),
             );
-            v.lines = diff.lines().map(str::to_owned).collect();
+            v.lines = if diff.is_empty() {
+                vec!["no differences".to_owned()]
+            } else {
+                diff.lines().map(str::to_owned).collect()
+            };
             v = v.detail("diff", diff);
         } else if out.is_none() {
             v.lines = String::from_utf8_lossy(&bytes)
                 .lines()
                 .map(str::to_owned)
                 .collect();
+            // --json has no result lines: the content goes in the verdict,
+            // as text when it is text (new_content_sha256 is over the bytes).
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                v = v.detail("new_content", text);
+            }
         }
         Ok(v)
     });
@@ -1267,10 +1282,12 @@ fn harness(json: bool, keep: bool) -> Output {
         })
         .collect();
     v = v.detail("passed", passed).detail("failed", failed);
-    if let Some(stop) = &report.kept {
+    if let Some(kept) = &report.kept {
         v = v
-            .detail("kept_socket_dir", report.socket_dir.clone())
-            .detail("stop_with", stop.clone());
+            .detail("kept_socket_dir", kept.socket_dir.clone())
+            .detail("kept_data_dir", kept.data_dir.clone())
+            .detail("kept_databases", kept.databases.clone())
+            .detail("stop_with", kept.stop_with.clone());
     }
     if json {
         return Output::Verdict(v.detail("cases", rows));
@@ -1590,6 +1607,13 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         // The action set comes from the live vocabulary (db::propose).
         None => (args.manifest_hash.clone().unwrap_or_default(), Vec::new()),
     };
+    // A bare number is a slip of the hand, not a TTL out of range: usage.
+    if !args.ttl.is_empty() && args.ttl.bytes().all(|b| b.is_ascii_digit()) {
+        return Output::Usage(format!(
+            "--ttl {:?} has no unit: add one, e.g. {}s or {}m (s, m, h)",
+            args.ttl, args.ttl, args.ttl
+        ));
+    }
     let ttl_seconds = match crate::cli::parse_duration(&args.ttl) {
         Ok(d) if d.subsec_nanos() == 0 => serde_json::Value::from(d.as_secs()),
         Ok(_) => {

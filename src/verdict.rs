@@ -186,11 +186,9 @@ impl Verdict {
                 },
             );
         }
-        for (k, v) in self
-            .details
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "checks" | "diff") || self.lines.is_empty())
-        {
+        for (k, v) in self.details.iter().filter(|(k, _)| {
+            !matches!(k.as_str(), "checks" | "diff" | "new_content") || self.lines.is_empty()
+        }) {
             match v {
                 Value::String(s) => line(k, s),
                 Value::Array(items) if items.iter().all(Value::is_string) => {

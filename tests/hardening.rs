@@ -522,6 +522,43 @@ fn timeouts_the_server_cannot_hold_are_a_usage_error() {
 }
 
 #[test]
+fn a_duration_without_a_unit_is_a_usage_error_that_says_to_add_one() {
+    // Issue 21: `--lock-timeout 500` read as 500 s where PostgreSQL's bare
+    // lock_timeout is 500 ms; every duration now needs its unit.
+    let propose = [
+        "propose",
+        "--manifest-hash",
+        "x",
+        "--plan-ref",
+        "P",
+        "--rollback-plan-ref",
+        "R",
+        "--by",
+        "dot_c1_grant_issue",
+        "--dry-run",
+        "--ttl",
+    ];
+    let argvs: Vec<Vec<&str>> = vec![
+        vec!["execute", "--apr", "X", "--lock-timeout", "500"],
+        vec!["execute", "--apr", "X", "--statement-timeout", "30"],
+        vec!["execute", "--apr", "X", "--connect-timeout", "10"],
+        vec!["list", "--expiring-within", "3600"],
+        propose.iter().copied().chain(["7200"]).collect(),
+    ];
+    for mut argv in argvs {
+        argv.push("--json");
+        let args: Vec<&std::ffi::OsStr> = argv.iter().map(|a| os(a)).collect();
+        let run = Run {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            output: bin(&args).output().unwrap(),
+        };
+        assert_eq!(run.exit(), 2, "{run}");
+        assert_eq!(run.json()["verdict"], "USAGE", "{run}");
+        assert!(run.stdout().contains("unit"), "{run}");
+    }
+}
+
+#[test]
 fn control_characters_in_codes_are_refused_and_never_forge_an_ok_line() {
     let pg = Pg::start();
     let db = pg.db();

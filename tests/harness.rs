@@ -192,3 +192,34 @@ fn a_cluster_left_by_a_killed_process_is_reaped_when_the_next_one_starts() {
     assert!(!dir.exists(), "{} was not reaped", dir.display());
     assert_eq!(processes_using(&dir), 0);
 }
+
+#[test]
+fn a_cluster_kept_with_keep_is_never_reaped_by_another_run() {
+    // Issue 21: `harness --keep` exits, so its pid is gone, and the next
+    // run's reaper took the kept cluster for a leftover. A KEPT file marks
+    // it as kept; an unmarked leftover of a dead owner is still reaped.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let kept = base.join(format!("dot-abs-pg-{dead}-kept-0"));
+    let left = base.join(format!("dot-abs-pg-{dead}-left-0"));
+    for dir in [&kept, &left] {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+    }
+    std::fs::write(kept.join("KEPT"), "kept by harness --keep\n").unwrap();
+    let _pg = Pg::own();
+    let (kept_survived, left_survived) = (kept.exists(), left.exists());
+    let _ = std::fs::remove_dir_all(&kept);
+    let _ = std::fs::remove_dir_all(&left);
+    assert!(kept_survived, "{} (marked KEPT) was reaped", kept.display());
+    assert!(
+        !left_survived,
+        "{} (unmarked) was not reaped",
+        left.display()
+    );
+}

@@ -110,6 +110,89 @@ fn reviewers(db: &Db<'_>) {
 }
 
 #[test]
+fn review_reject_reason_is_in_the_verdict_and_refused_with_approve_or_when_malformed() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    reviewers(&db);
+    let payload = valid_payload();
+    db.insert_apr("APR-RR", "authorize_build_step", &payload, "proposed");
+    let before = db.snapshot();
+    let long = "x".repeat(501);
+    for (decision, reason) in [
+        ("--approve", "looks fine"),
+        ("--reject", ""),
+        ("--reject", "two\nlines"),
+        ("--reject", long.as_str()),
+    ] {
+        let run = db.run_as(
+            "alice_rv",
+            &[
+                "review", "--apr", "APR-RR", decision, "--reason", reason, "--json",
+            ],
+        );
+        assert_eq!(run.exit(), 2, "{run}");
+        assert_eq!(run.json()["verdict"], "USAGE", "{run}");
+    }
+    assert_eq!(db.snapshot(), before);
+    let run = db.run_as(
+        "alice_rv",
+        &[
+            "review",
+            "--apr",
+            "APR-RR",
+            "--reject",
+            "--reason",
+            "wrong plan ref",
+            "--json",
+        ],
+    );
+    run.expect(0, "OK", "REVIEWED");
+    assert_eq!(run.json()["decision"], "reject", "{run}");
+    assert_eq!(run.json()["reason"], "wrong plan ref", "{run}");
+}
+
+#[test]
+fn review_with_a_mistyped_digest_is_usage_and_another_payloads_digest_is_digest_mismatch() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    reviewers(&db);
+    let payload = valid_payload();
+    let d = digest(&payload);
+    db.insert_apr("APR-DM", "authorize_build_step", &payload, "proposed");
+    let before = db.snapshot();
+    let upper = d.to_uppercase();
+    let short = &d[..63];
+    for bad in ["4f0c", short, upper.as_str(), "not-a-digest"] {
+        let run = db.run_as(
+            "alice_rv",
+            &[
+                "review", "--apr", "APR-DM", "--reject", "--digest", bad, "--json",
+            ],
+        );
+        assert_eq!(run.exit(), 2, "{run}");
+        assert_eq!(run.json()["verdict"], "USAGE", "{run}");
+    }
+    let other = "0".repeat(64);
+    db.run_as(
+        "alice_rv",
+        &[
+            "review", "--apr", "APR-DM", "--reject", "--digest", &other, "--json",
+        ],
+    )
+    .expect(4, "FAIL", "REJECT_DIGEST_MISMATCH");
+    assert_eq!(db.snapshot(), before);
+    db.run_as(
+        "alice_rv",
+        &[
+            "review", "--apr", "APR-DM", "--reject", "--digest", &d, "--json",
+        ],
+    )
+    .expect(0, "OK", "REVIEWED");
+}
+
+#[test]
 fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
     let pg = Pg::start();
     let db = pg.db();
@@ -156,7 +239,7 @@ fn review_records_a_vote_with_the_digest_shown_under_the_login_that_cast_it() {
             "--json",
         ],
     )
-    .expect(4, "FAIL", "REJECT_APR_TAMPERED");
+    .expect(4, "FAIL", "REJECT_DIGEST_MISMATCH");
     db.run_as(
         "bob_rv",
         &["review", "--apr", "APR-NONE", "--approve", "--json"],

@@ -447,3 +447,28 @@ fn the_patched_dispatcher_passes_bash_n_and_shellcheck_and_dispatches_a_real_apr
         std::fs::read(old.path()).unwrap()
     );
 }
+
+#[test]
+fn show_patch_json_carries_the_content_and_an_identical_file_says_no_differences() {
+    // Issue 21: --json without --against/--out returned no content, and an
+    // identical --against printed a blank `diff:`.
+    let pg = Pg::start();
+    let db = pg.db();
+    let content = patched_dispatcher();
+    let new = Tmp::new("dot-apr-execute.new", content.as_bytes());
+    propose_patch(&db, new.path(), &["--apr", "APR-PATCH-NC"]).expect(0, "OK", "PROPOSED");
+    let json = db.run(&["show-patch", "--apr", "APR-PATCH-NC", "--json"]);
+    json.expect(0, "OK", "PATCH_VERIFIED");
+    assert_eq!(json.json()["new_content"], content.as_str(), "{json}");
+    let same = db.run(&[
+        "show-patch",
+        "--apr",
+        "APR-PATCH-NC",
+        "--against",
+        new.path(),
+    ]);
+    assert_eq!(same.exit(), 0, "{same}");
+    let text = same.stdout();
+    assert!(text.lines().next() == Some("no differences"), "{same}");
+    assert!(!text.lines().any(|l| l.trim_end() == "diff:"), "{same}");
+}

@@ -1106,7 +1106,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__review)
-            opts="-h --apr --approve --reject --by --digest --sign-key --signature --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --evidence-log --json --help"
+            opts="-h --apr --approve --reject --by --digest --reason --sign-key --signature --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1121,6 +1121,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --digest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
