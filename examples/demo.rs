@@ -382,17 +382,15 @@ fn main() {
         .env(ALLOWED_SIGNERS_ENV, &demo.allowed_signers)
         .output()
         .unwrap();
-    print!(
-        "  -> exit {} {}",
-        down.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&down.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-    );
-    println!();
-    if down.status.code() != Some(5) {
-        fail("expected exit 5 (ERROR) for an unreachable database");
+    // Without --json a verdict that is not OK goes to stderr.
+    let said = String::from_utf8_lossy(&down.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    println!("  -> exit {} {said}", down.status.code().unwrap_or(-1));
+    if down.status.code() != Some(5) || !said.starts_with("ERROR ERROR_DB_UNREACHABLE") {
+        fail("expected exit 5 ERROR_DB_UNREACHABLE, said on stderr, for an unreachable database");
     }
     println!("$ psql -c \"INSERT INTO governance_build_authorization …\"   (a manual write, even as superuser)");
     let mut admin = demo
