@@ -406,17 +406,7 @@ fn a_superusers_unsigned_replayed_or_misattributed_approvals_never_mint() {
     run.expect(3, "SKIP", "REJECT_QUORUM_NOT_MET");
     let q = &run.json()["quorum"];
     assert_eq!(q["counted"], serde_json::json!([]), "{run}");
-    let why: std::collections::BTreeMap<String, String> = q["not_counted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["approver"].as_str().unwrap().to_owned(),
-                n["why"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let why = not_counted(q);
     assert_eq!(why["alice"], "no signature", "{run}");
     for who in ["bob", "dave"] {
         assert!(

@@ -196,17 +196,7 @@ fn a_quorum_skip_lists_required_counted_and_every_approval_not_counted_with_why(
     let q = &run.json()["quorum"];
     assert_eq!(q["required"], 2, "{run}");
     assert_eq!(q["counted"], serde_json::json!(["alice"]), "{run}");
-    let why: std::collections::BTreeMap<String, String> = q["not_counted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["approver"].as_str().unwrap().to_owned(),
-                n["why"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let why = not_counted(q);
     assert_eq!(why["Proposer "], "the proposer");
     assert_eq!(why["bob"], "a payload_digest of another payload");
     assert_eq!(why["carol"], "no payload_digest");

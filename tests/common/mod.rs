@@ -540,3 +540,18 @@ pub fn logins(db: &Db<'_>, names: &[&str], group: Option<&str>) {
     }
     db.sql(&format!("BEGIN; {sql} COMMIT;"));
 }
+
+/// A quorum SKIP's `not_counted`, approver -> why.
+pub fn not_counted(quorum: &Value) -> std::collections::BTreeMap<String, String> {
+    quorum["not_counted"]
+        .as_array()
+        .expect("a quorum SKIP lists what it did not count")
+        .iter()
+        .map(|n| {
+            (
+                n["approver"].as_str().unwrap_or_default().to_owned(),
+                n["why"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
