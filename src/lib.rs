@@ -26,3 +26,4 @@ pub mod run;
 pub mod signing;
 pub mod tls;
 pub mod verdict;
+pub mod yaml;
