@@ -700,6 +700,60 @@ pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
     ))
 }
 
+/// A reject vetoes unless it is certainly the proposer's own.
+fn is_veto(apr: &Apr, v: &Vote) -> bool {
+    v.decision == "reject" && proposer_match(&v.approver, &apr.proposed_by) != ProposerMatch::Same
+}
+
+/// One vote as the recount sees it, for `aprs show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub approver: String,
+    pub decision: String,
+    /// An approve the recount counted.
+    pub counts: bool,
+    /// A reject that vetoes the APR.
+    pub vetoes: bool,
+    /// Why it does not count (an approve), or what it does (a reject).
+    pub why: Option<String>,
+}
+
+/// Every vote of an APR with its standing, by the very rules `check_quorum`
+/// applies (`tally` for the approvals, `is_veto` for the rejects): nothing
+/// here decides anything of its own.
+pub fn standings(tally: &Tally, apr: &Apr, votes: &[Vote]) -> Vec<Standing> {
+    votes
+        .iter()
+        .map(|v| {
+            let (counts, vetoes, why) = if v.decision == "approve" {
+                let not = tally
+                    .not_counted
+                    .iter()
+                    .find(|(who, _)| *who == v.approver)
+                    .map(|(_, why)| why.clone());
+                let counted =
+                    not.is_none() && tally.counted.values().any(|m| m.approver == v.approver);
+                (counted, false, not)
+            } else if is_veto(apr, v) {
+                (false, true, Some("a reject: it vetoes the APR".to_owned()))
+            } else {
+                (
+                    false,
+                    false,
+                    Some("the proposer's own reject: no quorum while it stands".to_owned()),
+                )
+            };
+            Standing {
+                approver: v.approver.clone(),
+                decision: v.decision.clone(),
+                counts,
+                vetoes,
+                why,
+            }
+        })
+        .collect()
+}
+
 fn check_quorum(
     apr: &Apr,
     handler: Option<&Handler>,
@@ -707,11 +761,7 @@ fn check_quorum(
     digest: &Sha256Hex,
     quorum_function: bool,
 ) -> Result<Quorum, Stop> {
-    // A reject vetoes unless it is certainly the proposer's own.
-    if let Some(veto) = signed.votes.iter().find(|v| {
-        v.decision == "reject"
-            && proposer_match(&v.approver, &apr.proposed_by) != ProposerMatch::Same
-    }) {
+    if let Some(veto) = signed.votes.iter().find(|v| is_veto(apr, v)) {
         return Err(Stop::reject(
             Reject::QuorumVetoed,
             format!("{:?} voted reject", veto.approver),
@@ -2359,5 +2409,57 @@ mod tests {
         let mut case = Case::good();
         case.existing = Some(good.clone());
         assert_eq!(case.code(), "ALREADY_MINTED");
+    }
+
+    // --- aprs show: each vote's standing -----------------------------------
+
+    #[test]
+    fn standings_say_of_each_vote_what_the_quorum_check_counts() {
+        let payload = valid();
+        let d = cser::digest(&payload).unwrap();
+        let a = apr("approved", payload);
+        let votes = vec![
+            vote("ann", "approve", Some(d.as_str())),
+            vote("bo", "approve", Some(&"0".repeat(64))),
+            vote("pat", "approve", Some(d.as_str())),
+            vote("cy", "approve", None),
+            vote("pat", "reject", Some(d.as_str())),
+            vote("vic", "reject", None),
+        ];
+        let t = tally(&a, &signed(&votes), &d, 2);
+        let st = standings(&t, &a, &votes);
+        let got: Vec<(&str, bool, bool, Option<&str>)> = st
+            .iter()
+            .map(|s| (s.approver.as_str(), s.counts, s.vetoes, s.why.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ann", true, false, None),
+                (
+                    "bo",
+                    false,
+                    false,
+                    Some("a payload_digest of another payload")
+                ),
+                ("pat", false, false, Some("the proposer")),
+                ("cy", false, false, Some("no payload_digest")),
+                (
+                    "pat",
+                    false,
+                    false,
+                    Some("the proposer's own reject: no quorum while it stands")
+                ),
+                ("vic", false, true, Some("a reject: it vetoes the APR")),
+            ]
+        );
+        // The same rules as the check: the counted one is the quorum's, and
+        // the veto is the one check_quorum names.
+        assert_eq!(t.counted.len(), 1);
+        let err = check_quorum(&a, Some(&bound()), &signed(&votes), &d, true).unwrap_err();
+        assert_eq!(
+            err,
+            Stop::Reject(Reject::QuorumVetoed, "\"vic\" voted reject".into())
+        );
     }
 }
