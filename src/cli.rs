@@ -24,9 +24,36 @@ CONNECTION:
     URL's connect_timeout says otherwise.
 
 KEYS AND EVIDENCE:
-    --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show) and
-    --evidence-log (execute, consume, revoke, review, propose, propose-patch); DOT_ABS_SIGNING_KEY,
-    DOT_ABS_TRUSTED_KEYS and DOT_ABS_EVIDENCE_LOG stand in for them.";
+    --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show,
+    aprs show, evidence verify), --allowed-signers (execute, consume, readback, show, review, aprs)
+    and --evidence-log (execute, consume, revoke, review, propose, propose-patch);
+    DOT_ABS_SIGNING_KEY, DOT_ABS_TRUSTED_KEYS, DOT_ABS_ALLOWED_SIGNERS and DOT_ABS_EVIDENCE_LOG
+    stand in for them.
+
+ROLES:
+    Each command runs as one of the staged roles (see its man page, ROLE); a login without it gets
+    ERROR_PERMISSION_DENIED naming the role to use.";
+
+/// Which of the staged roles runs each command, by the command's name
+/// (staged/handler-role.staged.sql and staged/reviewer-role.staged.sql grant
+/// exactly what these need). ERROR_PERMISSION_DENIED names it, each man page
+/// has it under ROLE, and the README's table "Which role runs each command"
+/// is checked against it. `None`: the command never connects.
+pub fn role_needed(command: &str) -> Option<&'static str> {
+    const READERS: &str =
+        "dot_authorize_build_step (the minter) or dot_c1_build_consumer (the consumer)";
+    match command {
+        "execute" | "revoke" | "readback" => Some("dot_authorize_build_step (the minter)"),
+        "consume" => Some("dot_c1_build_consumer (the consumer)"),
+        "propose" | "propose-patch" => Some("dot_c1_grant_issue (the proposer)"),
+        "review" => Some("your own login, a member of dot_apr_reviewer"),
+        "list" | "show" | "aprs" | "evidence" => Some(READERS),
+        "digest" | "show-patch" => {
+            Some("dot_authorize_build_step, dot_c1_build_consumer, or a login in dot_apr_reviewer")
+        }
+        _ => None,
+    }
+}
 
 /// `--version`: the package version, the commit it was built from, and
 /// the versions of the formats it speaks.
@@ -151,6 +178,19 @@ pub struct Settings {
 }
 
 impl Cli {
+    /// `-o json` is `--json`: exactly one verdict on stdout, whatever it says.
+    pub fn output_json_is_json(mut self) -> Cli {
+        let format = match &self.command {
+            Command::List(a) => Some(&a.format),
+            Command::Aprs(AprsCommand::List(a)) => Some(&a.format),
+            _ => None,
+        };
+        if format.is_some_and(|f| f.output == Some(Format::Json)) {
+            self.json = true;
+        }
+        self
+    }
+
     /// The settings of this command line.
     pub fn settings(&self) -> Settings {
         use Command as C;
@@ -175,6 +215,8 @@ impl Cli {
             C::Evidence(EvidenceCommand::Verify { conn, trusted, .. }) => {
                 (conn, None, Some(trusted), None)
             }
+            C::Aprs(AprsCommand::List(a)) => (&a.conn, None, None, None),
+            C::Aprs(AprsCommand::Show(a)) => (&a.conn, None, Some(&a.trusted), None),
             C::Manifest(_) | C::Keygen { .. } | C::Harness { .. } => (&none, None, None, None),
         };
         let allowed = match &self.command {
@@ -183,6 +225,8 @@ impl Cli {
             C::Readback(a) => Some(&a.allowed),
             C::Show(a) => Some(&a.allowed),
             C::Review(a) => Some(&a.allowed),
+            C::Aprs(AprsCommand::List(a)) => Some(&a.allowed),
+            C::Aprs(AprsCommand::Show(a)) => Some(&a.allowed),
             _ => None,
         };
         Settings {
@@ -230,15 +274,20 @@ pub enum Command {
         --rollback-plan-ref C1-ROLLBACK-retire-not-delete --by dot-c1-grant-issue --apr APR-C1-0001"
     )]
     Propose(ProposeArgs),
-    /// List grants, newest first: a table, --json one verdict with them all, --jsonl a line each
+    /// List grants, newest first: -o table|wide|json|jsonl|yaml (--json one verdict, --jsonl a line each)
     #[command(
         after_help = "EXAMPLES:\n    dot-authorize-build-step list --status active --expiring-within 1h\n    \
-        dot-authorize-build-step list --plan LEGO1-C1-PLAN --jsonl | jq .auth_code"
+        dot-authorize-build-step list --plan LEGO1-C1-PLAN --jsonl | jq .auth_code\n    \
+        dot-authorize-build-step list --forged --trusted-keys /etc/dot-authorize-build-step/trusted -o wide\n    \
+        dot-authorize-build-step list --key-id 3f9a0c1d2e4b5a69 --since 24h --sort-by expires_at --no-headers"
     )]
     List(ListArgs),
     /// One grant with its whole binding, its signature check and its history
     #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step show --apr APR-C1-0001")]
     Show(ShowArgs),
+    /// APRs and their votes: `aprs list`, `aprs show --apr CODE` (read-only)
+    #[command(subcommand)]
+    Aprs(AprsCommand),
     /// Approve or reject an APR: shows its canonical payload and digest, and records the vote with that digest
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step review --apr APR-C1-0001 --approve --by alice --digest 4f0c…e21a\n\n\
@@ -439,16 +488,193 @@ pub struct ListArgs {
     /// Only active grants that expire within this long from now, with its unit: 30m, 2h
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub expiring_within: Option<Duration>,
+    /// Only grants signed with this key id (as `keygen` named it)
+    #[arg(long, value_name = "K", value_parser = name)]
+    pub key_id: Option<String>,
+    /// Only grants whose signature does not verify against the trusted keys (needs
+    /// --trusted-keys or DOT_ABS_TRUSTED_KEYS; without them ERROR_TRUSTED_KEYS)
+    #[arg(long)]
+    pub forged: bool,
+    /// Only grants minted within this long (30m, 2h, 7d) or since this time
+    /// (2026-12-01T09:00:00Z, 2026-12-01), by the database's clock
+    #[arg(long, value_name = "DURATION|TIMESTAMP", value_parser = parse_since)]
+    pub since: Option<Since>,
     /// At most this many (newest first)
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub limit: i64,
-    /// One JSON object per grant per line, instead of the table (no verdict line)
-    #[arg(long, conflicts_with = "json")]
-    pub jsonl: bool,
+    /// Sort by this field, ascending (ties by auth_code); default: newest first
+    #[arg(long, value_name = "FIELD", value_enum)]
+    pub sort_by: Option<GrantSort>,
+    #[command(flatten)]
+    pub format: FormatOptions,
     #[command(flatten)]
     pub conn: Connection,
     #[command(flatten)]
     pub trusted: TrustedKeysOption,
+}
+
+/// How a listing prints: `-o`, `--no-headers`, and `--jsonl` (kept as the
+/// alias of `-o jsonl`; the global `--json` is `-o json`).
+#[derive(Debug, Clone, Args)]
+pub struct FormatOptions {
+    /// table (default), wide (more columns), json (the one verdict, as --json),
+    /// jsonl (one object a row, no verdict), yaml (the verdict as YAML)
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", value_enum)]
+    pub output: Option<Format>,
+    /// One JSON object per row per line, instead of the table (no verdict line): -o jsonl
+    #[arg(long, conflicts_with_all = ["json", "output"])]
+    pub jsonl: bool,
+    /// table and wide: the rows only, no header line, no legend, no verdict line (the exit
+    /// status still tells)
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+impl FormatOptions {
+    /// The format asked for; `--json` with `-o` other than json is a usage error.
+    pub fn resolve(&self, json: bool) -> Result<Format, String> {
+        match (json, self.output, self.jsonl) {
+            (true, None | Some(Format::Json), _) => Ok(Format::Json),
+            (true, Some(other), _) => Err(format!(
+                "--json is -o json; it cannot be combined with -o {}",
+                other.name()
+            )),
+            (false, _, true) => Ok(Format::Jsonl),
+            (false, Some(f), false) => Ok(f),
+            (false, None, false) => Ok(Format::Table),
+        }
+    }
+}
+
+/// The output formats of the listings (kubectl's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Wide,
+    Json,
+    Jsonl,
+    Yaml,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Wide => "wide",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Yaml => "yaml",
+        }
+    }
+}
+
+/// The fields `list --sort-by` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrantSort {
+    #[value(name = "granted_at")]
+    GrantedAt,
+    #[value(name = "expires_at")]
+    ExpiresAt,
+    #[value(name = "auth_code")]
+    AuthCode,
+    #[value(name = "apr")]
+    Apr,
+    #[value(name = "plan")]
+    Plan,
+    #[value(name = "status")]
+    Status,
+    #[value(name = "key_id")]
+    KeyId,
+}
+
+/// `--since`: a span back from the database's clock, or a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(Duration),
+    At(chrono::DateTime<chrono::Utc>),
+}
+
+/// `30m`, `2h`, `7d` (with its unit), or an RFC 3339 time
+/// (`2026-12-01T09:00:00Z`), or a date (`2026-12-01`, midnight UTC).
+pub fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::At(at.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if s.len() == 10 {
+            return Ok(Since::At(day.and_time(chrono::NaiveTime::MIN).and_utc()));
+        }
+    }
+    match parse_duration(s) {
+        Ok(d) if !d.is_zero() && d <= Duration::from_secs(100 * 365 * 86_400) => Ok(Since::Ago(d)),
+        Ok(_) => Err(format!("{s:?} is outside 1ms..=100 years")),
+        Err(e) => Err(format!(
+            "{e}; or give a time: 2026-12-01T09:00:00Z, 2026-12-01"
+        )),
+    }
+}
+
+/// `aprs`: the APRs and their votes, read-only.
+#[derive(Debug, Subcommand)]
+pub enum AprsCommand {
+    /// APRs, newest first: code, action, status, proposer, votes approve/reject, counted, age
+    #[command(
+        after_help = "EXAMPLES:\n    dot-authorize-build-step aprs list --status proposed\n    \
+        dot-authorize-build-step aprs list --action authorize_build_step --since 7d -o wide\n\n\
+        counted is the handler's own recount (signed approvals of this exact payload, not the\n\
+        proposer's) against the action's min_approvals; it needs --allowed-signers."
+    )]
+    List(AprsListArgs),
+    /// One APR: its payload digest, every vote with whether it counts and why not, and what
+    /// `execute` would answer now (its dry run, read-only)
+    #[command(after_help = "EXAMPLE:\n    dot-authorize-build-step aprs show --apr APR-C1-0001")]
+    Show(AprsShowArgs),
+}
+
+/// The statuses an APR can have (apr_requests' CHECK constraint).
+pub const APR_STATUSES: [&str; 6] = [
+    "proposed",
+    "approved",
+    "applied",
+    "rejected",
+    "withdrawn",
+    "failed",
+];
+
+#[derive(Debug, Args)]
+pub struct AprsListArgs {
+    /// Only APRs with this status
+    #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(APR_STATUSES))]
+    pub status: Option<String>,
+    /// Only APRs of this action code (authorize_build_step, patch_ops_code, ...)
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub action: Option<String>,
+    /// Only APRs created within this long (30m, 2h, 7d) or since this time
+    /// (2026-12-01T09:00:00Z, 2026-12-01), by the database's clock
+    #[arg(long, value_name = "DURATION|TIMESTAMP", value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// At most this many (newest first)
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub limit: i64,
+    #[command(flatten)]
+    pub format: FormatOptions,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
+}
+
+#[derive(Debug, Args)]
+pub struct AprsShowArgs {
+    /// The APR to show
+    #[arg(long, value_name = "CODE", value_parser = name)]
+    pub apr: String,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+    #[command(flatten)]
+    pub allowed: AllowedSignersOption,
 }
 
 /// The statuses a grant row can have (the table's CHECK constraint):
@@ -789,6 +1015,20 @@ mod tests {
     }
 
     #[test]
+    fn since_is_a_span_with_its_unit_or_a_time() {
+        assert_eq!(parse_since("2h"), Ok(Since::Ago(Duration::from_secs(7200))));
+        let at = |s: &str| match parse_since(s) {
+            Ok(Since::At(t)) => t.to_rfc3339(),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(at("2026-12-01"), "2026-12-01T00:00:00+00:00");
+        assert_eq!(at("2026-12-01T09:30:00+02:00"), "2026-12-01T07:30:00+00:00");
+        for bad in ["15", "0s", "yesterday", "2026-13-01", "2026-12-1", ""] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn timeouts_the_server_cannot_hold_are_refused_at_parse_time() {
         assert_eq!(parse_timeout("24h"), Ok(MAX_TIMEOUT));
         assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
@@ -892,6 +1132,8 @@ mod help_tests {
             Uses("manifest canon", [false; 5]),
             Uses("keygen", [false; 5]),
             Uses("evidence verify", [true, false, true, false, false]),
+            Uses("aprs list", [true, false, false, true, false]),
+            Uses("aprs show", [true, false, true, true, false]),
             Uses("harness", [false; 5]),
             Uses("", [false; 5]),
         ];

@@ -15,6 +15,7 @@
 //! with ROLLBACK (see `Tx::end_unwritten`).
 
 use crate::approval::AllowedSigners;
+pub use crate::cli::{GrantSort, Since};
 use crate::connect::{Target, Timeouts};
 use crate::payload;
 use crate::policy::{
@@ -1370,7 +1371,35 @@ pub struct ListFilter<'a> {
     pub apr: Option<&'a str>,
     pub plan: Option<&'a str>,
     pub expiring_within_seconds: Option<i64>,
-    pub limit: i64,
+    pub key_id: Option<&'a str>,
+    pub since: Option<Since>,
+    /// `None`: every matching row (the caller filters further, e.g. on the
+    /// signature, which no SQL can check, and cuts the list itself).
+    pub limit: Option<i64>,
+    pub sort: Option<GrantSort>,
+}
+
+/// `--since` as SQL parameters: seconds back from the wall clock, or a moment.
+fn since_params(since: Option<Since>) -> (Option<f64>, Option<DateTime<Utc>>) {
+    match since {
+        None => (None, None),
+        Some(Since::Ago(d)) => (Some(d.as_secs_f64()), None),
+        Some(Since::At(at)) => (None, Some(at)),
+    }
+}
+
+/// `list --sort-by`: each field's ORDER BY, from this fixed list only.
+fn grant_order(sort: Option<GrantSort>) -> &'static str {
+    match sort {
+        None => "g.granted_at DESC, g.auth_code",
+        Some(GrantSort::GrantedAt) => "g.granted_at, g.auth_code",
+        Some(GrantSort::ExpiresAt) => "g.expires_at, g.auth_code",
+        Some(GrantSort::AuthCode) => "g.auth_code",
+        Some(GrantSort::Apr) => "g.request_ref, g.auth_code",
+        Some(GrantSort::Plan) => "g.plan_ref COLLATE \"C\", g.auth_code",
+        Some(GrantSort::Status) => "g.status, g.auth_code",
+        Some(GrantSort::KeyId) => "g.key_id COLLATE \"C\", g.auth_code",
+    }
 }
 
 /// Who revoked a grant, why, when (all None for a grant not revoked).
@@ -1411,8 +1440,14 @@ pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Listed, Stop> {
             AND ($3::text IS NULL OR g.plan_ref = $3) \
             AND ($4::bigint IS NULL OR (g.status = 'active' AND g.expires_at > clock_timestamp() \
                  AND g.expires_at <= clock_timestamp() + pg_catalog.make_interval(secs => $4::double precision))) \
-          ORDER BY g.granted_at DESC, g.auth_code LIMIT $5"
+            AND ($6::text IS NULL OR g.key_id = $6) \
+            AND ($7::double precision IS NULL \
+                 OR g.granted_at >= clock_timestamp() - pg_catalog.make_interval(secs => $7::double precision)) \
+            AND ($8::timestamptz IS NULL OR g.granted_at >= $8) \
+          ORDER BY {} LIMIT $5",
+        grant_order(f.sort)
     );
+    let (since_secs, since_at) = since_params(f.since);
     let rows = tx.query(
         &sql,
         &[
@@ -1421,6 +1456,9 @@ pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Listed, Stop> {
             (&f.plan, Type::TEXT),
             (&f.expiring_within_seconds, Type::INT8),
             (&f.limit, Type::INT8),
+            (&f.key_id, Type::TEXT),
+            (&since_secs, Type::FLOAT8),
+            (&since_at, Type::TIMESTAMPTZ),
         ],
     )?;
     tx.end_unwritten();
@@ -1467,6 +1505,157 @@ pub fn show_grant(conn: &mut Conn, key: GrantKey<'_>) -> Result<Option<Shown>, S
         })
     })
     .transpose()
+}
+
+// ---------------------------------------------------------------------------
+// aprs (read-only)
+// ---------------------------------------------------------------------------
+
+/// One vote as `aprs` shows it: the row, and when it was cast.
+#[derive(Debug, Clone)]
+pub struct DatedVote {
+    pub vote: Vote,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// One APR as `aprs` reads it: the row, its action's min_approvals, its
+/// votes (oldest first), what quorum_passed() says, and the clock.
+#[derive(Debug, Clone)]
+pub struct AprView {
+    pub apr: Apr,
+    pub session_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub min_approvals: Option<i32>,
+    pub votes: Vec<DatedVote>,
+    pub quorum_function: Option<bool>,
+    pub grant: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// What `aprs list` filters on.
+pub struct AprFilter<'a> {
+    pub apr: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub since: Option<Since>,
+    pub limit: i64,
+}
+
+/// What `aprs list` read: the APRs shown and how many match.
+pub struct ListedAprs {
+    pub aprs: Vec<AprView>,
+    pub total: i64,
+}
+
+/// APRs, newest first, with their votes, in one read-only statement (the
+/// total is a window over the filtered rows, before LIMIT: one snapshot).
+/// quorum_passed() is asked only of authorize_build_step APRs: it is the
+/// function this handler's quorum is checked against.
+pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let sql = format!(
+        "SELECT a.apr_code, a.action_code, a.status, a.proposed_by, a.proposed_action::text AS payload, \
+                a.session_code, LEAST(GREATEST(a.created_at, '0001-01-01Z'), '9999-12-31Z') AS created_at, \
+                a.approved_at, a.applied_at, t.min_approvals, \
+                (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, \
+                        v.payload_digest, v.signature, v.decided_at) ORDER BY v.decided_at, v.approver), '[]')::text \
+                   FROM apr_approvals v WHERE v.apr_code = a.apr_code) AS votes, \
+                CASE WHEN a.action_code = 'authorize_build_step' THEN COALESCE({}(a.apr_code), false) END AS quorum, \
+                (SELECT g.auth_code FROM governance_build_authorization g WHERE g.request_ref = a.apr_code) AS grant_code, \
+                clock_timestamp() AS now, pg_catalog.count(*) OVER () AS total \
+           FROM apr_requests a LEFT JOIN apr_action_types t ON t.action_code = a.action_code \
+          WHERE ($1::text IS NULL OR a.apr_code = $1) AND ($2::text IS NULL OR a.status = $2) \
+            AND ($3::text IS NULL OR a.action_code = $3) \
+            AND ($4::double precision IS NULL \
+                 OR a.created_at >= clock_timestamp() - pg_catalog.make_interval(secs => $4::double precision)) \
+            AND ($5::timestamptz IS NULL OR a.created_at >= $5) \
+          ORDER BY a.created_at DESC, a.apr_code LIMIT $6",
+        tx.quorum_fn
+    );
+    let (since_secs, since_at) = since_params(f.since);
+    let rows = tx.query(
+        &sql,
+        &[
+            (&f.apr, Type::TEXT),
+            (&f.status, Type::TEXT),
+            (&f.action, Type::TEXT),
+            (&since_secs, Type::FLOAT8),
+            (&since_at, Type::TIMESTAMPTZ),
+            (&f.limit, Type::INT8),
+        ],
+    )?;
+    tx.end_unwritten();
+    let total = match rows.first() {
+        Some(r) => r.try_get("total").or_fault()?,
+        None => 0,
+    };
+    let aprs = rows.iter().map(apr_view_of).collect::<Result<_, Stop>>()?;
+    Ok(ListedAprs { aprs, total })
+}
+
+fn apr_view_of(r: &Row) -> Result<AprView, Stop> {
+    let text: Option<String> = r.try_get("payload").or_fault()?;
+    Ok(AprView {
+        apr: Apr {
+            apr_code: r.try_get("apr_code").or_fault()?,
+            action_code: r.try_get("action_code").or_fault()?,
+            status: r.try_get("status").or_fault()?,
+            proposed_by: r.try_get("proposed_by").or_fault()?,
+            payload: text
+                .as_deref()
+                .and_then(|t| crate::jsonb::read(t).ok())
+                .unwrap_or(Value::Null),
+            payload_text: text,
+        },
+        session_code: r.try_get("session_code").or_fault()?,
+        created_at: r.try_get("created_at").or_fault()?,
+        approved_at: r.try_get("approved_at").or_fault()?,
+        applied_at: r.try_get("applied_at").or_fault()?,
+        min_approvals: r.try_get("min_approvals").or_fault()?,
+        votes: dated_votes_of(&r.try_get::<_, String>("votes").or_fault()?)?,
+        quorum_function: r.try_get("quorum").or_fault()?,
+        grant: r.try_get("grant_code").or_fault()?,
+        now: r.try_get("now").or_fault()?,
+    })
+}
+
+/// `[[approver, decision, payload_digest, signature, decided_at], ...]`.
+fn dated_votes_of(text: &str) -> Result<Vec<DatedVote>, Stop> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let unreadable = || {
+        Stop::Fault(
+            Fault::SchemaContract,
+            "apr_approvals holds a row without an approver or a decision".into(),
+        )
+    };
+    let rows: Vec<Row> = serde_json::from_str(text).map_err(|_| unreadable())?;
+    rows.into_iter()
+        .map(|(approver, decision, payload_digest, signature, at)| {
+            let (Some(approver), Some(decision)) = (approver, decision) else {
+                return Err(unreadable());
+            };
+            Ok(DatedVote {
+                vote: Vote {
+                    approver,
+                    decision,
+                    payload_digest,
+                    signature,
+                },
+                decided_at: at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

@@ -104,6 +104,16 @@ fn man_page(cmd: &clap::Command, path: &[String]) -> Result<Vec<u8>, std::io::Er
             preformatted(&mut w, lines);
         }
     }
+    if let Some(role) = path.first().and_then(|c| crate::cli::role_needed(c)) {
+        section(&mut w, "ROLE");
+        text(
+            &mut w,
+            &format!(
+                "Run it as {role}: the staged roles grant this command exactly what it reads and \
+                 writes, and a login without it gets ERROR_PERMISSION_DENIED naming this role."
+            ),
+        );
+    }
     exit_status(&mut w);
     environment(&mut w, cmd, path);
     see_also(&mut w, cmd, path);
@@ -180,6 +190,8 @@ fn fallback_examples(cmd: &clap::Command, path: &[String]) -> Vec<String> {
             "dot-authorize-build-step execute --apr APR-C1-0001 --json",
             "dot-authorize-build-step list --status active --expiring-within 1h",
             "dot-authorize-build-step show --apr APR-C1-0001",
+            "dot-authorize-build-step aprs list --status proposed",
+            "dot-authorize-build-step aprs show --apr APR-C1-0001",
             "dot-authorize-build-step manifest hash c1.json",
         ]
         .map(String::from)

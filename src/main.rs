@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     // args_os: a non-UTF-8 argument is clap's usage error, never a panic.
     let json = std::env::args_os().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+        Ok(cli) => cli.output_json_is_json(),
         Err(e) if !e.use_stderr() => {
             // --help, --version: a failed write is still a failure.
             return match write_out(e.render().to_string().as_bytes()) {

@@ -4,8 +4,8 @@
 
 use crate::approval::{self, AllowedSigners};
 use crate::cli::{
-    Cli, Command, ConsumeArgs, EvidenceCommand, ManifestCommand, ProposeArgs, ProposePatchArgs,
-    RevokeArgs, Settings,
+    AprsCommand, Cli, Command, ConsumeArgs, EvidenceCommand, Format, ManifestCommand, ProposeArgs,
+    ProposePatchArgs, RevokeArgs, Settings,
 };
 use crate::connect::{self, Timeouts};
 use crate::cser;
@@ -56,7 +56,10 @@ pub fn run(cli: &Cli) -> Output {
     RESOLVED.with(|cell| cell.take());
     // The anchor a grant minted now records: the head before deciding.
     let head = log.as_ref().map(|l| l.head_at_open().hash.clone());
-    let output = warn_if_superuser(dispatch(cli, &settings, head.as_deref()));
+    let output = warn_if_superuser(name_the_role(
+        &cli.command,
+        dispatch(cli, &settings, head.as_deref()),
+    ));
     match log {
         Some(log) => record_evidence(log, cli, &settings, output),
         None => output,
@@ -66,6 +69,30 @@ pub fn run(cli: &Cli) -> Output {
 pub const SUPERUSER_WARNING: &str = "connected as a superuser: the least-privilege roles \
      (dot_authorize_build_step, dot_c1_build_consumer, dot_c1_grant_issue) are what this \
      handler is built to run as; a superuser bypasses the table's guard";
+
+/// ERROR_PERMISSION_DENIED names the role the command runs as: the login
+/// was connected, but not as one the command's privileges were granted to.
+fn name_the_role(command: &Command, output: Output) -> Output {
+    let Some(role) = crate::cli::role_needed(command_name(command)) else {
+        return output;
+    };
+    let name = |mut v: Verdict| {
+        if v.code() == Fault::PermissionDenied.code() {
+            v.message = format!(
+                "{}; `{}` runs as {role} (see README, \"Which role runs each command\")",
+                v.message,
+                command_name(command)
+            );
+            v = v.detail("role_needed", role);
+        }
+        v
+    };
+    match output {
+        Output::Verdict(v) => Output::Verdict(name(v)),
+        Output::Text(t, v) => Output::Text(t, name(v)),
+        other => other,
+    }
+}
 
 /// Every verdict of a command that ran as a superuser says so.
 fn warn_if_superuser(output: Output) -> Output {
@@ -98,6 +125,7 @@ fn application_name(command: &Command) -> String {
         Command::Review(a) => Some(a.apr.clone()),
         Command::Consume(a) => Some(a.auth_code.clone()),
         Command::Show(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
+        Command::Aprs(AprsCommand::Show(a)) => Some(a.apr.clone()),
         Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
         _ => None,
     };
@@ -130,6 +158,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Digest(_) => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
+        Command::Aprs(_) => "aprs",
     }
 }
 
@@ -421,9 +450,22 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     text
 }
 
-/// `list`: grants, newest first.
+/// `list`: grants, newest first (or by `--sort-by`), in the format asked.
 fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
-    let trusted = trusted_keys(settings).ok();
+    let format = match args.format.resolve(settings.json) {
+        Ok(f) => f,
+        Err(usage) => return Output::Usage(usage),
+    };
+    // --forged asks a question only the trusted keys answer: without them
+    // it is refused, never answered by guessing.
+    let trusted = if args.forged {
+        match trusted_keys(settings) {
+            Ok(t) => Some(t),
+            Err(stop) => return refusal(format, Verdict::from(stop)),
+        }
+    } else {
+        trusted_keys(settings).ok()
+    };
     let filter = db::ListFilter {
         status: args.status.as_deref(),
         apr: args.apr.as_deref(),
@@ -431,20 +473,41 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
         expiring_within_seconds: args
             .expiring_within
             .map(|d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)),
-        limit: args.limit,
+        key_id: args.key_id.as_deref(),
+        since: args.since,
+        // The signature is checked here, not in SQL: read every match and
+        // cut the list after filtering.
+        limit: (!args.forged).then_some(args.limit),
+        sort: args.sort_by,
     };
     let result = with_db(settings, |c| db::list(c, &filter).map_err(|s| (s, None)));
-    let listed = match result {
+    let mut listed = match result {
         Err(usage) => return Output::Usage(usage),
-        Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
+        Ok(Err((stop, _))) => return refusal(format, Verdict::from(stop)),
         Ok(Ok(l)) => l,
     };
-    let rows: Vec<serde_json::Value> = listed
+    let mut rows: Vec<serde_json::Value> = listed
         .grants
         .iter()
         .map(|(g, r)| grant_json(g, r, trusted.as_ref()))
         .collect();
-    if args.jsonl {
+    if args.forged {
+        let forged = |r: &serde_json::Value| {
+            r["signature"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("FORGED"))
+        };
+        let (grants, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut listed.grants)
+            .into_iter()
+            .zip(rows)
+            .filter(|(_, r)| forged(r))
+            .unzip();
+        listed.total = i64::try_from(kept.len()).unwrap_or(i64::MAX);
+        let cut = usize::try_from(args.limit).unwrap_or(usize::MAX);
+        listed.grants = grants.into_iter().take(cut).collect();
+        rows = kept.into_iter().take(cut).collect();
+    }
+    if format == Format::Jsonl {
         let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
         return Output::Raw(text.into_bytes());
     }
@@ -460,9 +523,15 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
     let v = Verdict::done(Done::Listed, message.clone())
         .detail("count", shown)
         .detail("total", listed.total);
-    if settings.json {
-        return Output::Verdict(v.detail("grants", rows));
+    match format {
+        Format::Json => return Output::Verdict(v.detail("grants", rows)),
+        Format::Yaml => {
+            let v = v.detail("grants", rows);
+            return Output::Raw(crate::yaml::to_yaml(&v.to_json()).into_bytes());
+        }
+        Format::Table | Format::Wide | Format::Jsonl => {}
     }
+    let wide = format == Format::Wide;
     let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
     let cells: Vec<Vec<String>> = listed
         .grants
@@ -473,35 +542,411 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
                 "revoked" => revoked.by.as_deref(),
                 _ => g.consumed_by.as_deref(),
             };
-            vec![
+            let signature = r["signature"].as_str().unwrap_or("");
+            let mut row = vec![
                 esc(Some(&g.auth_code)),
                 esc(Some(&g.status)),
                 esc(g.plan_ref.as_deref()),
                 crate::verdict::timestamp(&g.expires_at),
-                signature_word(r["signature"].as_str().unwrap_or("")).to_owned(),
+                signature_word(signature).to_owned(),
                 esc(by),
-            ]
+            ];
+            if wide {
+                row.extend([
+                    esc(Some(&g.request_ref)),
+                    crate::verdict::timestamp(&g.granted_at),
+                    esc(g.granted_by.as_deref()),
+                    esc(g.key_id.as_deref()),
+                    esc(Some(
+                        &approvers(g).map_or_else(|| "-".into(), |a| a.join(",")),
+                    )),
+                    // The whole check, FORGED's reason included.
+                    crate::verdict::escape(signature),
+                ]);
+            }
+            row
         })
         .collect();
-    let mut text = table(
-        &[
-            "auth_code",
-            "status",
-            "plan_ref",
-            "expires_at",
-            "signature",
-            "spent/revoked by",
-        ],
-        &cells,
-    );
+    let mut header = vec![
+        "auth_code",
+        "status",
+        "plan_ref",
+        "expires_at",
+        "signature",
+        "spent/revoked by",
+    ];
+    if wide {
+        header.extend([
+            "apr",
+            "granted_at",
+            "granted_by",
+            "key_id",
+            "approved_by",
+            "signature check",
+        ]);
+    }
+    if args.format.no_headers {
+        return Output::Text(rows_only(&header, &cells), v);
+    }
+    let mut text = table(&header, &cells);
     if cells.iter().any(|c| c[4] == "unchecked") {
         text.push_str(&format!("unchecked: {UNCHECKED}\n"));
     }
     if cells.iter().any(|c| c[4] == "FORGED") {
-        text.push_str("FORGED: the signature does not verify (list --jsonl or show says why)\n");
+        text.push_str(
+            "FORGED: the signature does not verify (list -o wide, --jsonl or show says why)\n",
+        );
     }
     text.push_str(&format!("OK LISTED: {message}\n"));
     Output::Text(text, v)
+}
+
+/// `table` without its header line: what `--no-headers` prints.
+fn rows_only(header: &[&str], rows: &[Vec<String>]) -> String {
+    let text = table(header, rows);
+    text.split_once('\n')
+        .map_or(String::new(), |(_, rest)| rest.to_owned())
+}
+
+/// A refusal of a listing: for `-o yaml` the verdict as YAML on stdout (its
+/// verdict line on stderr), otherwise as every command prints one.
+fn refusal(format: Format, v: Verdict) -> Output {
+    match format {
+        Format::Yaml => {
+            let text = format!(
+                "{}{} {}: {}\n",
+                crate::yaml::to_yaml(&v.to_json()),
+                v.kind().as_str(),
+                v.code(),
+                crate::verdict::escape(&v.message)
+            );
+            Output::Text(text, v)
+        }
+        _ => Output::Verdict(v),
+    }
+}
+
+/// An APR as `aprs` prints it: its row, its votes with their standing by
+/// the recount's own rules (policy::tally and policy::standings), and the
+/// recount's total against its action's min_approvals. Without allowed
+/// signers no approval can be judged: each says so, and `counted` is null.
+fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json::Value {
+    let apr = &view.apr;
+    let digest = crate::cser::digest(&apr.payload).ok();
+    let votes: Vec<crate::policy::Vote> = view.votes.iter().map(|d| d.vote.clone()).collect();
+    let required = view
+        .min_approvals
+        .and_then(|m| usize::try_from(m).ok())
+        .filter(|m| *m >= 1);
+    let tally = match (allowed, &digest, required) {
+        (Some(allowed), Some(d), Some(min)) => Some(crate::policy::tally(
+            apr,
+            &crate::policy::Signed {
+                votes: &votes,
+                allowed,
+                now: view.now,
+            },
+            d,
+            min,
+        )),
+        _ => None,
+    };
+    let unjudged = if allowed.is_none() {
+        "not checked (no allowed signers)"
+    } else if digest.is_none() {
+        "not checked (the payload has no cser-v1 digest)"
+    } else {
+        "not checked (the action has no min_approvals)"
+    };
+    let empty = crate::policy::Tally {
+        required: required.unwrap_or(0),
+        counted: std::collections::BTreeMap::new(),
+        not_counted: Vec::new(),
+        proposer_rejected: false,
+    };
+    let standings = crate::policy::standings(tally.as_ref().unwrap_or(&empty), apr, &votes);
+    let vote_json: Vec<serde_json::Value> = view
+        .votes
+        .iter()
+        .zip(&standings)
+        .map(|(d, st)| {
+            let judged = tally.is_some() || st.decision != "approve";
+            serde_json::json!({
+                "approver": d.vote.approver,
+                "decision": d.vote.decision,
+                "decided_at": d.decided_at.as_ref().map(crate::verdict::timestamp),
+                "payload_digest": d.vote.payload_digest,
+                "signed": d.vote.signature.is_some(),
+                "counts": judged.then_some(st.counts),
+                "vetoes": st.vetoes,
+                "why": if judged { st.why.clone() } else { Some(unjudged.to_owned()) },
+            })
+        })
+        .collect();
+    let count = |what: &str| {
+        view.votes
+            .iter()
+            .filter(|d| d.vote.decision == what)
+            .count()
+    };
+    serde_json::json!({
+        "apr": apr.apr_code,
+        "action": apr.action_code,
+        "status": apr.status,
+        "proposed_by": apr.proposed_by,
+        "session_code": view.session_code,
+        "created_at": crate::verdict::timestamp(&view.created_at),
+        "approved_at": view.approved_at.as_ref().map(crate::verdict::timestamp),
+        "applied_at": view.applied_at.as_ref().map(crate::verdict::timestamp),
+        "age_seconds": (view.now - view.created_at).num_seconds().max(0),
+        "payload_digest": digest.as_ref().map(|d| d.as_str().to_owned()),
+        "approvals": count("approve"),
+        "rejections": count("reject"),
+        "required": view.min_approvals,
+        "counted": tally.as_ref().map(|t| t.counted.len()),
+        "quorum_passed": view.quorum_function,
+        "grant": view.grant,
+        "votes": vote_json,
+    })
+}
+
+/// `aprs list`: APRs, newest first, with their votes in short.
+fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
+    let format = match args.format.resolve(settings.json) {
+        Ok(f) => f,
+        Err(usage) => return Output::Usage(usage),
+    };
+    let allowed = match path_option(&settings.allowed_signers, approval::ALLOWED_SIGNERS_ENV) {
+        None => None,
+        Some(_) => match allowed_signers(settings) {
+            Ok(a) => Some(a),
+            Err(stop) => return refusal(format, Verdict::from(stop)),
+        },
+    };
+    let filter = db::AprFilter {
+        apr: None,
+        status: args.status.as_deref(),
+        action: args.action.as_deref(),
+        since: args.since,
+        limit: args.limit,
+    };
+    let listed = match with_db(settings, |c| {
+        db::list_aprs(c, &filter).map_err(|s| (s, None))
+    }) {
+        Err(usage) => return Output::Usage(usage),
+        Ok(Err((stop, _))) => return refusal(format, Verdict::from(stop)),
+        Ok(Ok(l)) => l,
+    };
+    let rows: Vec<serde_json::Value> = listed
+        .aprs
+        .iter()
+        .map(|a| apr_json(a, allowed.as_ref()))
+        .collect();
+    if format == Format::Jsonl {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        return Output::Raw(text.into_bytes());
+    }
+    let shown = rows.len();
+    let message = if i64::try_from(shown).unwrap_or(i64::MAX) < listed.total {
+        format!(
+            "{shown} of {} APRs shown (--limit {})",
+            listed.total, args.limit
+        )
+    } else {
+        format!("{shown} APRs")
+    };
+    let v = Verdict::done(Done::Listed, message.clone())
+        .detail("count", shown)
+        .detail("total", listed.total);
+    match format {
+        Format::Json => return Output::Verdict(v.detail("aprs", rows)),
+        Format::Yaml => {
+            let v = v.detail("aprs", rows);
+            return Output::Raw(crate::yaml::to_yaml(&v.to_json()).into_bytes());
+        }
+        Format::Table | Format::Wide | Format::Jsonl => {}
+    }
+    let wide = format == Format::Wide;
+    let text_of = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => crate::verdict::escape(s),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let counted = match (&r["counted"], &r["required"]) {
+                (serde_json::Value::Null, serde_json::Value::Null) => "-".to_owned(),
+                (serde_json::Value::Null, req) => format!("?/{}", text_of(req)),
+                (n, req) => format!("{}/{}", text_of(n), text_of(req)),
+            };
+            let mut row = vec![
+                text_of(&r["apr"]),
+                text_of(&r["action"]),
+                text_of(&r["status"]),
+                text_of(&r["proposed_by"]),
+                format!("{}/{}", r["approvals"], r["rejections"]),
+                counted,
+                span_coarse(r["age_seconds"].as_i64().unwrap_or(0)),
+            ];
+            if wide {
+                row.extend([
+                    text_of(&r["created_at"]),
+                    text_of(&r["quorum_passed"]),
+                    text_of(&r["grant"]),
+                    text_of(&r["payload_digest"]),
+                ]);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "apr",
+        "action",
+        "status",
+        "proposed_by",
+        "approve/reject",
+        "counted",
+        "age",
+    ];
+    if wide {
+        header.extend(["created_at", "quorum_passed", "grant", "payload_digest"]);
+    }
+    if args.format.no_headers {
+        return Output::Text(rows_only(&header, &cells), v);
+    }
+    let mut text = table(&header, &cells);
+    if cells.iter().any(|c| c[5].starts_with('?')) {
+        text.push_str("?: not counted without --allowed-signers (or DOT_ABS_ALLOWED_SIGNERS)\n");
+    }
+    text.push_str(&format!("OK LISTED: {message}\n"));
+    Output::Text(text, v)
+}
+
+/// `aprs show --apr CODE`: the APR, every vote and its standing, and what
+/// `execute` would answer now: `db::execute` itself, as a dry run, in its
+/// own read-only transaction (the signing key, which a dry run does not
+/// use, is not asked for).
+fn aprs_show(settings: &Settings, apr: &str) -> Output {
+    let trusted = trusted_keys(settings);
+    let allowed = allowed_signers(settings);
+    verdict(with_db(settings, |c| {
+        let filter = db::AprFilter {
+            apr: Some(apr),
+            status: None,
+            action: None,
+            since: None,
+            limit: 1,
+        };
+        let listed = db::list_aprs(c, &filter).map_err(|s| (s, Some(apr.to_owned())))?;
+        let Some(view) = listed.aprs.first() else {
+            return Err((
+                Stop::Reject(Reject::AprNotFound, "no APR with this code".into()),
+                Some(apr.to_owned()),
+            ));
+        };
+        let answer = match (&trusted, &allowed) {
+            (Ok(t), Ok(a)) => {
+                let keys = db::Keys {
+                    signing: None,
+                    trusted: t,
+                    allowed: a,
+                    evidence_head: None,
+                };
+                db::execute(c, apr, true, &keys).unwrap_or_else(Verdict::from)
+            }
+            (Err(stop), _) | (_, Err(stop)) => Verdict::from(stop.clone()),
+        };
+        let mut shown = apr_json(view, allowed.as_ref().ok());
+        shown["payload"] = view.apr.payload.clone();
+        let would = serde_json::json!({
+            "verdict": answer.kind().as_str(),
+            "code": answer.code(),
+            "message": answer.message,
+            "quorum": answer.details.get("quorum"),
+        });
+        let mut lines = apr_lines(&shown);
+        lines.push(format!(
+            "{:<18} {} {}: {}",
+            "execute would say",
+            answer.kind().as_str(),
+            answer.code(),
+            answer.message
+        ));
+        let mut v = Verdict::done(
+            Done::Shown,
+            format!(
+                "{apr} is {}; execute would answer {} {}",
+                view.apr.status,
+                answer.kind().as_str(),
+                answer.code()
+            ),
+        )
+        .apr(apr)
+        .detail("apr_request", shown)
+        .detail("execute_would", would);
+        v.lines = lines;
+        Ok(v)
+    }))
+    .and_then_text(settings.json)
+}
+
+/// `aprs show` for a human: one line a fact, then one line a vote.
+fn apr_lines(a: &serde_json::Value) -> Vec<String> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let counted = match a["counted"].as_u64() {
+        Some(n) => format!("{n} of {} counted", text(&a["required"])),
+        None => format!("not counted (need {})", text(&a["required"])),
+    };
+    let mut lines: Vec<String> = [
+        (
+            "apr",
+            format!("{} ({})", text(&a["apr"]), text(&a["status"])),
+        ),
+        ("action", text(&a["action"])),
+        ("proposed_by", text(&a["proposed_by"])),
+        (
+            "created",
+            format!(
+                "{} ({} ago)",
+                text(&a["created_at"]),
+                span_coarse(a["age_seconds"].as_i64().unwrap_or(0))
+            ),
+        ),
+        ("payload_digest", text(&a["payload_digest"])),
+        (
+            "quorum",
+            format!("{counted}; quorum_passed(): {}", text(&a["quorum_passed"])),
+        ),
+        ("grant", text(&a["grant"])),
+    ]
+    .into_iter()
+    .map(|(k, v)| format!("{k:<18} {v}"))
+    .collect();
+    for vote in a["votes"].as_array().into_iter().flatten() {
+        let standing = match (&vote["counts"], vote["vetoes"].as_bool()) {
+            (serde_json::Value::Bool(true), _) => "counts".to_owned(),
+            (_, Some(true)) => "VETO".to_owned(),
+            _ => format!("not counted: {}", text(&vote["why"])),
+        };
+        lines.push(format!(
+            "{:<18} {} {} at {} ({}): {standing}",
+            "vote",
+            text(&vote["approver"]),
+            text(&vote["decision"]),
+            text(&vote["decided_at"]),
+            if vote["signed"] == true {
+                "signed"
+            } else {
+                "unsigned"
+            },
+        ));
+    }
+    lines
 }
 
 /// `42m10s`, `1h5m`, `2d3h`: the two largest units of a span.
@@ -1041,6 +1486,8 @@ fn dispatch_command(cli: &Cli, settings: &Settings, evidence_head: Option<&str>)
         Command::Execute(a) => execute(settings, &a.apr, a.dry_run, evidence_head),
         Command::Keygen { out } => keygen(out),
         Command::List(args) => list(settings, args),
+        Command::Aprs(AprsCommand::List(args)) => aprs_list(settings, args),
+        Command::Aprs(AprsCommand::Show(a)) => aprs_show(settings, &a.apr),
         Command::Review(a) => review(settings, a),
         Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
         Command::Digest(a) => digest(settings, a),
@@ -1698,6 +2145,23 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
 }
 
 impl Output {
+    /// A read-only view's OK verdict for a human: its lines once, then the
+    /// verdict line (not the facts again).
+    fn and_then_text(self, json: bool) -> Output {
+        match self {
+            Output::Verdict(v) if !json && v.kind() == crate::verdict::Kind::Ok => {
+                let mut text: String = v.human_results();
+                text.push_str(&format!(
+                    "OK {}: {}\n",
+                    v.code(),
+                    crate::verdict::escape(&v.message)
+                ));
+                Output::Text(text, v)
+            }
+            other => other,
+        }
+    }
+
     fn and_fill(self, f: impl FnOnce(&mut Verdict)) -> Output {
         match self {
             Output::Verdict(mut v) => {

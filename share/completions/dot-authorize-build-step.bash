@@ -16,6 +16,9 @@ _dot__authorize__build__step() {
             ",$1")
                 cmd="dot__authorize__build__step"
                 ;;
+            dot__authorize__build__step,aprs)
+                cmd="dot__authorize__build__step__subcmd__aprs"
+                ;;
             dot__authorize__build__step,consume)
                 cmd="dot__authorize__build__step__subcmd__consume"
                 ;;
@@ -64,6 +67,24 @@ _dot__authorize__build__step() {
             dot__authorize__build__step,show-patch)
                 cmd="dot__authorize__build__step__subcmd__show__subcmd__patch"
                 ;;
+            dot__authorize__build__step__subcmd__aprs,help)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__help"
+                ;;
+            dot__authorize__build__step__subcmd__aprs,list)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__list"
+                ;;
+            dot__authorize__build__step__subcmd__aprs,show)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__show"
+                ;;
+            dot__authorize__build__step__subcmd__aprs__subcmd__help,help)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__help"
+                ;;
+            dot__authorize__build__step__subcmd__aprs__subcmd__help,list)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__list"
+                ;;
+            dot__authorize__build__step__subcmd__aprs__subcmd__help,show)
+                cmd="dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__show"
+                ;;
             dot__authorize__build__step__subcmd__evidence,help)
                 cmd="dot__authorize__build__step__subcmd__evidence__subcmd__help"
                 ;;
@@ -75,6 +96,9 @@ _dot__authorize__build__step() {
                 ;;
             dot__authorize__build__step__subcmd__evidence__subcmd__help,verify)
                 cmd="dot__authorize__build__step__subcmd__evidence__subcmd__help__subcmd__verify"
+                ;;
+            dot__authorize__build__step__subcmd__help,aprs)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__aprs"
                 ;;
             dot__authorize__build__step__subcmd__help,consume)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__consume"
@@ -124,6 +148,12 @@ _dot__authorize__build__step() {
             dot__authorize__build__step__subcmd__help,show-patch)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__show__subcmd__patch"
                 ;;
+            dot__authorize__build__step__subcmd__help__subcmd__aprs,list)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__aprs__subcmd__list"
+                ;;
+            dot__authorize__build__step__subcmd__help__subcmd__aprs,show)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__aprs__subcmd__show"
+                ;;
             dot__authorize__build__step__subcmd__help__subcmd__evidence,verify)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__evidence__subcmd__verify"
                 ;;
@@ -158,12 +188,190 @@ _dot__authorize__build__step() {
 
     case "${cmd}" in
         dot__authorize__build__step)
-            opts="-h -V --json --help --version execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="-h -V --json --help --version execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs)
+            opts="-h --json --help list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__help)
+            opts="list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__list)
+            opts="-o -h --status --action --since --limit --output --jsonl --no-headers --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -W "proposed approved applied rejected withdrawn failed" -- "${cur}"))
+                    return 0
+                    ;;
+                --action)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json jsonl yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json jsonl yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__aprs__subcmd__show)
+            opts="-h --apr --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-signers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -470,8 +678,50 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__help)
-            opts="execute consume revoke readback propose list show review digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__help__subcmd__aprs)
+            opts="list show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__help__subcmd__aprs__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__help__subcmd__aprs__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -768,7 +1018,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__list)
-            opts="-h --status --apr --plan --expiring-within --limit --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
+            opts="-o -h --status --apr --plan --expiring-within --key-id --forged --since --limit --sort-by --output --jsonl --no-headers --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -790,8 +1040,28 @@ _dot__authorize__build__step() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sort-by)
+                    COMPREPLY=($(compgen -W "granted_at expires_at auth_code apr plan status key_id" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json jsonl yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json jsonl yaml" -- "${cur}"))
                     return 0
                     ;;
                 --db-url)
