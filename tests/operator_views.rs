@@ -457,3 +457,58 @@ fn yaml_output_reads_back_as_the_same_data_whatever_the_strings_hold() {
     let yaml = dot_authorize_build_step::yaml::to_yaml(&tricky);
     assert_eq!(yaml_to_json(&yaml), tricky, "{yaml}");
 }
+
+/// README's "Which role runs each command" says what the code names in
+/// ERROR_PERMISSION_DENIED (cli::role_needed), row by row.
+#[test]
+fn the_readme_role_table_is_the_one_the_permission_error_names() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Which role runs each command")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has the role table");
+    let mut seen = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let roles: Vec<&str> = cells[2].split('`').skip(1).step_by(2).collect();
+        for command in cells[1].split('`').skip(1).step_by(2) {
+            let name = command.split(' ').next().unwrap();
+            seen.insert(name.to_owned());
+            match dot_authorize_build_step::cli::role_needed(name) {
+                None => assert!(roles.is_empty(), "{row}"),
+                Some(needed) if name == "evidence" && roles.is_empty() => {
+                    assert!(needed.contains("dot_authorize_build_step"), "{row}")
+                }
+                Some(needed) => {
+                    assert!(!roles.is_empty(), "{row}");
+                    for role in &roles {
+                        assert!(needed.contains(role), "{name}: {needed} lacks {role}");
+                    }
+                    for staged in [
+                        "dot_authorize_build_step",
+                        "dot_c1_build_consumer",
+                        "dot_c1_grant_issue",
+                        "dot_apr_reviewer",
+                    ] {
+                        assert_eq!(
+                            needed.contains(staged),
+                            roles.contains(&staged),
+                            "{name}: {needed} / {row}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Every subcommand is in the table.
+    use clap::CommandFactory;
+    for sub in dot_authorize_build_step::cli::Cli::command().get_subcommands() {
+        assert!(
+            seen.contains(sub.get_name()),
+            "{} is not in the README's role table",
+            sub.get_name()
+        );
+    }
+}
