@@ -1529,7 +1529,7 @@ pub struct AprView {
     pub applied_at: Option<DateTime<Utc>>,
     pub min_approvals: Option<i32>,
     pub votes: Vec<DatedVote>,
-    pub quorum_function: Option<bool>,
+    pub quorum_function: bool,
     pub grant: Option<String>,
     pub now: DateTime<Utc>,
 }
@@ -1551,8 +1551,7 @@ pub struct ListedAprs {
 
 /// APRs, newest first, with their votes, in one read-only statement (the
 /// total is a window over the filtered rows, before LIMIT: one snapshot).
-/// quorum_passed() is asked only of authorize_build_step APRs: it is the
-/// function this handler's quorum is checked against.
+/// quorum_passed() is what the dispatcher judges every APR by.
 pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop> {
     let mut tx = Tx::begin(conn, true)?;
     let sql = format!(
@@ -1562,7 +1561,7 @@ pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop>
                 (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, \
                         v.payload_digest, v.signature, v.decided_at) ORDER BY v.decided_at, v.approver), '[]')::text \
                    FROM apr_approvals v WHERE v.apr_code = a.apr_code) AS votes, \
-                CASE WHEN a.action_code = 'authorize_build_step' THEN COALESCE({}(a.apr_code), false) END AS quorum, \
+                COALESCE({}(a.apr_code), false) AS quorum, \
                 (SELECT g.auth_code FROM governance_build_authorization g WHERE g.request_ref = a.apr_code) AS grant_code, \
                 clock_timestamp() AS now, pg_catalog.count(*) OVER () AS total \
            FROM apr_requests a LEFT JOIN apr_action_types t ON t.action_code = a.action_code \

@@ -73,25 +73,28 @@ pub const SUPERUSER_WARNING: &str = "connected as a superuser: the least-privile
 /// ERROR_PERMISSION_DENIED names the role the command runs as: the login
 /// was connected, but not as one the command's privileges were granted to.
 fn name_the_role(command: &Command, output: Output) -> Output {
-    let Some(role) = crate::cli::role_needed(command_name(command)) else {
-        return output;
-    };
-    let name = |mut v: Verdict| {
-        if v.code() == Fault::PermissionDenied.code() {
-            v.message = format!(
-                "{}; `{}` runs as {role} (see README, \"Which role runs each command\")",
-                v.message,
-                command_name(command)
-            );
-            v = v.detail("role_needed", role);
-        }
-        v
-    };
+    let name = |v: Verdict| named_role(command_name(command), v);
     match output {
         Output::Verdict(v) => Output::Verdict(name(v)),
         Output::Text(t, v) => Output::Text(t, name(v)),
         other => other,
     }
+}
+
+/// The verdict, and if it is ERROR_PERMISSION_DENIED, the role `command`
+/// runs as, in its message and as `role_needed` (once).
+fn named_role(command: &str, mut v: Verdict) -> Verdict {
+    let Some(role) = crate::cli::role_needed(command) else {
+        return v;
+    };
+    if v.code() != Fault::PermissionDenied.code() || v.details.contains_key("role_needed") {
+        return v;
+    }
+    v.message = format!(
+        "{}; `{command}` runs as {role} (see README, \"Which role runs each command\")",
+        v.message
+    );
+    v.detail("role_needed", role)
 }
 
 /// Every verdict of a command that ran as a superuser says so.
@@ -461,7 +464,7 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
     let trusted = if args.forged {
         match trusted_keys(settings) {
             Ok(t) => Some(t),
-            Err(stop) => return refusal(format, Verdict::from(stop)),
+            Err(stop) => return refusal("list", format, Verdict::from(stop)),
         }
     } else {
         trusted_keys(settings).ok()
@@ -483,7 +486,7 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
     let result = with_db(settings, |c| db::list(c, &filter).map_err(|s| (s, None)));
     let mut listed = match result {
         Err(usage) => return Output::Usage(usage),
-        Ok(Err((stop, _))) => return refusal(format, Verdict::from(stop)),
+        Ok(Err((stop, _))) => return refusal("list", format, Verdict::from(stop)),
         Ok(Ok(l)) => l,
     };
     let mut rows: Vec<serde_json::Value> = listed
@@ -610,7 +613,8 @@ fn rows_only(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// A refusal of a listing: for `-o yaml` the verdict as YAML on stdout (its
 /// verdict line on stderr), otherwise as every command prints one.
-fn refusal(format: Format, v: Verdict) -> Output {
+fn refusal(command: &str, format: Format, v: Verdict) -> Output {
+    let v = named_role(command, v);
     match format {
         Format::Yaml => {
             let text = format!(
@@ -720,7 +724,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
         None => None,
         Some(_) => match allowed_signers(settings) {
             Ok(a) => Some(a),
-            Err(stop) => return refusal(format, Verdict::from(stop)),
+            Err(stop) => return refusal("aprs", format, Verdict::from(stop)),
         },
     };
     let filter = db::AprFilter {
@@ -734,7 +738,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
         db::list_aprs(c, &filter).map_err(|s| (s, None))
     }) {
         Err(usage) => return Output::Usage(usage),
-        Ok(Err((stop, _))) => return refusal(format, Verdict::from(stop)),
+        Ok(Err((stop, _))) => return refusal("aprs", format, Verdict::from(stop)),
         Ok(Ok(l)) => l,
     };
     let rows: Vec<serde_json::Value> = listed

@@ -88,6 +88,8 @@ fn bash_completes_every_option_of_every_subcommand_nested_ones_too() {
         vec!["propose-patch"],
         vec!["manifest", "hash"],
         vec!["evidence", "verify"],
+        vec!["aprs", "list"],
+        vec!["aprs", "show"],
     ] {
         assert!(
             all.iter().any(|(p, _)| *p == must),

@@ -42,6 +42,7 @@ fn the_man_page_and_every_completion_know_every_subcommand() {
         "manifest",
         "propose-patch",
         "show-patch",
+        "aprs",
     ] {
         for (path, bytes) in &files {
             let text = String::from_utf8_lossy(bytes).replace("\\-", "-");

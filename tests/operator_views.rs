@@ -241,7 +241,9 @@ fn aprs_list_and_show_say_who_voted_what_counts_and_what_execute_would_answer() 
     assert_eq!(v2["quorum_passed"], true);
     let v3 = row("APR-V3");
     assert_eq!((&v3["counted"], &v3["rejections"]), (&1.into(), &1.into()));
-    assert_eq!(row("APR-P1")["quorum_passed"], Value::Null);
+    // quorum_passed() is what the dispatcher judges a patch APR by.
+    assert_eq!(row("APR-P1")["quorum_passed"], false);
+    assert_eq!(row("APR-P1")["required"], 3);
     assert_eq!(row("APR-V1")["payload_digest"], d.as_str());
 
     // Filters and formats.
@@ -428,6 +430,16 @@ fn permission_denied_names_the_role_the_command_runs_as() {
         );
         assert!(v["role_needed"].as_str().unwrap().contains(role), "{r}");
     }
+    // -o yaml: the verdict as YAML on stdout, its line on stderr, both naming the role.
+    let yaml = db.run_as("carol_rv", &["aprs", "list", "-o", "yaml"]);
+    assert_eq!(yaml.exit(), 5, "{yaml}");
+    let v = yaml_to_json(&yaml.stdout());
+    assert_eq!(v["code"], "ERROR_PERMISSION_DENIED", "{yaml}");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("`aprs` runs as dot_authorize_build_step"));
+    assert!(yaml.stderr().contains("`aprs` runs as"), "{yaml}");
     // The roles the README names for list, show and aprs do run them.
     for role in [HANDLER_ROLE, CONSUMER_ROLE] {
         db.run_as(role, &["list", "--json"])
