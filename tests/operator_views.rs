@@ -370,6 +370,44 @@ fn aprs_list_and_show_say_who_voted_what_counts_and_what_execute_would_answer() 
     assert_eq!(out.matches("OK SHOWN").count(), 1, "{human}");
     db.run(&["aprs", "show", "--apr", "APR-NONE", "--json"])
         .expect(4, "FAIL", "REJECT_APR_NOT_FOUND");
+    // Without allowed signers no approval is judged, and execute's answer
+    // is the one it would give: ERROR_ALLOWED_SIGNERS.
+    let blind = run_without(
+        &db,
+        dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV,
+        &["aprs", "show", "--apr", "APR-V3", "--json"],
+    );
+    blind.expect(0, "OK", "SHOWN");
+    let b = blind.json();
+    assert_eq!(
+        b["execute_would"]["code"], "ERROR_ALLOWED_SIGNERS",
+        "{blind}"
+    );
+    for vote in b["apr_request"]["votes"].as_array().unwrap() {
+        if vote["decision"] == "approve" {
+            assert_eq!(vote["counts"], Value::Null, "{blind}");
+            assert_eq!(vote["why"], "not checked (no allowed signers)");
+        } else {
+            assert_eq!(vote["vetoes"], true, "a reject vetoes, signed or not");
+        }
+    }
+    let bare = db.run(&[
+        "aprs",
+        "list",
+        "-o",
+        "wide",
+        "--no-headers",
+        "--status",
+        "proposed",
+    ]);
+    let lines: Vec<String> = bare.stdout().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{bare}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("APR-V1 ") || l.starts_with("APR-P1 ")),
+        "{bare}"
+    );
 
     assert_eq!(db.snapshot(), before, "aprs writes nothing");
 }
