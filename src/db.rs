@@ -1557,9 +1557,11 @@ pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop>
     let sql = format!(
         "SELECT a.apr_code, a.action_code, a.status, a.proposed_by, a.proposed_action::text AS payload, \
                 a.session_code, LEAST(GREATEST(a.created_at, '0001-01-01Z'), '9999-12-31Z') AS created_at, \
-                a.approved_at, a.applied_at, t.min_approvals, \
+                LEAST(GREATEST(a.approved_at, '0001-01-01Z'), '9999-12-31Z') AS approved_at, \
+                LEAST(GREATEST(a.applied_at, '0001-01-01Z'), '9999-12-31Z') AS applied_at, t.min_approvals, \
                 (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, \
-                        v.payload_digest, v.signature, v.decided_at) ORDER BY v.decided_at, v.approver), '[]')::text \
+                        v.payload_digest, v.signature, \
+                        LEAST(GREATEST(v.decided_at, '0001-01-01Z'), '9999-12-31Z')) ORDER BY v.decided_at, v.approver), '[]')::text \
                    FROM apr_approvals v WHERE v.apr_code = a.apr_code) AS votes, \
                 COALESCE({}(a.apr_code), false) AS quorum, \
                 (SELECT g.auth_code FROM governance_build_authorization g WHERE g.request_ref = a.apr_code) AS grant_code, \

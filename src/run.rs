@@ -636,7 +636,14 @@ fn refusal(command: &str, format: Format, v: Verdict) -> Output {
 /// signers no approval can be judged: each says so, and `counted` is null.
 fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json::Value {
     let apr = &view.apr;
-    let digest = crate::cser::digest(&apr.payload).ok();
+    // The digest `digest --apr` prints: of the payload exactly as stored,
+    // none for one that cannot be read exactly (or is NULL).
+    let digest = apr
+        .payload_text
+        .as_deref()
+        .and_then(|t| crate::jsonb::read_exact(t).ok())
+        .filter(|p| !p.is_null())
+        .and_then(|p| crate::cser::digest(&p).ok());
     let votes: Vec<crate::policy::Vote> = view.votes.iter().map(|d| d.vote.clone()).collect();
     let required = view
         .min_approvals

@@ -562,3 +562,49 @@ fn the_readme_role_table_is_the_one_the_permission_error_names() {
         );
     }
 }
+
+/// Invariant 9 for the views: whatever an APR row holds (a payload nested
+/// beyond any parser's depth, a NULL payload, infinite timestamps), aprs
+/// shows it, with no digest where there is none to show, never an ERROR.
+#[test]
+fn aprs_show_any_apr_the_database_can_hold_without_error() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    db.insert_apr(
+        "APR-DEEP",
+        "authorize_build_step",
+        &serde_json::json!([]),
+        "approved",
+    );
+    db.insert_apr(
+        "APR-NULL",
+        "authorize_build_step",
+        &serde_json::json!({}),
+        "proposed",
+    );
+    db.sql(
+        "UPDATE apr_requests SET proposed_action = (repeat('[', 200) || '1' || repeat(']', 200))::jsonb, \
+                approved_at = 'infinity', applied_at = '-infinity' WHERE apr_code = 'APR-DEEP'; \
+         UPDATE apr_requests SET proposed_action = NULL WHERE apr_code = 'APR-NULL'; \
+         INSERT INTO apr_approvals (apr_code, approver, decision, decided_at) \
+              VALUES ('APR-DEEP', 'alice', 'approve', 'infinity');",
+    );
+    let before = db.snapshot();
+    let listed = db.run(&["aprs", "list", "--json"]);
+    listed.expect(0, "OK", "LISTED");
+    for a in listed.json()["aprs"].as_array().unwrap() {
+        assert_eq!(a["payload_digest"], Value::Null, "{listed}");
+    }
+    for apr in ["APR-DEEP", "APR-NULL"] {
+        let shown = db.run(&["aprs", "show", "--apr", apr, "--json"]);
+        shown.expect(0, "OK", "SHOWN");
+        assert_eq!(
+            shown.json()["execute_would"]["verdict"] != "ERROR",
+            true,
+            "{shown}"
+        );
+        assert_eq!(db.run(&["aprs", "show", "--apr", apr]).exit(), 0);
+    }
+    assert_eq!(db.snapshot(), before);
+}
