@@ -150,6 +150,13 @@ fn list_prints_every_format_sorts_filters_and_writes_nothing() {
         &["list", "--forged", "--json"],
     )
     .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
+    // -o json is --json for a refusal too: the one verdict on stdout.
+    run_without(
+        &db,
+        dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
+        &["list", "--forged", "-o", "json"],
+    )
+    .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
 
     // wide: the key id, who granted, who approved, the whole signature check.
     let wide = db.run(&["list", "-o", "wide", "--sort-by", "auth_code"]);
