@@ -619,7 +619,7 @@ pub fn parse_since(s: &str) -> Result<Since, String> {
 pub enum AprsCommand {
     /// APRs, newest first: code, action, status, proposer, votes approve/reject, counted, age
     #[command(
-        after_help = "EXAMPLES:\n    dot-authorize-build-step aprs list --status proposed\n    \
+        after_help = "EXAMPLES:\n    dot-authorize-build-step aprs list --pending\n    \
         dot-authorize-build-step aprs list --action authorize_build_step --since 7d -o wide\n\n\
         counted is the handler's own recount (signed approvals of this exact payload, not the\n\
         proposer's) against the action's min_approvals; it needs --allowed-signers."
@@ -646,6 +646,9 @@ pub struct AprsListArgs {
     /// Only APRs with this status
     #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(APR_STATUSES))]
     pub status: Option<String>,
+    /// Only APRs still waiting: proposed, or approved with no grant minted yet
+    #[arg(long, conflicts_with = "status")]
+    pub pending: bool,
     /// Only APRs of this action code (authorize_build_step, patch_ops_code, ...)
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub action: Option<String>,

@@ -1538,6 +1538,8 @@ pub struct AprView {
 pub struct AprFilter<'a> {
     pub apr: Option<&'a str>,
     pub status: Option<&'a str>,
+    /// Proposed, or approved with no grant yet.
+    pub pending: bool,
     pub action: Option<&'a str>,
     pub since: Option<Since>,
     pub limit: i64,
@@ -1572,6 +1574,8 @@ pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop>
             AND ($4::double precision IS NULL \
                  OR a.created_at >= clock_timestamp() - pg_catalog.make_interval(secs => $4::double precision)) \
             AND ($5::timestamptz IS NULL OR a.created_at >= $5) \
+            AND (NOT $7::boolean OR a.status = 'proposed' OR (a.status = 'approved' AND NOT EXISTS \
+                 (SELECT 1 FROM governance_build_authorization g WHERE g.request_ref = a.apr_code))) \
           ORDER BY a.created_at DESC, a.apr_code LIMIT $6",
         tx.quorum_fn
     );
@@ -1585,6 +1589,7 @@ pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop>
             (&since_secs, Type::FLOAT8),
             (&since_at, Type::TIMESTAMPTZ),
             (&f.limit, Type::INT8),
+            (&f.pending, Type::BOOL),
         ],
     )?;
     tx.end_unwritten();

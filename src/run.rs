@@ -737,6 +737,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
     let filter = db::AprFilter {
         apr: None,
         status: args.status.as_deref(),
+        pending: args.pending,
         action: args.action.as_deref(),
         since: args.since,
         limit: args.limit,
@@ -845,6 +846,7 @@ fn aprs_show(settings: &Settings, apr: &str) -> Output {
         let filter = db::AprFilter {
             apr: Some(apr),
             status: None,
+            pending: false,
             action: None,
             since: None,
             limit: 1,

@@ -262,6 +262,8 @@ fn aprs_list_and_show_say_who_voted_what_counts_and_what_execute_would_answer() 
         r.json()["count"].as_u64().unwrap()
     };
     assert_eq!(count(&["--status", "approved"]), 3);
+    // None of them has a grant yet: all of them wait.
+    assert_eq!(count(&["--pending"]), 5);
     assert_eq!(count(&["--action", "patch_ops_code"]), 1);
     assert_eq!(count(&["--since", "1h"]), 5);
     assert_eq!(count(&["--since", "2999-01-01"]), 0);
@@ -426,7 +428,29 @@ fn permission_denied_names_the_role_the_command_runs_as() {
     db.bind();
     logins(&db, &["carol_rv"], Some("dot_apr_reviewer"));
     mint(&db, "APR-R1", "PLAN-R");
+    db.insert_apr(
+        "APR-R2",
+        "authorize_build_step",
+        &valid_payload(),
+        "proposed",
+    );
     let before = db.snapshot();
+    // Pending: proposed, or approved with no grant yet (APR-R1 has one).
+    let pending = db.run(&["aprs", "list", "--pending", "--json"]);
+    assert_eq!(
+        codes(&pending.json(), "aprs", "apr"),
+        ["APR-R2"],
+        "{pending}"
+    );
+    db.run(&[
+        "aprs",
+        "list",
+        "--pending",
+        "--status",
+        "proposed",
+        "--json",
+    ])
+    .expect(2, "USAGE", "USAGE");
     for (login, argv, role) in [
         ("carol_rv", &["list", "--json"][..], "dot_c1_build_consumer"),
         (

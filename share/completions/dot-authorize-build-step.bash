@@ -272,7 +272,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__aprs__subcmd__list)
-            opts="-o -h --status --action --since --limit --output --jsonl --no-headers --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --json --help"
+            opts="-o -h --status --pending --action --since --limit --output --jsonl --no-headers --db-url --connect-timeout --lock-timeout --statement-timeout --schema --allowed-signers --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
