@@ -214,9 +214,12 @@ pub enum Command {
         --manifest c1-manifest.json --by c1-build"
     )]
     Consume(ConsumeArgs),
-    /// The owner's rollback: active -> revoked, with who and why; never deletes
+    /// The owner's rollback: active -> revoked, with who and why; never deletes. One grant,
+    /// or in bulk every active grant of a plan, of a key id, or forged (--dry-run first)
     #[command(
-        after_help = "EXAMPLE:\n    dot-authorize-build-step revoke --apr APR-C1-0001 --reason 'rollback per file 08' --by owner"
+        after_help = "EXAMPLES:\n    dot-authorize-build-step revoke --apr APR-C1-0001 --reason 'rollback per file 08' --by owner\n    \
+        dot-authorize-build-step revoke --key-id 3f2a9c0d1e4b5a67 --reason 'key leaked' --by owner --dry-run\n    \
+        dot-authorize-build-step revoke --key-id 3f2a9c0d1e4b5a67 --reason 'key leaked' --by owner --expect 2"
     )]
     Revoke(RevokeArgs),
     /// The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines
@@ -583,7 +586,8 @@ pub struct ConsumeArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["auth_code", "apr"]))]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(false)
+    .args(["auth_code", "apr", "plan", "key_id", "forged"]))]
 pub struct RevokeArgs {
     /// The grant to revoke
     #[arg(long, value_name = "CODE", value_parser = name)]
@@ -591,6 +595,21 @@ pub struct RevokeArgs {
     /// Revoke the grant minted for this APR
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: Option<String>,
+    /// Bulk: revoke every active grant of this plan (expired ones included)
+    #[arg(long, value_name = "P", value_parser = printable)]
+    pub plan: Option<String>,
+    /// Bulk: revoke every active grant that names this key id, verified or not (a leaked
+    /// key); 16 hex digits, as `keys` lists them
+    #[arg(long, value_name = "ID", value_parser = key_id)]
+    pub key_id: Option<String>,
+    /// Bulk: revoke every active grant whose signature does not verify against the
+    /// trusted keys
+    #[arg(long)]
+    pub forged: bool,
+    /// Bulk: the number of grants --dry-run listed; required without --dry-run, and if the
+    /// set is not exactly N grants now, nothing is revoked (REJECT_BULK_MISMATCH)
+    #[arg(long, value_name = "N", conflicts_with_all = ["auth_code", "apr"])]
+    pub expect: Option<u64>,
     /// Why (recorded in revoke_reason)
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub reason: String,
@@ -683,6 +702,16 @@ fn payload_digest(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err("must be 64 lowercase hex digits, as `digest --apr CODE` prints".into())
+    }
+}
+
+/// `revoke --key-id`: a key id as `keys` and `keygen` print it, 16
+/// lowercase hex digits (a mistyped id would silently match nothing).
+fn key_id(s: &str) -> Result<String, String> {
+    if s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 16 lowercase hex digits, as `keys` lists them".into())
     }
 }
 

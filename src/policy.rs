@@ -1333,6 +1333,93 @@ pub fn decide_revoke(
     }
 }
 
+/// Which grants a bulk `revoke` retires (exactly one selector per run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector<'a> {
+    /// Every active grant of this plan.
+    Plan(&'a str),
+    /// Every active grant that names this key id, verified or not (a
+    /// leaked key: whatever claims it goes, genuine or forged).
+    KeyId(&'a str),
+    /// Every active grant whose signature does not verify against the
+    /// trusted keys.
+    Forged,
+}
+
+impl Selector<'_> {
+    /// The selector as the command line spells it.
+    pub fn describe(&self) -> String {
+        match self {
+            Selector::Plan(p) => format!("--plan {p}"),
+            Selector::KeyId(k) => format!("--key-id {k}"),
+            Selector::Forged => "--forged".to_owned(),
+        }
+    }
+
+    /// Whether an active row is in the set.
+    fn selects(&self, g: &Grant, forged: bool) -> bool {
+        match self {
+            Selector::Plan(p) => g.plan_ref.as_deref() == Some(*p),
+            Selector::KeyId(k) => g.key_id.as_deref() == Some(*k),
+            Selector::Forged => forged,
+        }
+    }
+}
+
+/// One grant a bulk revoke retires, and why it is forged when it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    pub grant: Grant,
+    pub forged: Option<String>,
+}
+
+/// Bulk `revoke`: of the rows read (the shell reads every active row the
+/// selector could match, locked), the set the selector picks, in auth-code
+/// order. With `expect`, the set must be exactly that big: revoking more
+/// (or fewer) grants than the operator saw in the dry run is refused, never
+/// done silently.
+pub fn decide_bulk_revoke(
+    read: Vec<Grant>,
+    selector: Selector<'_>,
+    trusted: &TrustedKeys,
+    expect: Option<u64>,
+) -> Result<Vec<Selected>, Stop> {
+    let mut set: Vec<Selected> = read
+        .into_iter()
+        .filter(|g| g.status == "active")
+        .filter_map(|grant| {
+            let forged = crate::signing::verify_grant(trusted, &grant)
+                .err()
+                .map(|f| f.to_string());
+            selector
+                .selects(&grant, forged.is_some())
+                .then_some(Selected { grant, forged })
+        })
+        .collect();
+    set.sort_by(|a, b| a.grant.auth_code.cmp(&b.grant.auth_code));
+    if let Some(n) = expect {
+        let found = set.len() as u64;
+        if found != n {
+            let codes: Vec<&str> = set.iter().map(|s| s.grant.auth_code.as_str()).collect();
+            return Err(Stop::Reject(
+                Reject::BulkMismatch,
+                format!(
+                    "{found} active grant{} match {} now ({}), but --expect says {n}: the set changed \
+                     since it was counted; nothing revoked (run --dry-run again and check it)",
+                    if found == 1 { "" } else { "s" },
+                    selector.describe(),
+                    if codes.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        codes.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,13 @@ fn application_name(command: &Command) -> String {
         Command::Review(a) => Some(a.apr.clone()),
         Command::Consume(a) => Some(a.auth_code.clone()),
         Command::Show(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
-        Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
+        Command::Revoke(a) => a
+            .auth_code
+            .clone()
+            .or_else(|| a.apr.clone())
+            .or_else(|| a.plan.clone())
+            .or_else(|| a.key_id.clone())
+            .or_else(|| a.forged.then(|| "--forged".to_owned())),
         _ => None,
     };
     let name = match subject {
@@ -144,9 +150,35 @@ fn record_evidence(
     settings: &Settings,
     output: Output,
 ) -> Output {
-    let Output::Verdict(v) = output else {
+    let Output::Verdict(mut v) = output else {
         return output;
     };
+    // A bulk decision leaves one line per grant, as the single command
+    // would, then its own.
+    let each = std::mem::take(&mut v.each);
+    let total = each.len();
+    for (done, one) in each.into_iter().enumerate() {
+        if let Output::Verdict(f) = record_one(&mut log, cli, settings, one) {
+            if f.code() == Fault::EvidenceLog.code() {
+                let mut f = f;
+                f.message = format!(
+                    "{}; the bulk revoke committed {total} revocations, {done} of them are in the log",
+                    f.message
+                );
+                f.details.insert("outcome".into(), v.to_json());
+                return Output::Verdict(f);
+            }
+        }
+    }
+    record_one(&mut log, cli, settings, v)
+}
+
+fn record_one(
+    log: &mut crate::evidence::Log,
+    cli: &Cli,
+    settings: &Settings,
+    v: Verdict,
+) -> Output {
     let (os_user, os_uid) = crate::evidence::os_user();
     let db_user = resolve(settings)
         .ok()
@@ -1516,7 +1548,7 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
     let key = match (&args.auth_code, &args.apr) {
         (Some(code), _) => GrantKey::AuthCode(code),
         (None, Some(apr)) => GrantKey::Apr(apr),
-        (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
+        (None, None) => return revoke_bulk(settings, args),
     };
     if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
@@ -1542,6 +1574,69 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
         }
         v.dry_run.get_or_insert(args.dry_run);
     })
+}
+
+/// Bulk `revoke --plan | --key-id | --forged`: a dry run lists the set; a
+/// run must say how many it expects (`--expect N`, what the dry run
+/// listed), and revokes all of them or none.
+fn revoke_bulk(settings: &Settings, args: &RevokeArgs) -> Output {
+    let selector = match (&args.plan, &args.key_id, args.forged) {
+        (Some(p), _, _) => crate::policy::Selector::Plan(p),
+        (None, Some(k), _) => crate::policy::Selector::KeyId(k),
+        (None, None, true) => crate::policy::Selector::Forged,
+        (None, None, false) => {
+            return Output::Usage(
+                "give one of --auth-code CODE, --apr CODE, --plan P, --key-id ID, --forged".into(),
+            )
+        }
+    };
+    if !args.dry_run && args.expect.is_none() {
+        return Output::Usage(format!(
+            "a bulk revoke ({}) needs --expect N: run it with --dry-run first, check the grants it \
+             lists, then run it again with --expect <the count it showed>",
+            selector.describe()
+        ));
+    }
+    if let Err(usage) = resolve(settings) {
+        return Output::Usage(usage);
+    }
+    let refine = |v: Verdict| {
+        let mut v = v.dry_run(args.dry_run);
+        v.details
+            .entry("selector")
+            .or_insert_with(|| selector.describe().into());
+        if let Some(n) = args.expect {
+            v = v.detail("expected", n);
+        }
+        // Not `with_db_settled`: re-running a bulk revoke after a lost
+        // COMMIT would count a different set; the operator looks instead.
+        if v.code() == Fault::CommitUnknown.code() {
+            v.message.push_str(
+                "; whether the grants were revoked is unknown: run the same revoke with --dry-run \
+                 to see which are still active",
+            );
+        }
+        v
+    };
+    let trusted = match trusted_keys(settings) {
+        Ok(t) => t,
+        Err(stop) => return Output::Verdict(refine(Verdict::from(stop))),
+    };
+    match verdict(with_db(settings, |c| {
+        db::revoke_bulk(
+            c,
+            selector,
+            &args.reason,
+            &args.by,
+            args.dry_run,
+            args.expect,
+            &trusted,
+        )
+        .map_err(|s| (s, None))
+    })) {
+        Output::Verdict(v) => Output::Verdict(refine(v)),
+        other => other,
+    }
 }
 
 fn readback(settings: &Settings, apr: &str) -> Output {
