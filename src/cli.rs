@@ -24,7 +24,7 @@ CONNECTION:
     URL's connect_timeout says otherwise.
 
 KEYS AND EVIDENCE:
-    --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show) and
+    --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show, keys) and
     --evidence-log (execute, consume, revoke, review, propose, propose-patch); DOT_ABS_SIGNING_KEY,
     DOT_ABS_TRUSTED_KEYS and DOT_ABS_EVIDENCE_LOG stand in for them.";
 
@@ -167,6 +167,7 @@ impl Cli {
             C::Readback(a) => (&a.conn, None, Some(&a.trusted), None),
             C::List(a) => (&a.conn, None, Some(&a.trusted), None),
             C::Show(a) => (&a.conn, None, Some(&a.trusted), None),
+            C::Keys(a) => (&a.conn, None, Some(&a.trusted), None),
             C::Propose(a) => (&a.conn, None, None, Some(&a.evidence)),
             C::ProposePatch(a) => (&a.conn, None, None, Some(&a.evidence)),
             C::Review(a) => (&a.conn, None, None, Some(&a.evidence)),
@@ -273,6 +274,16 @@ pub enum Command {
         after_help = "EXAMPLE:\n    dot-authorize-build-step show-patch --apr APR-PATCH-0001 --against /opt/incomex/dot/bin/dot-apr-execute"
     )]
     ShowPatch(ShowPatchArgs),
+    /// The trusted key ids, and per key how many grants it signed are active, consumed or
+    /// revoked and how many rows claim it but do not verify; also key ids the grants name that
+    /// are not trusted. Read-only
+    #[command(
+        after_help = "EXAMPLES:\n    dot-authorize-build-step keys --trusted-keys /etc/dot-authorize-build-step/trusted\n    \
+        dot-authorize-build-step keys --jsonl | jq 'select(.forged_active > 0) | .key_id'\n\n\
+        A key with forged_active rows, or a key id that is not trusted, is what `revoke --forged` or\n\
+        `revoke --key-id ID` retires (run them with --dry-run first)."
+    )]
+    Keys(KeysArgs),
     /// Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step keygen --out /etc/dot-authorize-build-step/keys\n\n\
@@ -446,6 +457,17 @@ pub struct ListArgs {
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub limit: i64,
     /// One JSON object per grant per line, instead of the table (no verdict line)
+    #[arg(long, conflicts_with = "json")]
+    pub jsonl: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// One JSON object per key id per line, instead of the table (no verdict line)
     #[arg(long, conflicts_with = "json")]
     pub jsonl: bool,
     #[command(flatten)]
@@ -912,6 +934,7 @@ mod help_tests {
             Uses("readback", [true, false, true, true, false]),
             Uses("list", [true, false, true, false, false]),
             Uses("show", [true, false, true, true, false]),
+            Uses("keys", [true, false, true, false, false]),
             Uses("propose", [true, false, false, false, true]),
             Uses("propose-patch", [true, false, false, false, true]),
             Uses("review", [true, false, false, true, true]),

@@ -658,6 +658,17 @@ pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
         .or_fault()
 }
 
+/// Every grant row, in one read-only transaction (`keys`).
+pub fn all_grants(conn: &mut Conn) -> Result<Vec<Grant>, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g ORDER BY g.auth_code"
+    );
+    let grants = read_grants(&mut tx, &sql, &[])?;
+    tx.end_unwritten();
+    Ok(grants)
+}
+
 /// The grants a statement of `GRANT_COLUMNS` returns.
 fn read_grants(tx: &mut Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Vec<Grant>, Stop> {
     tx.query(sql, params)?

@@ -133,6 +133,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::List(_) => "list",
         Command::Review(_) => "review",
         Command::Show(_) => "show",
+        Command::Keys(_) => "keys",
         Command::Digest(_) => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
@@ -532,6 +533,81 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
     if cells.iter().any(|c| c[4] == "FORGED") {
         text.push_str("FORGED: the signature does not verify (list --jsonl or show says why)\n");
     }
+    text.push_str(&format!("OK LISTED: {message}\n"));
+    Output::Text(text, v)
+}
+
+/// `keys`: the trusted key ids with what each signed, and the key ids the
+/// grants name that are not trusted. Read-only.
+fn keys(settings: &Settings, jsonl: bool) -> Output {
+    let trusted = match trusted_keys(settings) {
+        Ok(t) => t,
+        Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let grants = match with_db(settings, |c| db::all_grants(c).map_err(|s| (s, None))) {
+        Err(usage) => return Output::Usage(usage),
+        Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
+        Ok(Ok(g)) => g,
+    };
+    let tally = crate::policy::key_tally(&grants, &trusted);
+    let rows: Vec<serde_json::Value> = tally
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "key_id": k.key_id, "trusted": k.trusted, "active": k.active,
+                "consumed": k.consumed, "revoked": k.revoked, "forged": k.forged,
+                "forged_active": k.forged_active,
+            })
+        })
+        .collect();
+    if jsonl {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        return Output::Raw(text.into_bytes());
+    }
+    let untrusted = tally.iter().filter(|k| !k.trusted).count();
+    let message = format!(
+        "{} trusted key{}; {untrusted} other key id{} named by grants (untrusted or unsigned); {} grants read",
+        trusted.ids().len(),
+        if trusted.ids().len() == 1 { "" } else { "s" },
+        if untrusted == 1 { "" } else { "s" },
+        grants.len()
+    );
+    let v = Verdict::done(Done::Listed, message.clone()).detail("count", rows.len());
+    if settings.json {
+        return Output::Verdict(v.detail("keys", rows));
+    }
+    let cells: Vec<Vec<String>> = tally
+        .iter()
+        .map(|k| {
+            vec![
+                k.key_id
+                    .as_deref()
+                    .map_or_else(|| "(unsigned)".to_owned(), crate::verdict::escape),
+                if k.trusted { "yes" } else { "no" }.to_owned(),
+                k.active.to_string(),
+                k.consumed.to_string(),
+                k.revoked.to_string(),
+                k.forged.to_string(),
+                k.forged_active.to_string(),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "key_id",
+            "trusted",
+            "active",
+            "consumed",
+            "revoked",
+            "forged",
+            "forged_active",
+        ],
+        &cells,
+    );
+    text.push_str(
+        "active/consumed/revoked: grants whose signature by this key verifies; forged: rows that \
+         name the key but do not verify (forged_active: of them, still active)\n",
+    );
     text.push_str(&format!("OK LISTED: {message}\n"));
     Output::Text(text, v)
 }
@@ -1075,6 +1151,7 @@ fn dispatch_command(cli: &Cli, settings: &Settings, evidence_head: Option<&str>)
         Command::List(args) => list(settings, args),
         Command::Review(a) => review(settings, a),
         Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
+        Command::Keys(a) => keys(settings, a.jsonl),
         Command::Digest(a) => digest(settings, a),
         Command::Evidence(EvidenceCommand::Verify { file, db, .. }) => {
             evidence_verify(settings, file, *db)

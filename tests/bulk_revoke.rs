@@ -288,6 +288,8 @@ fn revoke_key_id_retires_every_grant_of_a_leaked_key_and_leaves_other_keys_grant
         with(key, &["execute", "--apr", apr, "--json"]).expect(0, "OK", "MINTED");
     }
     let id = leaked.files.key_id.as_str();
+    // A row that names the leaked key without its signature goes too.
+    plant_claiming(&db, "APR-L3", id);
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = [
             "revoke",
@@ -312,17 +314,19 @@ fn revoke_key_id_retires_every_grant_of_a_leaked_key_and_leaves_other_keys_grant
     listed.expect(0, "OK", "WOULD_REVOKE");
     assert_eq!(
         codes(&listed.json(), "grants"),
-        ["GBA-C1-APR-L1", "GBA-C1-APR-L2"]
+        ["GBA-C1-APR-L1", "GBA-C1-APR-L2", "GBA-C1-APR-L3"]
     );
     for g in listed.json()["grants"].as_array().unwrap() {
         assert_eq!(g["key_id"], id);
     }
+    assert_eq!(listed.json()["grants"][2]["signature"], "FORGED");
     assert_eq!(db.snapshot(), before);
-    let run = args(&["--expect", "2"]);
+    let run = args(&["--expect", "3"]);
     let run: Vec<&str> = run.iter().map(String::as_str).collect();
     with(&kept, &run).expect(0, "OK", "REVOKED");
     assert_eq!(db.grant_status("GBA-C1-APR-L1").as_deref(), Some("revoked"));
     assert_eq!(db.grant_status("GBA-C1-APR-L2").as_deref(), Some("revoked"));
+    assert_eq!(db.grant_status("GBA-C1-APR-L3").as_deref(), Some("revoked"));
     assert_eq!(
         db.grant_status("GBA-C1-APR-K1").as_deref(),
         Some("active"),
@@ -462,4 +466,146 @@ fn a_bulk_revoke_that_stops_before_commit_revokes_none_of_its_grants() {
     );
     assert_eq!(db.snapshot(), before, "all or none: none");
     revoke(&db, &["--plan", "LEGO1-C1-PLAN"], &["--expect", "2"]).expect(0, "OK", "REVOKED");
+}
+
+/// Plants an active row for `apr` that names key `key_id` with a signature
+/// that does not verify.
+fn plant_claiming(db: &Db<'_>, apr: &str, key_id: &str) {
+    let sql = forged_insert(apr, "24 hours")
+        .replace(
+            "granted_by, rollback_plan_ref) SELECT",
+            "granted_by, rollback_plan_ref, key_id, signature) SELECT",
+        )
+        .replace(
+            "'C1-ROLLBACK-retire-not-delete' FROM",
+            &format!(
+                "'C1-ROLLBACK-retire-not-delete', '{key_id}', '{}' FROM",
+                "A".repeat(88)
+            ),
+        );
+    let mut minter = db.pg.cluster.connect(HANDLER_ROLE, &db.name).unwrap();
+    minter
+        .batch_execute(&format!("BEGIN; {MARKER}; {sql}; COMMIT"))
+        .unwrap();
+}
+
+#[test]
+fn keys_lists_each_trusted_key_with_what_it_signed_and_the_untrusted_ids_and_writes_nothing() {
+    let pg = Pg::start();
+    let db = pg.db();
+    db.bind();
+    let kept = TempKeys::new();
+    let leaked = TempKeys::new();
+    let idle = TempKeys::new();
+    let trusted = trust_dir("keys", &[&kept.files, &leaked.files, &idle.files]);
+    let with =
+        |key: &TempKeys, args: &[&str]| run_with(&db, &key.files.signing_key, &trusted, args);
+    for (apr, plan, key) in [
+        ("APR-Q1", "PLAN-Q1", &kept),
+        ("APR-Q2", "PLAN-Q2", &kept),
+        ("APR-Q3", "PLAN-Q3", &kept),
+        ("APR-Q4", "PLAN-Q4", &leaked),
+    ] {
+        db.approved_apr(apr, &payload_for(plan));
+        with(key, &["execute", "--apr", apr, "--json"]).expect(0, "OK", "MINTED");
+    }
+    let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
+    let mut spend =
+        dot_authorize_build_step::cases::consume_argv("GBA-C1-APR-Q2", "PLAN-Q2", &vocabulary);
+    spend.extend(["--by".into(), "c1-build".into(), "--json".into()]);
+    let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
+    with(&kept, &spend).expect(0, "OK", "CONSUMED");
+    with(
+        &kept,
+        &[
+            "revoke", "--apr", "APR-Q3", "--reason", "r", "--by", "owner", "--json",
+        ],
+    )
+    .expect(0, "OK", "REVOKED");
+    plant_claiming(&db, "APR-Q5", &leaked.files.key_id);
+    plant_claiming(&db, "APR-Q6", "deadbeefdeadbeef");
+    plant_forged(&db, "APR-Q7");
+
+    let before = db.snapshot();
+    let listed = with(&kept, &["keys", "--json"]);
+    listed.expect(0, "OK", "LISTED");
+    let keys = listed.json()["keys"].as_array().unwrap().clone();
+    let find = |id: Option<&str>| -> Value {
+        keys.iter()
+            .find(|k| k["key_id"].as_str() == id)
+            .unwrap_or_else(|| panic!("{id:?} not listed: {listed}"))
+            .clone()
+    };
+    let counts = |k: &Value| -> [u64; 5] {
+        ["active", "consumed", "revoked", "forged", "forged_active"].map(|f| k[f].as_u64().unwrap())
+    };
+    let k = find(Some(&kept.files.key_id));
+    assert_eq!(
+        (k["trusted"].clone(), counts(&k)),
+        (true.into(), [1, 1, 1, 0, 0])
+    );
+    let l = find(Some(&leaked.files.key_id));
+    assert_eq!(
+        (l["trusted"].clone(), counts(&l)),
+        (true.into(), [1, 0, 0, 1, 1])
+    );
+    let i = find(Some(&idle.files.key_id));
+    assert_eq!(
+        counts(&i),
+        [0, 0, 0, 0, 0],
+        "a trusted key that signed nothing is listed"
+    );
+    let u = find(Some("deadbeefdeadbeef"));
+    assert_eq!(
+        (u["trusted"].clone(), counts(&u)),
+        (false.into(), [0, 0, 0, 1, 1])
+    );
+    let none = find(None);
+    assert_eq!(
+        (none["trusted"].clone(), counts(&none)),
+        (false.into(), [0, 0, 0, 1, 1])
+    );
+    assert_eq!(keys.len(), 5);
+    assert!(
+        keys[..3].iter().all(|k| k["trusted"] == true),
+        "trusted keys first"
+    );
+
+    // The table and the lines say the same.
+    let table = with(&kept, &["keys"]);
+    assert_eq!(table.exit(), 0, "{table}");
+    let text = table.stdout();
+    assert!(text.starts_with("key_id"), "{table}");
+    assert!(
+        text.contains("forged_active") && text.contains("(unsigned)"),
+        "{table}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(leaked.files.key_id.as_str()))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        [leaked.files.key_id.as_str(), "yes", "1", "0", "0", "1", "1"]
+    );
+    let lines = with(&kept, &["keys", "--jsonl"]);
+    assert_eq!(lines.exit(), 0, "{lines}");
+    let parsed: Vec<Value> = lines
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed, keys);
+    assert_eq!(db.snapshot(), before, "keys is read-only");
+
+    // Without trusted keys there is nothing to check against.
+    let argv = ["keys", "--json"];
+    let mut cmd = db.command_as(HANDLER_ROLE, &argv);
+    cmd.env_remove(TRUSTED_KEYS_ENV);
+    Run {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        output: cmd.output().unwrap(),
+    }
+    .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
+    let _ = std::fs::remove_dir_all(&trusted);
 }
