@@ -191,9 +191,11 @@ impl Verdict {
                 },
             );
         }
-        for (k, v) in self.details.iter().filter(|(k, _)| {
-            !matches!(k.as_str(), "checks" | "diff" | "new_content" | "grants")
-                || self.lines.is_empty()
+        for (k, v) in self.details.iter().filter(|(k, v)| {
+            (!matches!(k.as_str(), "checks" | "diff" | "new_content" | "grants")
+                || self.lines.is_empty())
+                // An empty set (bulk revoke's) says nothing a line could.
+                && !(k.as_str() == "grants" && v.as_array().is_some_and(Vec::is_empty))
         }) {
             match v {
                 Value::String(s) => line(k, s),
