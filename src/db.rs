@@ -1317,9 +1317,17 @@ pub fn revoke_bulk(
     };
     if set.is_empty() {
         tx.end_unwritten();
+        // A well-formed id nobody trusts and no row names is most likely a
+        // slip: say so, since the empty set is an OK.
+        let hint = match selector {
+            policy::Selector::KeyId(k) if !trusted.contains(k) => {
+                format!(" ({k} is not a trusted key either: check the id with `keys`)")
+            }
+            _ => String::new(),
+        };
         return Ok(summary(Verdict::done(
             Done::NothingToRevoke,
-            format!("no active grant matches {which}; nothing written"),
+            format!("no active grant matches {which}{hint}; nothing written"),
         )));
     }
     if dry_run {

@@ -360,6 +360,31 @@ fn revoke_key_id_retires_every_grant_of_a_leaked_key_and_leaves_other_keys_grant
         ],
     );
     assert_eq!(typo.exit(), 2, "{typo}");
+    // A well-formed id that no key and no row has: nothing, and the verdict
+    // says the id is not trusted.
+    let unknown = with(
+        &kept,
+        &[
+            "revoke",
+            "--key-id",
+            "0123456789abcdef",
+            "--reason",
+            "r",
+            "--by",
+            "o",
+            "--json",
+            "--expect",
+            "0",
+        ],
+    );
+    unknown.expect(0, "OK", "NOTHING_TO_REVOKE");
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a trusted key"),
+        "{unknown}"
+    );
     let _ = std::fs::remove_dir_all(&both);
 }
 
