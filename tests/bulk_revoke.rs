@@ -455,44 +455,6 @@ fn exactly_one_selector_and_expect_only_with_a_bulk_one() {
     revoke(&db, &["--apr", "APR-S1"], &[]).expect(0, "OK", "REVOKED");
 }
 
-#[test]
-fn a_bulk_revoke_that_stops_before_commit_revokes_none_of_its_grants() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    plant_forged(&db, "APR-A0");
-    mint(&db, "APR-A1", "LEGO1-C1-PLAN");
-    let before = db.snapshot();
-    let argv = [
-        "revoke",
-        "--plan",
-        "LEGO1-C1-PLAN",
-        "--expect",
-        "2",
-        "--reason",
-        "r",
-        "--by",
-        "owner",
-        "--json",
-    ];
-    let mut cmd = db.command_as(HANDLER_ROLE, &argv);
-    cmd.env("DOT_ABS_FAILPOINT", "before-commit:lose");
-    let lost = Run {
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        output: cmd.output().unwrap(),
-    };
-    lost.expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
-    assert!(
-        lost.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("--dry-run"),
-        "{lost}"
-    );
-    assert_eq!(db.snapshot(), before, "all or none: none");
-    revoke(&db, &["--plan", "LEGO1-C1-PLAN"], &["--expect", "2"]).expect(0, "OK", "REVOKED");
-}
-
 /// Plants an active row for `apr` that names key `key_id` with a signature
 /// that does not verify.
 fn plant_claiming(db: &Db<'_>, apr: &str, key_id: &str) {
@@ -633,4 +595,223 @@ fn keys_lists_each_trusted_key_with_what_it_signed_and_the_untrusted_ids_and_wri
     }
     .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
     let _ = std::fs::remove_dir_all(&trusted);
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[test]
+fn the_bulk_interleavings_need_the_failpoints_feature() {
+    panic!(
+        "the bulk revoke interleavings need the fail points: run the README's test command, \
+         `cargo test --locked --features failpoints`"
+    );
+}
+
+/// Deterministic interleavings through the fail points: a session held at
+/// `before-commit` with its transaction open (its row locks held), the
+/// other run until it waits on that lock, then the first goes on.
+#[cfg(feature = "failpoints")]
+mod with_failpoints {
+    use super::*;
+    use std::io::BufRead as _;
+    use std::process::{Child, Stdio};
+    use std::time::{Duration, Instant};
+
+    struct Paused {
+        child: Child,
+        release: PathBuf,
+        argv: Vec<String>,
+    }
+
+    fn pause_at_commit(db: &Db<'_>, args: &[&str]) -> Paused {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let release = std::env::temp_dir().join(format!(
+            "dot-abs-bulk-release-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&release);
+        let mut child = db
+            .command_as(dot_authorize_build_step::fixtures::role_for(args), args)
+            .env(
+                "DOT_ABS_FAILPOINT",
+                format!("before-commit:wait:{}", release.display()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line == "failpoint before-commit waiting" => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("{args:?} never reached before-commit")
+                }
+            }
+        }
+        Paused {
+            child,
+            release,
+            argv: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    impl Paused {
+        fn go_on(self) -> Run {
+            std::fs::write(&self.release, b"").unwrap();
+            let output = self.child.wait_with_output().unwrap();
+            let _ = std::fs::remove_file(&self.release);
+            Run {
+                argv: self.argv,
+                output,
+            }
+        }
+    }
+
+    /// Starts `args`; returns once it has finished or waits on a lock.
+    fn start_waiting(db: &Db<'_>, args: &[&str]) -> Child {
+        let mut child = db
+            .command_as(dot_authorize_build_step::fixtures::role_for(args), args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut admin = db.superuser();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child;
+            }
+            let waiting: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                return child;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{args:?} neither finished nor waited"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn finish(child: Child, args: &[&str]) -> Run {
+        Run {
+            argv: args.iter().map(|a| a.to_string()).collect(),
+            output: child.wait_with_output().unwrap(),
+        }
+    }
+
+    const BULK: [&str; 10] = [
+        "revoke",
+        "--plan",
+        "LEGO1-C1-PLAN",
+        "--expect",
+        "2",
+        "--reason",
+        "r",
+        "--by",
+        "owner",
+        "--json",
+    ];
+
+    /// A spend that commits while the bulk revoke waits for its row: the
+    /// bulk run, re-reading the row after the lock, finds one grant where
+    /// it was told two, and writes nothing.
+    #[test]
+    fn a_spend_committed_while_the_bulk_run_waits_makes_it_refuse_with_nothing_written() {
+        let pg = Pg::start();
+        let db = pg.db();
+        db.bind();
+        plant_forged(&db, "APR-IW0");
+        mint(&db, "APR-IW1", "LEGO1-C1-PLAN");
+        let spend = consume_args("GBA-C1-APR-IW1");
+        let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
+        let a = pause_at_commit(&db, &spend);
+        let b = start_waiting(&db, &BULK);
+        a.go_on().expect(0, "OK", "CONSUMED");
+        finish(b, &BULK).expect(4, "FAIL", "REJECT_BULK_MISMATCH");
+        // Nothing written: the one row it could have revoked is active.
+        assert_eq!(db.grant_status("GBA-C1-APR-IW0").as_deref(), Some("active"));
+        assert_eq!(
+            db.grant_status("GBA-C1-APR-IW1").as_deref(),
+            Some("consumed")
+        );
+    }
+
+    /// A spend that arrives while the bulk revoke holds its rows waits,
+    /// then finds the grant revoked.
+    #[test]
+    fn a_spend_that_waits_on_a_bulk_revoke_finds_the_grant_revoked() {
+        let pg = Pg::start();
+        let db = pg.db();
+        db.bind();
+        plant_forged(&db, "APR-IR0");
+        mint(&db, "APR-IR1", "LEGO1-C1-PLAN");
+        let a = pause_at_commit(&db, &BULK);
+        let spend = consume_args("GBA-C1-APR-IR1");
+        let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
+        let b = start_waiting(&db, &spend);
+        a.go_on().expect(0, "OK", "REVOKED");
+        finish(b, &spend).expect(4, "FAIL", "REJECT_AUTH_REVOKED");
+        assert_eq!(
+            db.grant_status("GBA-C1-APR-IR1").as_deref(),
+            Some("revoked")
+        );
+    }
+
+    #[test]
+    fn a_bulk_revoke_that_stops_before_commit_revokes_none_of_its_grants() {
+        let pg = Pg::start();
+        let db = pg.db();
+        db.bind();
+        plant_forged(&db, "APR-A0");
+        mint(&db, "APR-A1", "LEGO1-C1-PLAN");
+        let before = db.snapshot();
+        let argv = [
+            "revoke",
+            "--plan",
+            "LEGO1-C1-PLAN",
+            "--expect",
+            "2",
+            "--reason",
+            "r",
+            "--by",
+            "owner",
+            "--json",
+        ];
+        let mut cmd = db.command_as(HANDLER_ROLE, &argv);
+        cmd.env("DOT_ABS_FAILPOINT", "before-commit:lose");
+        let lost = Run {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            output: cmd.output().unwrap(),
+        };
+        lost.expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
+        assert!(
+            lost.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("--dry-run"),
+            "{lost}"
+        );
+        assert_eq!(db.snapshot(), before, "all or none: none");
+        revoke(&db, &["--plan", "LEGO1-C1-PLAN"], &["--expect", "2"]).expect(0, "OK", "REVOKED");
+    }
 }
