@@ -638,7 +638,8 @@ pub struct RevokeArgs {
     /// Who revokes (recorded in revoked_by)
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
-    /// Check everything and say whether it would be revoked; write nothing
+    /// Check everything and say whether it would be revoked (in bulk: list every grant it
+    /// would revoke, and with --expect check the count too); write nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]

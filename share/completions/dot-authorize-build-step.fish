@@ -94,7 +94,7 @@ complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_s
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l trusted-keys -d 'Public keys a grant\'s signature must verify against: a file, or a directory of *.pub (else DOT_ABS_TRUSTED_KEYS)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l evidence-log -d 'Append one hash-chained JSON line per decision to FILE (else DOT_ABS_EVIDENCE_LOG; absent: none)' -r -F
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l forged -d 'Bulk: revoke every active grant whose signature does not verify against the trusted keys'
-complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run -d 'Check everything and say whether it would be revoked; write nothing'
+complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l dry-run -d 'Check everything and say whether it would be revoked (in bulk: list every grant it would revoke, and with --expect check the count too); write nothing'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -l json -d 'Print exactly one JSON object (the verdict) on stdout'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand revoke" -s h -l help -d 'Print help'
 complete -c dot-authorize-build-step -n "__fish_dot_authorize_build_step_using_subcommand readback" -l apr -d 'The APR to check' -r
