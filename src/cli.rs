@@ -618,7 +618,7 @@ pub struct RevokeArgs {
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: Option<String>,
     /// Bulk: revoke every active grant of this plan (expired ones included)
-    #[arg(long, value_name = "P", value_parser = printable)]
+    #[arg(long, value_name = "P", value_parser = name)]
     pub plan: Option<String>,
     /// Bulk: revoke every active grant that names this key id, verified or not (a leaked
     /// key); 16 hex digits, as `keys` lists them

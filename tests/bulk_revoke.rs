@@ -445,6 +445,8 @@ fn exactly_one_selector_and_expect_only_with_a_bulk_one() {
         &["--plan", "LEGO1-C1-PLAN", "--forged"],
         &["--auth-code", "GBA-C1-APR-S1", "--forged"],
         &["--apr", "APR-S1", "--expect", "1"],
+        &["--plan", "", "--dry-run"],
+        &["--key-id", "7155732D52105976", "--dry-run"],
         &[],
     ] {
         let r = revoke(&db, bad, &[]);
