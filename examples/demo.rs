@@ -493,6 +493,40 @@ fn main() {
         "REJECT_GRANT_FORGED",
     );
 
+    demo.say(
+        "The owner looks at the keys, then retires every forged row in bulk: \
+         a dry run lists them, the run must --expect the count it showed",
+    );
+    demo.run(HANDLER_ROLE, &["keys"], "LISTED");
+    let forged = demo.run(
+        HANDLER_ROLE,
+        &[
+            "revoke",
+            "--forged",
+            "--reason",
+            "not signed by the handler",
+            "--by",
+            "owner",
+            "--dry-run",
+        ],
+        "WOULD_REVOKE",
+    );
+    let count = forged["count"].as_u64().unwrap_or(0).to_string();
+    demo.run(
+        HANDLER_ROLE,
+        &[
+            "revoke",
+            "--forged",
+            "--reason",
+            "not signed by the handler",
+            "--by",
+            "owner",
+            "--expect",
+            &count,
+        ],
+        "REVOKED",
+    );
+
     demo.say("The owner rolls a second grant back (revoke, never delete)");
     let digest = demo.propose("APR-C1-DEMO-2", "LEGO2-C1-PLAN");
     demo.approve("APR-C1-DEMO-2", &digest, &["alice", "carol"]);

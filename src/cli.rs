@@ -25,7 +25,7 @@ CONNECTION:
 
 KEYS AND EVIDENCE:
     --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show,
-    aprs show, evidence verify), --allowed-signers (execute, consume, readback, show, review, aprs)
+    aprs show, keys, evidence verify), --allowed-signers (execute, consume, readback, show, review, aprs)
     and --evidence-log (execute, consume, revoke, review, propose, propose-patch);
     DOT_ABS_SIGNING_KEY, DOT_ABS_TRUSTED_KEYS, DOT_ABS_ALLOWED_SIGNERS and DOT_ABS_EVIDENCE_LOG
     stand in for them.
@@ -47,7 +47,7 @@ pub fn role_needed(command: &str) -> Option<&'static str> {
         "consume" => Some("dot_c1_build_consumer (the consumer)"),
         "propose" | "propose-patch" => Some("dot_c1_grant_issue (the proposer)"),
         "review" => Some("your own login, a member of dot_apr_reviewer"),
-        "list" | "show" | "aprs" | "evidence" => Some(READERS),
+        "list" | "show" | "aprs" | "keys" | "evidence" => Some(READERS),
         "digest" | "show-patch" => {
             Some("dot_authorize_build_step, dot_c1_build_consumer, or a login in dot_apr_reviewer")
         }
@@ -207,6 +207,7 @@ impl Cli {
             C::Readback(a) => (&a.conn, None, Some(&a.trusted), None),
             C::List(a) => (&a.conn, None, Some(&a.trusted), None),
             C::Show(a) => (&a.conn, None, Some(&a.trusted), None),
+            C::Keys(a) => (&a.conn, None, Some(&a.trusted), None),
             C::Propose(a) => (&a.conn, None, None, Some(&a.evidence)),
             C::ProposePatch(a) => (&a.conn, None, None, Some(&a.evidence)),
             C::Review(a) => (&a.conn, None, None, Some(&a.evidence)),
@@ -258,9 +259,12 @@ pub enum Command {
         --manifest c1-manifest.json --by c1-build"
     )]
     Consume(ConsumeArgs),
-    /// The owner's rollback: active -> revoked, with who and why; never deletes
+    /// The owner's rollback: active -> revoked, with who and why; never deletes. One grant,
+    /// or in bulk every active grant of a plan, of a key id, or forged (--dry-run first)
     #[command(
-        after_help = "EXAMPLE:\n    dot-authorize-build-step revoke --apr APR-C1-0001 --reason 'rollback per file 08' --by owner"
+        after_help = "EXAMPLES:\n    dot-authorize-build-step revoke --apr APR-C1-0001 --reason 'rollback per file 08' --by owner\n    \
+        dot-authorize-build-step revoke --key-id 3f2a9c0d1e4b5a67 --reason 'key leaked' --by owner --dry-run\n    \
+        dot-authorize-build-step revoke --key-id 3f2a9c0d1e4b5a67 --reason 'key leaked' --by owner --expect 2"
     )]
     Revoke(RevokeArgs),
     /// The seed 004 STEP 7 readback checklist for an APR, as PASS/FAIL lines
@@ -319,6 +323,16 @@ pub enum Command {
         after_help = "EXAMPLE:\n    dot-authorize-build-step show-patch --apr APR-PATCH-0001 --against /opt/incomex/dot/bin/dot-apr-execute"
     )]
     ShowPatch(ShowPatchArgs),
+    /// The trusted key ids, and per key how many grants it signed are active, consumed or
+    /// revoked and how many rows claim it but do not verify; also key ids the grants name that
+    /// are not trusted. Read-only
+    #[command(
+        after_help = "EXAMPLES:\n    dot-authorize-build-step keys --trusted-keys /etc/dot-authorize-build-step/trusted\n    \
+        dot-authorize-build-step keys --jsonl | jq 'select(.forged_active > 0) | .key_id'\n\n\
+        A key with forged_active rows, or a key id that is not trusted, is what `revoke --forged` or\n\
+        `revoke --key-id ID` retires (run them with --dry-run first)."
+    )]
+    Keys(KeysArgs),
     /// Make an Ed25519 key pair for signing grants: DIR/signing.key (0600) and DIR/<key id>.pub
     #[command(
         after_help = "EXAMPLE:\n    dot-authorize-build-step keygen --out /etc/dot-authorize-build-step/keys\n\n\
@@ -680,6 +694,17 @@ pub struct AprsShowArgs {
     pub allowed: AllowedSignersOption,
 }
 
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// One JSON object per key id per line, instead of the table (no verdict line)
+    #[arg(long, conflicts_with = "json")]
+    pub jsonl: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(flatten)]
+    pub trusted: TrustedKeysOption,
+}
+
 /// The statuses a grant row can have (the table's CHECK constraint):
 /// `list --status` accepts these and nothing else.
 pub const GRANT_STATUSES: [&str; 3] = ["active", "consumed", "revoked"];
@@ -812,7 +837,8 @@ pub struct ConsumeArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["auth_code", "apr"]))]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(false)
+    .args(["auth_code", "apr", "plan", "key_id", "forged"]))]
 pub struct RevokeArgs {
     /// The grant to revoke
     #[arg(long, value_name = "CODE", value_parser = name)]
@@ -820,13 +846,29 @@ pub struct RevokeArgs {
     /// Revoke the grant minted for this APR
     #[arg(long, value_name = "CODE", value_parser = name)]
     pub apr: Option<String>,
+    /// Bulk: revoke every active grant of this plan (expired ones included)
+    #[arg(long, value_name = "P", value_parser = name)]
+    pub plan: Option<String>,
+    /// Bulk: revoke every active grant that names this key id, verified or not (a leaked
+    /// key); 16 hex digits, as `keys` lists them
+    #[arg(long, value_name = "ID", value_parser = key_id)]
+    pub key_id: Option<String>,
+    /// Bulk: revoke every active grant whose signature does not verify against the
+    /// trusted keys
+    #[arg(long)]
+    pub forged: bool,
+    /// Bulk: the number of grants --dry-run listed; required without --dry-run, and if the
+    /// set is not exactly N grants now, nothing is revoked (REJECT_BULK_MISMATCH)
+    #[arg(long, value_name = "N", conflicts_with_all = ["auth_code", "apr"])]
+    pub expect: Option<u64>,
     /// Why (recorded in revoke_reason)
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub reason: String,
     /// Who revokes (recorded in revoked_by)
     #[arg(long, value_name = "WHO", value_parser = non_empty)]
     pub by: String,
-    /// Check everything and say whether it would be revoked; write nothing
+    /// Check everything and say whether it would be revoked (in bulk: list every grant it
+    /// would revoke, and with --expect check the count too); write nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -912,6 +954,16 @@ fn payload_digest(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err("must be 64 lowercase hex digits, as `digest --apr CODE` prints".into())
+    }
+}
+
+/// `revoke --key-id`: a key id as `keys` and `keygen` print it, 16
+/// lowercase hex digits (a mistyped id would silently match nothing).
+fn key_id(s: &str) -> Result<String, String> {
+    if s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 16 lowercase hex digits, as `keys` lists them".into())
     }
 }
 
@@ -1126,6 +1178,7 @@ mod help_tests {
             Uses("readback", [true, false, true, true, false]),
             Uses("list", [true, false, true, false, false]),
             Uses("show", [true, false, true, true, false]),
+            Uses("keys", [true, false, true, false, false]),
             Uses("propose", [true, false, false, false, true]),
             Uses("propose-patch", [true, false, false, false, true]),
             Uses("review", [true, false, false, true, true]),

@@ -659,6 +659,17 @@ pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
         .or_fault()
 }
 
+/// Every grant row, in one read-only transaction (`keys`).
+pub fn all_grants(conn: &mut Conn) -> Result<Vec<Grant>, Stop> {
+    let mut tx = Tx::begin(conn, true)?;
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g ORDER BY g.auth_code"
+    );
+    let grants = read_grants(&mut tx, &sql, &[])?;
+    tx.end_unwritten();
+    Ok(grants)
+}
+
 /// The grants a statement of `GRANT_COLUMNS` returns.
 fn read_grants(tx: &mut Tx<'_>, sql: &str, params: &[Param<'_>]) -> Result<Vec<Grant>, Stop> {
     tx.query(sql, params)?
@@ -1227,6 +1238,227 @@ pub fn revoke(
             }
         }
     }
+}
+
+/// Every active row a bulk selector could pick ($1 a plan, $2 a key id;
+/// neither: every active row, for `--forged`), as the decisions read them;
+/// with `lock`, locked and with the writer marker set. An active row past
+/// its expiry is still active and is retired too.
+fn select_for_bulk_revoke(lock: bool) -> String {
+    format!(
+        "SELECT {GRANT_COLUMNS}{} FROM governance_build_authorization g \
+          WHERE g.status = 'active' AND ($1::text IS NULL OR g.plan_ref = $1) \
+            AND ($2::text IS NULL OR g.key_id = $2) \
+          ORDER BY g.auth_code{}",
+        if lock {
+            format!(", {WRITER_MARKER} AS marker")
+        } else {
+            String::new()
+        },
+        if lock { " FOR NO KEY UPDATE OF g" } else { "" }
+    )
+}
+
+/// The bulk revoke: every grant of the set at once, each only if still active.
+const REVOKE_GRANTS: &str = "UPDATE governance_build_authorization \
+     SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
+     WHERE auth_code = ANY($1) AND status = 'active' RETURNING auth_code, revoked_at";
+
+/// One grant of a bulk revoke as the verdicts and the table show it.
+fn bulk_row(s: &policy::Selected) -> Value {
+    let g = &s.grant;
+    serde_json::json!({
+        "auth_code": g.auth_code,
+        "apr": g.request_ref,
+        "plan_ref": g.plan_ref,
+        "key_id": g.key_id,
+        "expires_at": crate::verdict::timestamp(&g.expires_at),
+        "signature": if s.forged.is_some() { "FORGED" } else { "verified" },
+    })
+}
+
+/// Bulk `revoke` (`--plan`, `--key-id`, `--forged`): one transaction that
+/// locks every active row the selector picks, checks the count against
+/// `expect`, and revokes them all or none. A dry run lists the set and
+/// writes nothing; so does every refusal.
+pub fn revoke_bulk(
+    conn: &mut Conn,
+    selector: policy::Selector<'_>,
+    reason: &str,
+    by: &str,
+    dry_run: bool,
+    expect: Option<u64>,
+    trusted: &TrustedKeys,
+) -> Result<Verdict, Stop> {
+    let (plan, key_id) = match selector {
+        policy::Selector::Plan(p) => (Some(p), None),
+        policy::Selector::KeyId(k) => (None, Some(k)),
+        policy::Selector::Forged => (None, None),
+    };
+    let mut tx = Tx::begin(conn, dry_run)?;
+    let read = read_grants(
+        &mut tx,
+        &select_for_bulk_revoke(!dry_run),
+        &[(&plan, Type::TEXT), (&key_id, Type::TEXT)],
+    )?;
+    let set = policy::decide_bulk_revoke(read, selector, trusted, expect)?;
+    let which = selector.describe();
+    let rows: Vec<Value> = set.iter().map(bulk_row).collect();
+    let codes: Vec<String> = set.iter().map(|s| s.grant.auth_code.clone()).collect();
+    let n = set.len();
+    let grants = |n: usize| format!("{n} grant{}", if n == 1 { "" } else { "s" });
+    let summary = |v: Verdict| {
+        let mut v = v
+            .dry_run(dry_run)
+            .detail("selector", which.as_str())
+            .detail("count", n)
+            .detail("grants", rows.clone());
+        v.lines = bulk_table(&set);
+        v
+    };
+    if set.is_empty() {
+        tx.end_unwritten();
+        // A well-formed id nobody trusts and no row names is most likely a
+        // slip: say so, since the empty set is an OK.
+        let hint = match selector {
+            policy::Selector::KeyId(k) if !trusted.contains(k) => {
+                format!(" ({k} is not a trusted key either: check the id with `keys`)")
+            }
+            _ => String::new(),
+        };
+        return Ok(summary(Verdict::done(
+            Done::NothingToRevoke,
+            format!("no active grant matches {which}{hint}; nothing written"),
+        )));
+    }
+    if dry_run {
+        tx.end_unwritten();
+        return Ok(summary(Verdict::done(
+            Done::WouldRevoke,
+            format!(
+                "dry run: {} would be revoked ({which}): {}; nothing written; to revoke them, \
+                 run again without --dry-run and with --expect {n}",
+                grants(n),
+                codes.join(", ")
+            ),
+        )));
+    }
+    let changed = tx.query(
+        REVOKE_GRANTS,
+        &[
+            (&codes, Type::TEXT_ARRAY),
+            (&by, Type::TEXT),
+            (&reason, Type::TEXT),
+        ],
+    )?;
+    let mut at: std::collections::BTreeMap<String, DateTime<Utc>> = Default::default();
+    for row in &changed {
+        at.insert(row.try_get(0).or_fault()?, row.try_get(1).or_fault()?);
+    }
+    if at.len() != n {
+        // The rows are locked: only something outside the contract could
+        // get here. Dropping the transaction rolls it back.
+        return Err(Stop::Fault(
+            Fault::ConcurrentChange,
+            format!(
+                "{} of the {} locked grants changed while they were being revoked; nothing written",
+                n - at.len(),
+                n
+            ),
+        ));
+    }
+    tx.commit()?;
+    let each: Vec<Verdict> = set
+        .iter()
+        .map(|s| {
+            let g = &s.grant;
+            let note = s
+                .forged
+                .as_ref()
+                .map(|why| format!(" (it was forged: no trusted key signed it; {why})"))
+                .unwrap_or_default();
+            let v = Verdict::done(
+                Done::Revoked,
+                format!("revoked {}{note} ({which})", g.auth_code),
+            )
+            .apr(g.request_ref.clone())
+            .auth_code(g.auth_code.clone())
+            .expires_at(g.expires_at)
+            .dry_run(false)
+            .detail("selector", which.as_str());
+            let v = match &s.forged {
+                Some(why) => v.detail("forged", why.as_str()),
+                None => v,
+            };
+            let v = match at.get(&g.auth_code) {
+                Some(t) => v.detail("revoked_at", crate::verdict::timestamp(t)),
+                None => v,
+            };
+            v.detail("revoked_by", by).detail("revoke_reason", reason)
+        })
+        .collect();
+    let mut v = summary(Verdict::done(
+        Done::Revoked,
+        format!("revoked {} ({which}): {}", grants(n), codes.join(", ")),
+    ))
+    .detail("revoked", codes.clone())
+    .detail("revoked_by", by)
+    .detail("revoke_reason", reason);
+    v.each = each;
+    Ok(v)
+}
+
+/// The bulk set as a table: what the dry run shows is what the run revokes.
+fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
+    let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
+    let cells: Vec<[String; 6]> = set
+        .iter()
+        .map(|s| {
+            let g = &s.grant;
+            [
+                esc(Some(&g.auth_code)),
+                esc(Some(&g.request_ref)),
+                esc(g.plan_ref.as_deref()),
+                esc(g.key_id.as_deref()),
+                crate::verdict::timestamp(&g.expires_at),
+                if s.forged.is_some() {
+                    "FORGED"
+                } else {
+                    "verified"
+                }
+                .to_owned(),
+            ]
+        })
+        .collect();
+    if cells.is_empty() {
+        return Vec::new();
+    }
+    let header = [
+        "auth_code",
+        "apr",
+        "plan_ref",
+        "key_id",
+        "expires_at",
+        "signature",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (cell, w) in cells.iter().zip(&widths) {
+            out.push_str(&format!("{cell:<w$}  "));
+        }
+        out.trim_end().to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    for row in &cells {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------

@@ -192,6 +192,8 @@ fn fallback_examples(cmd: &clap::Command, path: &[String]) -> Vec<String> {
             "dot-authorize-build-step show --apr APR-C1-0001",
             "dot-authorize-build-step aprs list --status proposed",
             "dot-authorize-build-step aprs show --apr APR-C1-0001",
+            "dot-authorize-build-step keys",
+            "dot-authorize-build-step revoke --key-id 3f2a9c0d1e4b5a67 --reason 'key leaked' --by owner --dry-run",
             "dot-authorize-build-step manifest hash c1.json",
         ]
         .map(String::from)

@@ -1383,6 +1383,151 @@ pub fn decide_revoke(
     }
 }
 
+/// Which grants a bulk `revoke` retires (exactly one selector per run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector<'a> {
+    /// Every active grant of this plan.
+    Plan(&'a str),
+    /// Every active grant that names this key id, verified or not (a
+    /// leaked key: whatever claims it goes, genuine or forged).
+    KeyId(&'a str),
+    /// Every active grant whose signature does not verify against the
+    /// trusted keys.
+    Forged,
+}
+
+impl Selector<'_> {
+    /// The selector as the command line spells it.
+    pub fn describe(&self) -> String {
+        match self {
+            Selector::Plan(p) => format!("--plan {p}"),
+            Selector::KeyId(k) => format!("--key-id {k}"),
+            Selector::Forged => "--forged".to_owned(),
+        }
+    }
+
+    /// Whether an active row is in the set.
+    fn selects(&self, g: &Grant, forged: bool) -> bool {
+        match self {
+            Selector::Plan(p) => g.plan_ref.as_deref() == Some(*p),
+            Selector::KeyId(k) => g.key_id.as_deref() == Some(*k),
+            Selector::Forged => forged,
+        }
+    }
+}
+
+/// One grant a bulk revoke retires, and why it is forged when it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selected {
+    pub grant: Grant,
+    pub forged: Option<String>,
+}
+
+/// Bulk `revoke`: of the rows read (the shell reads every active row the
+/// selector could match, locked), the set the selector picks, in auth-code
+/// order. With `expect`, the set must be exactly that big: revoking more
+/// (or fewer) grants than the operator saw in the dry run is refused, never
+/// done silently.
+pub fn decide_bulk_revoke(
+    read: Vec<Grant>,
+    selector: Selector<'_>,
+    trusted: &TrustedKeys,
+    expect: Option<u64>,
+) -> Result<Vec<Selected>, Stop> {
+    let mut set: Vec<Selected> = read
+        .into_iter()
+        .filter(|g| g.status == "active")
+        .filter_map(|grant| {
+            let forged = crate::signing::verify_grant(trusted, &grant)
+                .err()
+                .map(|f| f.to_string());
+            selector
+                .selects(&grant, forged.is_some())
+                .then_some(Selected { grant, forged })
+        })
+        .collect();
+    set.sort_by(|a, b| a.grant.auth_code.cmp(&b.grant.auth_code));
+    if let Some(n) = expect {
+        let found = set.len() as u64;
+        if found != n {
+            let codes: Vec<&str> = set.iter().map(|s| s.grant.auth_code.as_str()).collect();
+            return Err(Stop::Reject(
+                Reject::BulkMismatch,
+                format!(
+                    "{found} active grant{} match {} now ({}), but --expect says {n}: the set changed \
+                     since it was counted; nothing revoked (run --dry-run again and check it)",
+                    if found == 1 { "" } else { "s" },
+                    selector.describe(),
+                    if codes.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        codes.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(set)
+}
+
+/// What `keys` says of one key id (or of the unsigned rows, `key_id`
+/// None): grants it signed that verify, by status, and rows that name it
+/// but do not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyTally {
+    pub key_id: Option<String>,
+    pub trusted: bool,
+    pub active: u64,
+    pub consumed: u64,
+    pub revoked: u64,
+    pub forged: u64,
+    pub forged_active: u64,
+}
+
+/// Every trusted key id (signed nothing or not), then every other key id
+/// the rows name, then the unsigned rows if any.
+pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
+    let mut by_id: std::collections::BTreeMap<(bool, Option<String>), KeyTally> = trusted
+        .ids()
+        .into_iter()
+        .map(|id| {
+            let t = KeyTally {
+                key_id: Some(id.clone()),
+                trusted: true,
+                ..KeyTally::default()
+            };
+            ((false, Some(id)), t)
+        })
+        .collect();
+    for g in grants {
+        let is_trusted = g.key_id.as_deref().is_some_and(|k| trusted.contains(k));
+        // Trusted first, then the others, then the unsigned (None sorts
+        // first among Options, so the rank says it).
+        let rank = (!is_trusted, g.key_id.clone());
+        let t = by_id.entry(rank).or_insert_with(|| KeyTally {
+            key_id: g.key_id.clone(),
+            trusted: is_trusted,
+            ..KeyTally::default()
+        });
+        if crate::signing::verify_grant(trusted, g).is_ok() {
+            match g.status.as_str() {
+                "active" => t.active += 1,
+                "consumed" => t.consumed += 1,
+                _ => t.revoked += 1,
+            }
+        } else {
+            t.forged += 1;
+            if g.status == "active" {
+                t.forged_active += 1;
+            }
+        }
+    }
+    let mut out: Vec<KeyTally> = by_id.into_values().collect();
+    // The unsigned rows last.
+    out.sort_by_key(|t| (!t.trusted, t.key_id.is_none()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2460,6 +2605,70 @@ mod tests {
         assert_eq!(
             err,
             Stop::Reject(Reject::QuorumVetoed, "\"vic\" voted reject".into())
+        );
+    }
+
+    /// Bulk revoke: the selector picks only active rows, forged ones by
+    /// their signature, in auth-code order; a count that is not the one
+    /// expected is refused, naming what is there now.
+    #[test]
+    fn a_bulk_set_is_picked_by_selector_and_refused_when_it_is_not_the_expected_size() {
+        let good = grant_for(&valid());
+        let mut other_plan = good.clone();
+        other_plan.auth_code = "GBA-C1-APR-0".into();
+        other_plan.plan_ref = Some("OTHER".into());
+        other_plan.signature = Some(
+            crate::signing::sign_grant(&test_key(), &other_plan)
+                .unwrap()
+                .0,
+        );
+        let mut forged = good.clone();
+        forged.auth_code = "GBA-C1-APR-2".into();
+        forged.signature = None;
+        let mut spent = good.clone();
+        spent.auth_code = "GBA-C1-APR-3".into();
+        spent.status = "consumed".into();
+        let rows = vec![forged.clone(), spent, other_plan, good.clone()];
+        let codes = |set: Vec<Selected>| -> Vec<String> {
+            set.into_iter().map(|s| s.grant.auth_code).collect()
+        };
+        let plan = decide_bulk_revoke(
+            rows.clone(),
+            Selector::Plan("LEGO1-C1-PLAN"),
+            &trusted(),
+            None,
+        );
+        assert_eq!(codes(plan.unwrap()), ["GBA-C1-APR-1", "GBA-C1-APR-2"]);
+        let forged_only =
+            decide_bulk_revoke(rows.clone(), Selector::Forged, &trusted(), Some(1)).unwrap();
+        assert_eq!(forged_only.len(), 1);
+        assert!(forged_only[0].forged.is_some());
+        let id = test_key().key_id().to_owned();
+        // Whatever names the key goes, verified or not (the unsigned row
+        // still names it).
+        let by_key = decide_bulk_revoke(rows.clone(), Selector::KeyId(&id), &trusted(), Some(3));
+        assert_eq!(
+            codes(by_key.unwrap()),
+            ["GBA-C1-APR-0", "GBA-C1-APR-1", "GBA-C1-APR-2"]
+        );
+        match decide_bulk_revoke(rows, Selector::Plan("LEGO1-C1-PLAN"), &trusted(), Some(1)) {
+            Err(Stop::Reject(Reject::BulkMismatch, why)) => {
+                assert!(
+                    why.contains("GBA-C1-APR-1, GBA-C1-APR-2") && why.contains("--expect says 1"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // `keys`: the trusted key's verified grants by status, the unsigned row apart.
+        let mut unsigned = forged.clone();
+        unsigned.key_id = None;
+        let tally = key_tally(&[good.clone(), forged, unsigned], &trusted());
+        assert_eq!(tally.len(), 2);
+        assert_eq!((tally[0].active, tally[0].forged), (1, 1));
+        assert_eq!(
+            (tally[1].key_id.as_deref(), tally[1].forged_active),
+            (None, 1)
         );
     }
 }

@@ -71,6 +71,9 @@ pub enum Reject {
     /// payload review read (a mistyped or stale digest, not a payload that
     /// changed between review's read and its write: that is AprTampered).
     DigestMismatch,
+    /// Bulk `revoke --expect N`: the set the selector picks now is not N
+    /// grants (it changed since the dry run counted it).
+    BulkMismatch,
     // manifests and propose
     ManifestMissing,
     ManifestInvalid,
@@ -146,6 +149,7 @@ impl Reject {
             Reject::ProposerNotSelf => "REJECT_PROPOSER_NOT_SELF",
             Reject::ApprovalSignature => "REJECT_APPROVAL_SIGNATURE",
             Reject::DigestMismatch => "REJECT_DIGEST_MISMATCH",
+            Reject::BulkMismatch => "REJECT_BULK_MISMATCH",
             Reject::ManifestMissing => "REJECT_MANIFEST_MISSING",
             Reject::ManifestInvalid => "REJECT_MANIFEST_INVALID",
             Reject::ManifestNotRegular => "REJECT_MANIFEST_NOT_REGULAR",
@@ -263,6 +267,8 @@ pub enum Done {
     WouldConsume,
     WouldRevoke,
     WouldPropose,
+    /// Bulk `revoke`: no active grant matches the selector.
+    NothingToRevoke,
     ReadbackPassed,
     HarnessPassed,
     PatchVerified,
@@ -288,6 +294,7 @@ impl Done {
             Done::WouldConsume => "WOULD_CONSUME",
             Done::WouldRevoke => "WOULD_REVOKE",
             Done::WouldPropose => "WOULD_PROPOSE",
+            Done::NothingToRevoke => "NOTHING_TO_REVOKE",
             Done::ReadbackPassed => "READBACK_PASSED",
             Done::HarnessPassed => "HARNESS_PASSED",
             Done::PatchVerified => "PATCH_VERIFIED",
@@ -352,6 +359,7 @@ mod tests {
             (Reject::AuthAlreadyConsumed, "REJECT_AUTH_ALREADY_CONSUMED"),
             (Reject::AuthNotActive, "REJECT_AUTH_NOT_ACTIVE"),
             (Reject::DigestMismatch, "REJECT_DIGEST_MISMATCH"),
+            (Reject::BulkMismatch, "REJECT_BULK_MISMATCH"),
         ];
         for (reject, code) in spec {
             assert_eq!(reject.code(), code);

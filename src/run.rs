@@ -129,7 +129,13 @@ fn application_name(command: &Command) -> String {
         Command::Consume(a) => Some(a.auth_code.clone()),
         Command::Show(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
         Command::Aprs(AprsCommand::Show(a)) => Some(a.apr.clone()),
-        Command::Revoke(a) => a.auth_code.clone().or_else(|| a.apr.clone()),
+        Command::Revoke(a) => a
+            .auth_code
+            .clone()
+            .or_else(|| a.apr.clone())
+            .or_else(|| a.plan.clone())
+            .or_else(|| a.key_id.clone())
+            .or_else(|| a.forged.then(|| "--forged".to_owned())),
         _ => None,
     };
     let name = match subject {
@@ -158,6 +164,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::List(_) => "list",
         Command::Review(_) => "review",
         Command::Show(_) => "show",
+        Command::Keys(_) => "keys",
         Command::Digest(_) => "digest",
         Command::Evidence(_) => "evidence",
         Command::Harness { .. } => "harness",
@@ -176,9 +183,35 @@ fn record_evidence(
     settings: &Settings,
     output: Output,
 ) -> Output {
-    let Output::Verdict(v) = output else {
+    let Output::Verdict(mut v) = output else {
         return output;
     };
+    // A bulk decision leaves one line per grant, as the single command
+    // would, then its own.
+    let each = std::mem::take(&mut v.each);
+    let total = each.len();
+    for (done, one) in each.into_iter().enumerate() {
+        if let Output::Verdict(f) = record_one(&mut log, cli, settings, one) {
+            if f.code() == Fault::EvidenceLog.code() {
+                let mut f = f;
+                f.message = format!(
+                    "{}; the bulk revoke committed {total} revocations, {done} of them are in the log",
+                    f.message
+                );
+                f.details.insert("outcome".into(), v.to_json());
+                return Output::Verdict(f);
+            }
+        }
+    }
+    record_one(&mut log, cli, settings, v)
+}
+
+fn record_one(
+    log: &mut crate::evidence::Log,
+    cli: &Cli,
+    settings: &Settings,
+    v: Verdict,
+) -> Output {
     let (os_user, os_uid) = crate::evidence::os_user();
     let db_user = resolve(settings)
         .ok()
@@ -831,6 +864,81 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
     if cells.iter().any(|c| c[5].starts_with('?')) {
         text.push_str("?: not counted without --allowed-signers (or DOT_ABS_ALLOWED_SIGNERS)\n");
     }
+    text.push_str(&format!("OK LISTED: {message}\n"));
+    Output::Text(text, v)
+}
+
+/// `keys`: the trusted key ids with what each signed, and the key ids the
+/// grants name that are not trusted. Read-only.
+fn keys(settings: &Settings, jsonl: bool) -> Output {
+    let trusted = match trusted_keys(settings) {
+        Ok(t) => t,
+        Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let grants = match with_db(settings, |c| db::all_grants(c).map_err(|s| (s, None))) {
+        Err(usage) => return Output::Usage(usage),
+        Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
+        Ok(Ok(g)) => g,
+    };
+    let tally = crate::policy::key_tally(&grants, &trusted);
+    let rows: Vec<serde_json::Value> = tally
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "key_id": k.key_id, "trusted": k.trusted, "active": k.active,
+                "consumed": k.consumed, "revoked": k.revoked, "forged": k.forged,
+                "forged_active": k.forged_active,
+            })
+        })
+        .collect();
+    if jsonl {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        return Output::Raw(text.into_bytes());
+    }
+    let untrusted = tally.iter().filter(|k| !k.trusted).count();
+    let message = format!(
+        "{} trusted key{}; {untrusted} other key id{} named by grants (untrusted or unsigned); {} grants read",
+        trusted.ids().len(),
+        if trusted.ids().len() == 1 { "" } else { "s" },
+        if untrusted == 1 { "" } else { "s" },
+        grants.len()
+    );
+    let v = Verdict::done(Done::Listed, message.clone()).detail("count", rows.len());
+    if settings.json {
+        return Output::Verdict(v.detail("keys", rows));
+    }
+    let cells: Vec<Vec<String>> = tally
+        .iter()
+        .map(|k| {
+            vec![
+                k.key_id
+                    .as_deref()
+                    .map_or_else(|| "(unsigned)".to_owned(), crate::verdict::escape),
+                if k.trusted { "yes" } else { "no" }.to_owned(),
+                k.active.to_string(),
+                k.consumed.to_string(),
+                k.revoked.to_string(),
+                k.forged.to_string(),
+                k.forged_active.to_string(),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "key_id",
+            "trusted",
+            "active",
+            "consumed",
+            "revoked",
+            "forged",
+            "forged_active",
+        ],
+        &cells,
+    );
+    text.push_str(
+        "active/consumed/revoked: grants whose signature by this key verifies; forged: rows that \
+         name the key but do not verify (forged_active: of them, still active)\n",
+    );
     text.push_str(&format!("OK LISTED: {message}\n"));
     Output::Text(text, v)
 }
@@ -1503,6 +1611,7 @@ fn dispatch_command(cli: &Cli, settings: &Settings, evidence_head: Option<&str>)
         Command::Aprs(AprsCommand::Show(a)) => aprs_show(settings, &a.apr),
         Command::Review(a) => review(settings, a),
         Command::Show(a) => show(settings, a.auth_code.as_deref(), a.apr.as_deref()),
+        Command::Keys(a) => keys(settings, a.jsonl),
         Command::Digest(a) => digest(settings, a),
         Command::Evidence(EvidenceCommand::Verify { file, db, .. }) => {
             evidence_verify(settings, file, *db)
@@ -1976,7 +2085,7 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
     let key = match (&args.auth_code, &args.apr) {
         (Some(code), _) => GrantKey::AuthCode(code),
         (None, Some(apr)) => GrantKey::Apr(apr),
-        (None, None) => return Output::Usage("give --auth-code CODE or --apr CODE".into()),
+        (None, None) => return revoke_bulk(settings, args),
     };
     if let Err(usage) = resolve(settings) {
         return Output::Usage(usage);
@@ -2002,6 +2111,69 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
         }
         v.dry_run.get_or_insert(args.dry_run);
     })
+}
+
+/// Bulk `revoke --plan | --key-id | --forged`: a dry run lists the set; a
+/// run must say how many it expects (`--expect N`, what the dry run
+/// listed), and revokes all of them or none.
+fn revoke_bulk(settings: &Settings, args: &RevokeArgs) -> Output {
+    let selector = match (&args.plan, &args.key_id, args.forged) {
+        (Some(p), _, _) => crate::policy::Selector::Plan(p),
+        (None, Some(k), _) => crate::policy::Selector::KeyId(k),
+        (None, None, true) => crate::policy::Selector::Forged,
+        (None, None, false) => {
+            return Output::Usage(
+                "give one of --auth-code CODE, --apr CODE, --plan P, --key-id ID, --forged".into(),
+            )
+        }
+    };
+    if !args.dry_run && args.expect.is_none() {
+        return Output::Usage(format!(
+            "a bulk revoke ({}) needs --expect N: run it with --dry-run first, check the grants it \
+             lists, then run it again with --expect <the count it showed>",
+            selector.describe()
+        ));
+    }
+    if let Err(usage) = resolve(settings) {
+        return Output::Usage(usage);
+    }
+    let refine = |v: Verdict| {
+        let mut v = v.dry_run(args.dry_run);
+        v.details
+            .entry("selector")
+            .or_insert_with(|| selector.describe().into());
+        if let Some(n) = args.expect {
+            v = v.detail("expected", n);
+        }
+        // Not `with_db_settled`: re-running a bulk revoke after a lost
+        // COMMIT would count a different set; the operator looks instead.
+        if v.code() == Fault::CommitUnknown.code() {
+            v.message.push_str(
+                "; whether the grants were revoked is unknown: run the same revoke with --dry-run \
+                 to see which are still active",
+            );
+        }
+        v
+    };
+    let trusted = match trusted_keys(settings) {
+        Ok(t) => t,
+        Err(stop) => return Output::Verdict(refine(Verdict::from(stop))),
+    };
+    match verdict(with_db(settings, |c| {
+        db::revoke_bulk(
+            c,
+            selector,
+            &args.reason,
+            &args.by,
+            args.dry_run,
+            args.expect,
+            &trusted,
+        )
+        .map_err(|s| (s, None))
+    })) {
+        Output::Verdict(v) => Output::Verdict(refine(v)),
+        other => other,
+    }
 }
 
 fn readback(settings: &Settings, apr: &str) -> Output {

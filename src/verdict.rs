@@ -49,6 +49,10 @@ pub struct Verdict {
     pub details: Map<String, Value>,
     /// Lines printed before the summary in the human form (readback).
     pub lines: Vec<String>,
+    /// A bulk decision's one verdict per grant (bulk `revoke`): each is
+    /// what the single command would have answered, and each gets its own
+    /// evidence line. Never printed: the summary lists them.
+    pub each: Vec<Verdict>,
 }
 
 impl Verdict {
@@ -62,6 +66,7 @@ impl Verdict {
             dry_run: None,
             details: Map::new(),
             lines: Vec::new(),
+            each: Vec::new(),
         }
     }
 
@@ -186,8 +191,11 @@ impl Verdict {
                 },
             );
         }
-        for (k, v) in self.details.iter().filter(|(k, _)| {
-            !matches!(k.as_str(), "checks" | "diff" | "new_content") || self.lines.is_empty()
+        for (k, v) in self.details.iter().filter(|(k, v)| {
+            (!matches!(k.as_str(), "checks" | "diff" | "new_content" | "grants")
+                || self.lines.is_empty())
+                // An empty set (bulk revoke's) says nothing a line could.
+                && !(k.as_str() == "grants" && v.as_array().is_some_and(Vec::is_empty))
         }) {
             match v {
                 Value::String(s) => line(k, s),

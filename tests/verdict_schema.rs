@@ -69,6 +69,21 @@ fn every_command_prints_a_verdict_that_matches_the_schema() {
             "/nonexistent/evidence.jsonl",
             "--json",
         ],
+        vec![
+            "revoke",
+            "--plan",
+            "LEGO1-C1-PLAN",
+            "--reason",
+            "r",
+            "--by",
+            "o",
+            "--dry-run",
+            "--json",
+        ],
+        vec![
+            "revoke", "--forged", "--reason", "r", "--by", "o", "--expect", "3", "--json",
+        ],
+        vec!["keys", "--json"],
         vec!["execute", "--json"],
         vec![
             "execute",

@@ -40,6 +40,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step,keygen)
                 cmd="dot__authorize__build__step__subcmd__keygen"
                 ;;
+            dot__authorize__build__step,keys)
+                cmd="dot__authorize__build__step__subcmd__keys"
+                ;;
             dot__authorize__build__step,list)
                 cmd="dot__authorize__build__step__subcmd__list"
                 ;;
@@ -121,6 +124,9 @@ _dot__authorize__build__step() {
             dot__authorize__build__step__subcmd__help,keygen)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__keygen"
                 ;;
+            dot__authorize__build__step__subcmd__help,keys)
+                cmd="dot__authorize__build__step__subcmd__help__subcmd__keys"
+                ;;
             dot__authorize__build__step__subcmd__help,list)
                 cmd="dot__authorize__build__step__subcmd__help__subcmd__list"
                 ;;
@@ -188,7 +194,7 @@ _dot__authorize__build__step() {
 
     case "${cmd}" in
         dot__authorize__build__step)
-            opts="-h -V --json --help --version execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="-h -V --json --help --version execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keys keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,7 +684,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__help)
-            opts="execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keygen evidence harness help"
+            opts="execute consume revoke readback propose list show aprs review digest manifest propose-patch show-patch keys keygen evidence harness help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -832,6 +838,20 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__help__subcmd__keys)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1007,6 +1027,44 @@ _dot__authorize__build__step() {
             fi
             case "${prev}" in
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dot__authorize__build__step__subcmd__keys)
+            opts="-h --jsonl --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --statement-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --schema)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1442,7 +1500,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__revoke)
-            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
+            opts="-h --auth-code --apr --plan --key-id --forged --expect --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1453,6 +1511,18 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --apr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --plan)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
