@@ -37,17 +37,57 @@ pub struct Conn {
     schema: crate::connect::Schema,
     /// Whether the session is a superuser's, learnt with the first BEGIN.
     pub superuser: Option<bool>,
+    /// The TLS the session was opened with: a cancel request (see
+    /// `Tx::commit`) goes out the same way.
+    tls: Option<rustls::ClientConfig>,
+    /// Every WARNING the server sent on this session since the last COMMIT
+    /// began: a COMMIT that warns is never OK (SPEC §10).
+    warnings: Warnings,
 }
 
+/// The server's WARNINGs, collected by the connection's notice callback.
+type Warnings = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 impl Conn {
-    pub fn new(client: Client, timeouts: Timeouts, schema: crate::connect::Schema) -> Conn {
+    fn new(
+        client: Client,
+        timeouts: Timeouts,
+        schema: crate::connect::Schema,
+        tls: Option<rustls::ClientConfig>,
+        warnings: Warnings,
+    ) -> Conn {
         Conn {
             client,
             timeouts,
             schema,
             superuser: None,
+            tls,
+            warnings,
         }
     }
+}
+
+/// Keeps the server's WARNINGs (by their untranslated severity) for
+/// `Tx::commit`; other notices are dropped as before.
+fn collect_warnings(config: &mut postgres::Config) -> Warnings {
+    let warnings = Warnings::default();
+    let sink = warnings.clone();
+    config.notice_callback(move |notice| {
+        let warning = match notice.parsed_severity() {
+            Some(s) => s == postgres::error::Severity::Warning,
+            None => notice.severity() == "WARNING",
+        };
+        if warning {
+            let text = match notice.detail() {
+                Some(d) => format!("{} ({d})", notice.message()),
+                None => notice.message().to_owned(),
+            };
+            if let Ok(mut w) = sink.lock() {
+                w.push(text);
+            }
+        }
+    });
+    warnings
 }
 
 /// Set when any transaction of this process ran as a superuser: the
@@ -63,7 +103,8 @@ pub fn superuser_seen() -> bool {
 /// login the server refuses is ERROR_DB_AUTH; a timeout ERROR_TIMEOUT;
 /// anything else ERROR_DB_UNREACHABLE.
 pub fn connect(target: &Target) -> Result<Conn, Stop> {
-    let config = target.config.clone();
+    let mut config = target.config.clone();
+    let warnings = collect_warnings(&mut config);
     let deadline = target.timeouts.connect;
     // TLS as sslmode says; never over Unix-domain sockets (libpq ignores
     // sslmode there, and the server offers none).
@@ -77,6 +118,7 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
         crate::tls::client_config(target.tls, target.roots.as_ref())
             .map_err(|e| Stop::Fault(Fault::DbUnreachable, format!("TLS: {e}")))?
     };
+    let cancel_tls = tls.clone();
     let (sent, received) = std::sync::mpsc::channel();
     // The attempt runs on its own thread so that the deadline holds
     // whatever the server does; a thread still stuck when the deadline
@@ -102,7 +144,15 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
         }
     };
     result
-        .map(|client| Conn::new(client, target.timeouts, target.schema.clone()))
+        .map(|client| {
+            Conn::new(
+                client,
+                target.timeouts,
+                target.schema.clone(),
+                cancel_tls,
+                warnings,
+            )
+        })
         .map_err(|e| {
             let kind = connect_fault(&e);
             let why = match kind {
@@ -220,6 +270,17 @@ pub(crate) struct Tx<'c> {
     superuser: bool,
     /// `quorum_passed` qualified by the governance schema (SPEC §10).
     quorum_fn: String,
+    read_only: bool,
+    /// Whether a COMMIT of this session waits for synchronous standbys
+    /// (`synchronous_standby_names` set, `synchronous_commit` above
+    /// `local`): then state found already written is answered OK only
+    /// after a commit of our own has waited for the same standbys.
+    commits_wait_for_standbys: bool,
+    /// How long COMMIT may wait (the statement timeout, which the server
+    /// does not apply to a synchronous-replication wait).
+    commit_limit: std::time::Duration,
+    tls: Option<rustls::ClientConfig>,
+    warnings: Warnings,
 }
 
 impl<'c> Tx<'c> {
@@ -246,22 +307,28 @@ impl<'c> Tx<'c> {
         let schema = conn.schema.as_str();
         let sql = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
-             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text; {first}",
+             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
+             (current_setting('synchronous_standby_names') <> '' \
+              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text; {first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
             literal(schema),
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
-        let (superuser, public_creates) = replies
+        // Unreadable answers read as the cautious ones: PUBLIC may
+        // create, commits wait for standbys.
+        let (superuser, public_creates, waits) = replies
             .iter()
             .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => {
-                    Some((r.get(0) == Some("on"), r.get(1) != Some("false")))
-                }
+                postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.get(0) == Some("on"),
+                    r.get(1) != Some("false"),
+                    r.get(2) != Some("false"),
+                )),
                 _ => None,
             })
-            .unwrap_or((false, true));
+            .unwrap_or((false, true, true));
         conn.superuser = Some(superuser);
         if superuser {
             SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -282,6 +349,11 @@ impl<'c> Tx<'c> {
             open: true,
             superuser,
             quorum_fn: format!("\"{schema}\".quorum_passed"),
+            read_only,
+            commits_wait_for_standbys: waits,
+            commit_limit: conn.timeouts.statement,
+            tls: conn.tls.clone(),
+            warnings: conn.warnings.clone(),
         })
     }
 
@@ -309,11 +381,92 @@ impl<'c> Tx<'c> {
     /// Commits; a connection lost while COMMIT was under way is
     /// ERROR_COMMIT_UNKNOWN (never "unreachable"): the caller reconnects
     /// and reads back what happened.
+    ///
+    /// The server does not apply statement_timeout to COMMIT's wait for
+    /// synchronous standbys, and a wait cut short by a cancel still
+    /// answers COMMIT with success, after a WARNING that the transaction
+    /// "has already committed locally, but might not have been replicated
+    /// to the standby". So COMMIT is bounded here: past the statement
+    /// timeout a cancel request is sent, and a COMMIT that was cancelled
+    /// or warned is ERROR_COMMIT_UNKNOWN, never OK (SPEC §10): the write
+    /// may not survive a failover.
     fn commit(mut self) -> Result<(), Stop> {
         crate::failpoint::hit("before-commit")?;
         self.open = false;
+        if let Ok(mut w) = self.warnings.lock() {
+            w.clear();
+        }
+        let limit = self.commit_limit;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let token = self.client.cancel_token();
+        let tls = self.tls.clone();
+        let watchdog = std::thread::spawn(move || {
+            if finished.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return false;
+            }
+            let _ = match tls {
+                Some(c) => token.cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(c)),
+                None => token.cancel_query(NoTls),
+            };
+            true
+        });
         let result = self.client.batch_execute("COMMIT");
-        crate::failpoint::lose_commit(result.as_ref().err()).map_or_else(|| result.or_fault(), Err)
+        drop(done);
+        let cancelled = watchdog.join().unwrap_or(true);
+        let warned: Vec<String> = self
+            .warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_else(|_| vec!["the warnings could not be read".into()]);
+        let result = crate::failpoint::lose_commit(result.as_ref().err())
+            .map_or_else(|| result.or_fault(), Err);
+        if cancelled || !warned.is_empty() {
+            let why = if cancelled {
+                format!(
+                    "COMMIT was still waiting after {limit:?} (the statement timeout; a wait for \
+                     synchronous standbys is bounded by nothing else) and was cancelled"
+                )
+            } else {
+                "COMMIT warned".to_owned()
+            };
+            let said = match (&result, warned.is_empty()) {
+                (_, false) => format!("; the server said: {}", warned.join("; ")),
+                (Err(Stop::Fault(_, e) | Stop::Reject(_, e)), true) => format!("; {e}"),
+                _ => String::new(),
+            };
+            return Err(Stop::Fault(
+                Fault::CommitUnknown,
+                format!(
+                    "{why}{said}: the write may be committed on this server but not on its \
+                     standbys, and may not survive a failover"
+                ),
+            ));
+        }
+        result
+    }
+
+    /// Ends a transaction that found what it would have written already
+    /// there (ALREADY_MINTED, a replayed CONSUMED, ALREADY_REVOKED): grant
+    /// `auth_code`. Where commits wait for synchronous standbys, that state
+    /// may be committed here and not yet on them (its own COMMIT cancelled,
+    /// say), so the answer is OK only after a commit of our own has waited
+    /// for them: the WAL it waits for comes after the state found. A commit
+    /// waits only if the transaction wrote WAL (an xid alone does not), so
+    /// the grant's row is locked FOR KEY SHARE (which logs the lock, and
+    /// blocks only another FOR UPDATE). Elsewhere, one ROLLBACK as before.
+    fn end_found(mut self, auth_code: &str) -> Result<(), Stop> {
+        if !self.commits_wait_for_standbys || self.read_only {
+            self.end_unwritten();
+            return Ok(());
+        }
+        let locked = self.query(LOCK_FOUND_GRANT, &[(&auth_code, Type::TEXT)])?;
+        if locked.is_empty() {
+            return Err(Stop::Fault(
+                Fault::ConcurrentChange,
+                format!("grant {auth_code} vanished while it was being read; nothing written"),
+            ));
+        }
+        self.commit()
     }
 
     /// Ends a transaction that wrote nothing. One ROLLBACK round trip, on
@@ -338,6 +491,10 @@ impl Drop for Tx<'_> {
         }
     }
 }
+
+/// `Tx::end_found`'s write-ahead-logged row lock.
+const LOCK_FOUND_GRANT: &str =
+    "SELECT 1 FROM governance_build_authorization WHERE auth_code = $1 FOR KEY SHARE";
 
 const WRITER_MARKER: &str = "set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
 
@@ -763,8 +920,9 @@ pub fn execute(
     let validated = match decided {
         Execute::AlreadyMinted => {
             let grant = existing.expect("AlreadyMinted is decided only from an existing grant");
-            // Nothing to write: the transaction ends with the connection.
-            tx.end_unwritten();
+            // Nothing to write, but where commits wait for standbys the
+            // grant found must have reached them too.
+            tx.end_found(&grant.auth_code)?;
             return Ok(Verdict::done(
                 Done::AlreadyMinted,
                 format!(
@@ -1041,7 +1199,9 @@ pub fn consume(
             // vetoed grant, say): the whole row is re-checked, signature
             // last (SPEC §9, invariant 7).
             policy::check_grant_backed(g, &facts.backing(keys))?;
-            return Ok(consumed_verdict(g, auth_code, request_id, dry_run, true));
+            let v = consumed_verdict(g, auth_code, request_id, dry_run, true);
+            tx.end_found(auth_code)?;
+            return Ok(v);
         }
     }
     facts.decide(presented, keys)?;
@@ -1169,13 +1329,14 @@ pub fn revoke(
     };
     match decision {
         Revoke::AlreadyRevoked => {
+            tx.end_found(&grant.auth_code)?;
             return Ok(base(Verdict::done(
                 Done::AlreadyRevoked,
                 format!(
                     "{} was already revoked{note}; nothing written",
                     grant.auth_code
                 ),
-            )))
+            )));
         }
         Revoke::Revoke if dry_run => {
             tx.end_unwritten();
@@ -1212,13 +1373,15 @@ pub fn revoke(
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
             match policy::decide_revoke(again.as_ref(), trusted)?.0 {
-                Revoke::AlreadyRevoked => Ok(base(Verdict::done(
-                    Done::AlreadyRevoked,
-                    format!(
-                        "{} was revoked by a concurrent call; nothing written",
-                        grant.auth_code
-                    ),
-                ))),
+                Revoke::AlreadyRevoked => tx.end_found(&grant.auth_code).map(|()| {
+                    base(Verdict::done(
+                        Done::AlreadyRevoked,
+                        format!(
+                            "{} was revoked by a concurrent call; nothing written",
+                            grant.auth_code
+                        ),
+                    ))
+                }),
                 Revoke::Revoke => Err(Stop::Fault(
                     Fault::ConcurrentChange,
                     "the grant changed while it was being revoked; nothing written".into(),
