@@ -43,6 +43,10 @@ pub struct Conn {
     /// Every WARNING the server sent on this session since the last COMMIT
     /// began: a COMMIT that warns is never OK (SPEC §10).
     warnings: Warnings,
+    /// `--durability`: under `replicated`, every commit is flushed here
+    /// before it returns (synchronous_commit at least `local`), so that the
+    /// flushed WAL position read after it is past it (`await_replicated`).
+    pub durability: Durability,
 }
 
 /// The server's WARNINGs, collected by the connection's notice callback.
@@ -63,6 +67,7 @@ impl Conn {
             superuser: None,
             tls,
             warnings,
+            durability: Durability::Local,
         }
     }
 }
@@ -276,6 +281,9 @@ pub(crate) struct Tx<'c> {
     /// `local`): then state found already written is answered OK only
     /// after a commit of our own has waited for the same standbys.
     commits_wait_for_standbys: bool,
+    /// `--durability replicated`: state found is committed over again too
+    /// (see `end_found`), so that the flushed position is past it.
+    replicated: bool,
     /// How long COMMIT may wait (the statement timeout, which the server
     /// does not apply to a synchronous-replication wait).
     commit_limit: std::time::Duration,
@@ -305,15 +313,22 @@ impl<'c> Tx<'c> {
         // built-ins the handler calls are written pg_catalog.*, and a schema
         // that PUBLIC may create in is refused outright.
         let schema = conn.schema.as_str();
+        let replicated = conn.durability != Durability::Local;
         let sql = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
              SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
              (current_setting('synchronous_standby_names') <> '' \
-              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text; {first}",
+              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text; {}{first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
             literal(schema),
+            if replicated {
+                "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' \
+                 THEN set_config('synchronous_commit', 'local', true) END; "
+            } else {
+                ""
+            },
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
         // Unreadable answers read as the cautious ones: PUBLIC may
@@ -321,11 +336,14 @@ impl<'c> Tx<'c> {
         let (superuser, public_creates, waits) = replies
             .iter()
             .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => Some((
-                    r.get(0) == Some("on"),
-                    r.get(1) != Some("false"),
-                    r.get(2) != Some("false"),
-                )),
+                postgres::SimpleQueryMessage::Row(r) => {
+                    let column = |i| r.try_get(i).ok().flatten();
+                    Some((
+                        column(0) == Some("on"),
+                        column(1) != Some("false"),
+                        column(2) != Some("false"),
+                    ))
+                }
                 _ => None,
             })
             .unwrap_or((false, true, true));
@@ -351,6 +369,7 @@ impl<'c> Tx<'c> {
             quorum_fn: format!("\"{schema}\".quorum_passed"),
             read_only,
             commits_wait_for_standbys: waits,
+            replicated,
             commit_limit: conn.timeouts.statement,
             tls: conn.tls.clone(),
             warnings: conn.warnings.clone(),
@@ -453,9 +472,12 @@ impl<'c> Tx<'c> {
     /// for them: the WAL it waits for comes after the state found. A commit
     /// waits only if the transaction wrote WAL (an xid alone does not), so
     /// the grant's row is locked FOR KEY SHARE (which logs the lock, and
-    /// blocks only another FOR UPDATE). Elsewhere, one ROLLBACK as before.
+    /// blocks only another FOR UPDATE). Under `--durability replicated`
+    /// likewise, so that the state found is flushed here before the
+    /// standbys' flushed position is compared with ours. Elsewhere, one
+    /// ROLLBACK as before.
     fn end_found(mut self, auth_code: &str) -> Result<(), Stop> {
-        if !self.commits_wait_for_standbys || self.read_only {
+        if !(self.commits_wait_for_standbys || self.replicated) || self.read_only {
             self.end_unwritten();
             return Ok(());
         }
@@ -489,6 +511,134 @@ impl Drop for Tx<'_> {
             // transaction locked or set outlives it, even through a pooler.
             let _ = self.client.batch_execute("ROLLBACK");
         }
+    }
+}
+
+/// How durable a write must be before it is answered OK (`--durability`,
+/// DOT_ABS_DURABILITY): `Local`, the server's own commit policy (with
+/// synchronous standbys, their confirmation); `Replicated(n)`, also n
+/// streaming standbys having flushed the WAL up to the commit, for
+/// deployments whose standbys are asynchronous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Local,
+    Replicated(u32),
+}
+
+/// The environment variable standing in for `--durability`.
+pub const DURABILITY_ENV: &str = "DOT_ABS_DURABILITY";
+
+impl Durability {
+    pub fn parse(s: &str) -> Result<Durability, String> {
+        let bad = || {
+            format!("durability {s:?} is not local, replicated or replicated:N (N from 1 to 64)")
+        };
+        match s.split_once(':') {
+            None if s == "local" => Ok(Durability::Local),
+            None if s == "replicated" => Ok(Durability::Replicated(1)),
+            Some(("replicated", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+                match n.parse::<u32>() {
+                    Ok(n @ 1..=64) => Ok(Durability::Replicated(n)),
+                    _ => Err(bad()),
+                }
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// `--durability replicated`'s function (staged/durability.staged.sql),
+/// in the governance schema.
+fn standbys_flushed_fn(conn: &Conn) -> String {
+    format!("\"{}\".dot_standbys_flushed", conn.schema.as_str())
+}
+
+/// Before anything is written under `--durability replicated`: the
+/// function it reads is there and this login may call it, else
+/// ERROR_SCHEMA_CONTRACT (or ERROR_PERMISSION_DENIED) with nothing written.
+pub fn check_durability_contract(conn: &mut Conn) -> Result<(), Stop> {
+    let sql = format!(
+        "BEGIN READ ONLY; {} SELECT {}('0/0'::pg_catalog.pg_lsn); ROLLBACK",
+        conn.timeouts.set_local(),
+        standbys_flushed_fn(conn)
+    );
+    match conn.client.batch_execute(&sql) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.client.batch_execute("ROLLBACK");
+            match e.code() {
+                Some(&SqlState::UNDEFINED_FUNCTION) => Err(Stop::Fault(
+                    Fault::SchemaContract,
+                    format!(
+                        "--durability replicated reads {}(pg_lsn), which is not installed: apply \
+                         staged/durability.staged.sql as the owner (runbook STEP 0g); nothing written",
+                        standbys_flushed_fn(conn)
+                    ),
+                )),
+                _ => Err(fault(&e)),
+            }
+        }
+    }
+}
+
+/// After an OK write (or the state found already written) under
+/// `--durability replicated:n`: waits, within the statement timeout, until
+/// n standbys have flushed the WAL up to what is flushed here now, which is
+/// past the commit (under `replicated` every commit flushes before it
+/// returns, and state found is committed over again: `Tx::end_found`).
+/// Not the insert position: WAL written after the commit that no commit
+/// flushes (a page pruned by a read) would keep an idle server from ever
+/// sending it.
+/// Short of that, ERROR_COMMIT_UNKNOWN: written here, maybe not on any
+/// standby a failover would promote.
+pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
+    let limit = conn.timeouts.statement;
+    let started = std::time::Instant::now();
+    let position: String = {
+        let rows = conn
+            .client
+            .simple_query("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")
+            .or_fault()?;
+        rows.iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .ok_or_else(|| Stop::Fault(Fault::Database, "no WAL position read".into()))?
+    };
+    let sql = format!(
+        "BEGIN READ ONLY; {} SELECT {}({}::pg_catalog.pg_lsn); ROLLBACK",
+        conn.timeouts.set_local(),
+        standbys_flushed_fn(conn),
+        literal(&position)
+    );
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        let replies = conn.client.simple_query(&sql).or_fault()?;
+        let flushed: u32 = replies
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        if flushed >= n {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            return Err(Stop::Fault(
+                Fault::CommitUnknown,
+                format!(
+                    "committed on the primary, but {flushed} of the {n} standbys --durability \
+                     replicated:{n} asks for flushed WAL position {position} within {limit:?} \
+                     (the statement timeout): the write may not survive a failover; re-run the \
+                     same command once the standbys are back"
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
 

@@ -80,6 +80,20 @@ fn warn_if_superuser(output: Output) -> Output {
 }
 
 /// A path from its flag, else from the environment (empty means unset).
+/// `--durability`, else DOT_ABS_DURABILITY, else local; a value that is
+/// neither is a usage error.
+fn durability(settings: &Settings) -> Result<db::Durability, String> {
+    match settings.durability {
+        Some(d) => Ok(d),
+        None => match std::env::var(db::DURABILITY_ENV) {
+            Ok(v) if !v.is_empty() => {
+                db::Durability::parse(&v).map_err(|e| format!("{}: {e}", db::DURABILITY_ENV))
+            }
+            _ => Ok(db::Durability::Local),
+        },
+    }
+}
+
 fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path::PathBuf> {
     flag.clone().or_else(|| {
         std::env::var_os(env)
@@ -1336,6 +1350,31 @@ fn with_db_settled(
     f: impl Fn(&mut db::Conn) -> Attempt,
 ) -> Result<Attempt, String> {
     let target = resolve(settings)?;
+    let durability = durability(settings)?;
+    // Under --durability replicated:N an OK also waits for N standbys; its
+    // contract is checked before anything is written.
+    let f = |c: &mut db::Conn| -> Attempt {
+        let db::Durability::Replicated(n) = durability else {
+            return f(c);
+        };
+        c.durability = durability;
+        db::check_durability_contract(c).map_err(|s| (s, None))?;
+        let v = f(c)?;
+        let written = matches!(
+            v.status,
+            Status::Done(
+                Done::Minted
+                    | Done::AlreadyMinted
+                    | Done::Consumed
+                    | Done::Revoked
+                    | Done::AlreadyRevoked
+            )
+        );
+        if written && v.dry_run != Some(true) {
+            db::await_replicated(c, n).map_err(|s| (s, v.apr.clone()))?;
+        }
+        Ok(v)
+    };
     let first = match connect(&target) {
         Ok(mut c) => f(&mut c),
         Err(stop) => return Ok(Err((stop, None))),

@@ -172,7 +172,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__consume)
-            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --json --help"
+            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,6 +251,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -402,7 +406,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__execute)
-            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --json --help"
+            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,6 +449,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1172,7 +1180,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__revoke)
-            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
+            opts="-h --auth-code --apr --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1219,6 +1227,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
