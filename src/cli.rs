@@ -161,6 +161,18 @@ pub struct EvidenceLogOption {
     pub evidence_log: Option<PathBuf>,
 }
 
+/// How durable a write must be before it is answered OK.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Durability")]
+pub struct DurabilityOption {
+    /// local: OK once the server's commit policy is met (with synchronous standbys, once they
+    /// confirm); replicated[:N]: also N streaming standbys (default 1) have flushed the commit,
+    /// within the statement timeout, else ERROR_COMMIT_UNKNOWN (else DOT_ABS_DURABILITY;
+    /// absent: local)
+    #[arg(long, value_name = "MODE", value_parser = crate::db::Durability::parse)]
+    pub durability: Option<crate::db::Durability>,
+}
+
 /// Everything a command was told about where and how to run, whichever of
 /// the options above it accepts; what it does not accept is absent.
 #[derive(Debug, Clone, Default)]
@@ -175,6 +187,7 @@ pub struct Settings {
     pub trusted_keys: Option<PathBuf>,
     pub allowed_signers: Option<PathBuf>,
     pub evidence_log: Option<PathBuf>,
+    pub durability: Option<crate::db::Durability>,
 }
 
 impl Cli {
@@ -241,6 +254,12 @@ impl Cli {
             trusted_keys: trusted.and_then(|o| o.trusted_keys.clone()),
             allowed_signers: allowed.and_then(|o| o.allowed_signers.clone()),
             evidence_log: evidence.and_then(|o| o.evidence_log.clone()),
+            durability: match &self.command {
+                C::Execute(a) => a.durability.durability,
+                C::Consume(a) => a.durability.durability,
+                C::Revoke(a) => a.durability.durability,
+                _ => None,
+            },
         }
     }
 }
@@ -379,6 +398,8 @@ pub struct ExecuteArgs {
     pub allowed: AllowedSignersOption,
     #[command(flatten)]
     pub evidence: EvidenceLogOption,
+    #[command(flatten)]
+    pub durability: DurabilityOption,
 }
 
 #[derive(Debug, Args)]
@@ -834,6 +855,8 @@ pub struct ConsumeArgs {
     pub allowed: AllowedSignersOption,
     #[command(flatten)]
     pub evidence: EvidenceLogOption,
+    #[command(flatten)]
+    pub durability: DurabilityOption,
 }
 
 #[derive(Debug, Args)]
@@ -877,6 +900,8 @@ pub struct RevokeArgs {
     pub trusted: TrustedKeysOption,
     #[command(flatten)]
     pub evidence: EvidenceLogOption,
+    #[command(flatten)]
+    pub durability: DurabilityOption,
 }
 
 #[derive(Debug, Subcommand)]

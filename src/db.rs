@@ -38,17 +38,62 @@ pub struct Conn {
     schema: crate::connect::Schema,
     /// Whether the session is a superuser's, learnt with the first BEGIN.
     pub superuser: Option<bool>,
+    /// The TLS the session was opened with: a cancel request (see
+    /// `Tx::commit`) goes out the same way.
+    tls: Option<rustls::ClientConfig>,
+    /// Every WARNING the server sent on this session since the last COMMIT
+    /// began: a COMMIT that warns is never OK (SPEC §10).
+    warnings: Warnings,
+    /// `--durability`: under `replicated`, every commit is flushed here
+    /// before it returns (synchronous_commit at least `local`), so that the
+    /// flushed WAL position read after it is past it (`await_replicated`).
+    pub durability: Durability,
 }
 
+/// The server's WARNINGs, collected by the connection's notice callback.
+type Warnings = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 impl Conn {
-    pub fn new(client: Client, timeouts: Timeouts, schema: crate::connect::Schema) -> Conn {
+    fn new(
+        client: Client,
+        timeouts: Timeouts,
+        schema: crate::connect::Schema,
+        tls: Option<rustls::ClientConfig>,
+        warnings: Warnings,
+    ) -> Conn {
         Conn {
             client,
             timeouts,
             schema,
             superuser: None,
+            tls,
+            warnings,
+            durability: Durability::Local,
         }
     }
+}
+
+/// Keeps the server's WARNINGs (by their untranslated severity) for
+/// `Tx::commit`; other notices are dropped as before.
+fn collect_warnings(config: &mut postgres::Config) -> Warnings {
+    let warnings = Warnings::default();
+    let sink = warnings.clone();
+    config.notice_callback(move |notice| {
+        let warning = match notice.parsed_severity() {
+            Some(s) => s == postgres::error::Severity::Warning,
+            None => notice.severity() == "WARNING",
+        };
+        if warning {
+            let text = match notice.detail() {
+                Some(d) => format!("{} ({d})", notice.message()),
+                None => notice.message().to_owned(),
+            };
+            if let Ok(mut w) = sink.lock() {
+                w.push(text);
+            }
+        }
+    });
+    warnings
 }
 
 /// Set when any transaction of this process ran as a superuser: the
@@ -64,7 +109,8 @@ pub fn superuser_seen() -> bool {
 /// login the server refuses is ERROR_DB_AUTH; a timeout ERROR_TIMEOUT;
 /// anything else ERROR_DB_UNREACHABLE.
 pub fn connect(target: &Target) -> Result<Conn, Stop> {
-    let config = target.config.clone();
+    let mut config = target.config.clone();
+    let warnings = collect_warnings(&mut config);
     let deadline = target.timeouts.connect;
     // TLS as sslmode says; never over Unix-domain sockets (libpq ignores
     // sslmode there, and the server offers none).
@@ -78,6 +124,7 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
         crate::tls::client_config(target.tls, target.roots.as_ref())
             .map_err(|e| Stop::Fault(Fault::DbUnreachable, format!("TLS: {e}")))?
     };
+    let cancel_tls = tls.clone();
     let (sent, received) = std::sync::mpsc::channel();
     // The attempt runs on its own thread so that the deadline holds
     // whatever the server does; a thread still stuck when the deadline
@@ -103,7 +150,15 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
         }
     };
     result
-        .map(|client| Conn::new(client, target.timeouts, target.schema.clone()))
+        .map(|client| {
+            Conn::new(
+                client,
+                target.timeouts,
+                target.schema.clone(),
+                cancel_tls,
+                warnings,
+            )
+        })
         .map_err(|e| {
             let kind = connect_fault(&e);
             let why = match kind {
@@ -221,6 +276,20 @@ pub(crate) struct Tx<'c> {
     superuser: bool,
     /// `quorum_passed` qualified by the governance schema (SPEC §10).
     quorum_fn: String,
+    read_only: bool,
+    /// Whether a COMMIT of this session waits for synchronous standbys
+    /// (`synchronous_standby_names` set, `synchronous_commit` above
+    /// `local`): then state found already written is answered OK only
+    /// after a commit of our own has waited for the same standbys.
+    commits_wait_for_standbys: bool,
+    /// `--durability replicated`: state found is committed over again too
+    /// (see `end_found`), so that the flushed position is past it.
+    replicated: bool,
+    /// How long COMMIT may wait (the statement timeout, which the server
+    /// does not apply to a synchronous-replication wait).
+    commit_limit: std::time::Duration,
+    tls: Option<rustls::ClientConfig>,
+    warnings: Warnings,
 }
 
 impl<'c> Tx<'c> {
@@ -245,24 +314,40 @@ impl<'c> Tx<'c> {
         // built-ins the handler calls are written pg_catalog.*, and a schema
         // that PUBLIC may create in is refused outright.
         let schema = conn.schema.as_str();
+        let replicated = conn.durability != Durability::Local;
         let sql = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
-             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text; {first}",
+             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
+             (current_setting('synchronous_standby_names') <> '' \
+              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text; {}{first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
             literal(schema),
+            if replicated {
+                "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' \
+                 THEN set_config('synchronous_commit', 'local', true) END; "
+            } else {
+                ""
+            },
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
-        let (superuser, public_creates) = replies
+        // Unreadable answers read as the cautious ones: PUBLIC may
+        // create, commits wait for standbys.
+        let (superuser, public_creates, waits) = replies
             .iter()
             .find_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => {
-                    Some((r.get(0) == Some("on"), r.get(1) != Some("false")))
+                    let column = |i| r.try_get(i).ok().flatten();
+                    Some((
+                        column(0) == Some("on"),
+                        column(1) != Some("false"),
+                        column(2) != Some("false"),
+                    ))
                 }
                 _ => None,
             })
-            .unwrap_or((false, true));
+            .unwrap_or((false, true, true));
         conn.superuser = Some(superuser);
         if superuser {
             SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -283,6 +368,12 @@ impl<'c> Tx<'c> {
             open: true,
             superuser,
             quorum_fn: format!("\"{schema}\".quorum_passed"),
+            read_only,
+            commits_wait_for_standbys: waits,
+            replicated,
+            commit_limit: conn.timeouts.statement,
+            tls: conn.tls.clone(),
+            warnings: conn.warnings.clone(),
         })
     }
 
@@ -310,11 +401,95 @@ impl<'c> Tx<'c> {
     /// Commits; a connection lost while COMMIT was under way is
     /// ERROR_COMMIT_UNKNOWN (never "unreachable"): the caller reconnects
     /// and reads back what happened.
+    ///
+    /// The server does not apply statement_timeout to COMMIT's wait for
+    /// synchronous standbys, and a wait cut short by a cancel still
+    /// answers COMMIT with success, after a WARNING that the transaction
+    /// "has already committed locally, but might not have been replicated
+    /// to the standby". So COMMIT is bounded here: past the statement
+    /// timeout a cancel request is sent, and a COMMIT that was cancelled
+    /// or warned is ERROR_COMMIT_UNKNOWN, never OK (SPEC §10): the write
+    /// may not survive a failover.
     fn commit(mut self) -> Result<(), Stop> {
         crate::failpoint::hit("before-commit")?;
         self.open = false;
+        if let Ok(mut w) = self.warnings.lock() {
+            w.clear();
+        }
+        let limit = self.commit_limit;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let token = self.client.cancel_token();
+        let tls = self.tls.clone();
+        let watchdog = std::thread::spawn(move || {
+            if finished.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return false;
+            }
+            let _ = match tls {
+                Some(c) => token.cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(c)),
+                None => token.cancel_query(NoTls),
+            };
+            true
+        });
         let result = self.client.batch_execute("COMMIT");
-        crate::failpoint::lose_commit(result.as_ref().err()).map_or_else(|| result.or_fault(), Err)
+        drop(done);
+        let cancelled = watchdog.join().unwrap_or(true);
+        let warned: Vec<String> = self
+            .warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_else(|_| vec!["the warnings could not be read".into()]);
+        let result = crate::failpoint::lose_commit(result.as_ref().err())
+            .map_or_else(|| result.or_fault(), Err);
+        if cancelled || !warned.is_empty() {
+            let why = if cancelled {
+                format!(
+                    "COMMIT was still waiting after {limit:?} (the statement timeout; a wait for \
+                     synchronous standbys is bounded by nothing else) and was cancelled"
+                )
+            } else {
+                "COMMIT warned".to_owned()
+            };
+            let said = match (&result, warned.is_empty()) {
+                (_, false) => format!("; the server said: {}", warned.join("; ")),
+                (Err(Stop::Fault(_, e) | Stop::Reject(_, e)), true) => format!("; {e}"),
+                _ => String::new(),
+            };
+            return Err(Stop::Fault(
+                Fault::CommitUnknown,
+                format!(
+                    "{why}{said}: the write may be committed on this server but not on its \
+                     standbys, and may not survive a failover"
+                ),
+            ));
+        }
+        result
+    }
+
+    /// Ends a transaction that found what it would have written already
+    /// there (ALREADY_MINTED, a replayed CONSUMED, ALREADY_REVOKED): grant
+    /// `auth_code`. Where commits wait for synchronous standbys, that state
+    /// may be committed here and not yet on them (its own COMMIT cancelled,
+    /// say), so the answer is OK only after a commit of our own has waited
+    /// for them: the WAL it waits for comes after the state found. A commit
+    /// waits only if the transaction wrote WAL (an xid alone does not), so
+    /// the grant's row is locked FOR KEY SHARE (which logs the lock, and
+    /// blocks only another FOR UPDATE). Under `--durability replicated`
+    /// likewise, so that the state found is flushed here before the
+    /// standbys' flushed position is compared with ours. Elsewhere, one
+    /// ROLLBACK as before.
+    fn end_found(mut self, auth_code: &str) -> Result<(), Stop> {
+        if !(self.commits_wait_for_standbys || self.replicated) || self.read_only {
+            self.end_unwritten();
+            return Ok(());
+        }
+        let locked = self.query(LOCK_FOUND_GRANT, &[(&auth_code, Type::TEXT)])?;
+        if locked.is_empty() {
+            return Err(Stop::Fault(
+                Fault::ConcurrentChange,
+                format!("grant {auth_code} vanished while it was being read; nothing written"),
+            ));
+        }
+        self.commit()
     }
 
     /// Ends a transaction that wrote nothing. One ROLLBACK round trip, on
@@ -339,6 +514,138 @@ impl Drop for Tx<'_> {
         }
     }
 }
+
+/// How durable a write must be before it is answered OK (`--durability`,
+/// DOT_ABS_DURABILITY): `Local`, the server's own commit policy (with
+/// synchronous standbys, their confirmation); `Replicated(n)`, also n
+/// streaming standbys having flushed the WAL up to the commit, for
+/// deployments whose standbys are asynchronous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Local,
+    Replicated(u32),
+}
+
+/// The environment variable standing in for `--durability`.
+pub const DURABILITY_ENV: &str = "DOT_ABS_DURABILITY";
+
+impl Durability {
+    pub fn parse(s: &str) -> Result<Durability, String> {
+        let bad = || {
+            format!("durability {s:?} is not local, replicated or replicated:N (N from 1 to 64)")
+        };
+        match s.split_once(':') {
+            None if s == "local" => Ok(Durability::Local),
+            None if s == "replicated" => Ok(Durability::Replicated(1)),
+            Some(("replicated", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
+                match n.parse::<u32>() {
+                    Ok(n @ 1..=64) => Ok(Durability::Replicated(n)),
+                    _ => Err(bad()),
+                }
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// `--durability replicated`'s function (staged/durability.staged.sql),
+/// in the governance schema.
+fn standbys_flushed_fn(conn: &Conn) -> String {
+    format!("\"{}\".dot_standbys_flushed", conn.schema.as_str())
+}
+
+/// Before anything is written under `--durability replicated`: the
+/// function it reads is there and this login may call it, else
+/// ERROR_SCHEMA_CONTRACT (or ERROR_PERMISSION_DENIED) with nothing written.
+pub fn check_durability_contract(conn: &mut Conn) -> Result<(), Stop> {
+    let sql = format!(
+        "BEGIN READ ONLY; {} SELECT {}('0/0'::pg_catalog.pg_lsn); ROLLBACK",
+        conn.timeouts.set_local(),
+        standbys_flushed_fn(conn)
+    );
+    match conn.client.batch_execute(&sql) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.client.batch_execute("ROLLBACK");
+            match e.code() {
+                Some(&SqlState::UNDEFINED_FUNCTION) => Err(Stop::Fault(
+                    Fault::SchemaContract,
+                    format!(
+                        "--durability replicated reads {}(pg_lsn), which is not installed: apply \
+                         staged/durability.staged.sql as the owner (runbook STEP 0g); nothing written",
+                        standbys_flushed_fn(conn)
+                    ),
+                )),
+                _ => Err(fault(&e)),
+            }
+        }
+    }
+}
+
+/// After an OK write (or the state found already written) under
+/// `--durability replicated:n`: waits, within the statement timeout, until
+/// n standbys have flushed the WAL up to what is flushed here now, which is
+/// past the commit (under `replicated` every commit flushes before it
+/// returns, and state found is committed over again: `Tx::end_found`).
+/// Not the insert position: WAL written after the commit that no commit
+/// flushes (a page pruned by a read) would keep an idle server from ever
+/// sending it.
+/// Short of that, ERROR_COMMIT_UNKNOWN: written here, maybe not on any
+/// standby a failover would promote.
+pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
+    let limit = conn.timeouts.statement;
+    let started = std::time::Instant::now();
+    let position: String = {
+        let rows = conn
+            .client
+            .simple_query("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")
+            .or_fault()?;
+        rows.iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .ok_or_else(|| Stop::Fault(Fault::Database, "no WAL position read".into()))?
+    };
+    let sql = format!(
+        "BEGIN READ ONLY; {} SELECT {}({}::pg_catalog.pg_lsn); ROLLBACK",
+        conn.timeouts.set_local(),
+        standbys_flushed_fn(conn),
+        literal(&position)
+    );
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        let replies = conn.client.simple_query(&sql).or_fault()?;
+        let flushed: u32 = replies
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        if flushed >= n {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            return Err(Stop::Fault(
+                Fault::CommitUnknown,
+                format!(
+                    "committed on the primary, but {flushed} of the {n} standbys --durability \
+                     replicated:{n} asks for flushed WAL position {position} within {limit:?} \
+                     (the statement timeout): the write may not survive a failover; re-run the \
+                     same command once the standbys are back"
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `Tx::end_found`'s write-ahead-logged row lock.
+const LOCK_FOUND_GRANT: &str =
+    "SELECT 1 FROM governance_build_authorization WHERE auth_code = $1 FOR KEY SHARE";
 
 const WRITER_MARKER: &str = "set_config('dot.canonical_writer', 'dot-authorize-build-step', true)";
 
@@ -775,8 +1082,9 @@ pub fn execute(
     let validated = match decided {
         Execute::AlreadyMinted => {
             let grant = existing.expect("AlreadyMinted is decided only from an existing grant");
-            // Nothing to write: the transaction ends with the connection.
-            tx.end_unwritten();
+            // Nothing to write, but where commits wait for standbys the
+            // grant found must have reached them too.
+            tx.end_found(&grant.auth_code)?;
             return Ok(Verdict::done(
                 Done::AlreadyMinted,
                 format!(
@@ -1053,7 +1361,9 @@ pub fn consume(
             // vetoed grant, say): the whole row is re-checked, signature
             // last (SPEC §9, invariant 7).
             policy::check_grant_backed(g, &facts.backing(keys))?;
-            return Ok(consumed_verdict(g, auth_code, request_id, dry_run, true));
+            let v = consumed_verdict(g, auth_code, request_id, dry_run, true);
+            tx.end_found(auth_code)?;
+            return Ok(v);
         }
     }
     facts.decide(presented, keys)?;
@@ -1181,13 +1491,14 @@ pub fn revoke(
     };
     match decision {
         Revoke::AlreadyRevoked => {
+            tx.end_found(&grant.auth_code)?;
             return Ok(base(Verdict::done(
                 Done::AlreadyRevoked,
                 format!(
                     "{} was already revoked{note}; nothing written",
                     grant.auth_code
                 ),
-            )))
+            )));
         }
         Revoke::Revoke if dry_run => {
             tx.end_unwritten();
@@ -1224,13 +1535,15 @@ pub fn revoke(
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
             match policy::decide_revoke(again.as_ref(), trusted)?.0 {
-                Revoke::AlreadyRevoked => Ok(base(Verdict::done(
-                    Done::AlreadyRevoked,
-                    format!(
-                        "{} was revoked by a concurrent call; nothing written",
-                        grant.auth_code
-                    ),
-                ))),
+                Revoke::AlreadyRevoked => tx.end_found(&grant.auth_code).map(|()| {
+                    base(Verdict::done(
+                        Done::AlreadyRevoked,
+                        format!(
+                            "{} was revoked by a concurrent call; nothing written",
+                            grant.auth_code
+                        ),
+                    ))
+                }),
                 Revoke::Revoke => Err(Stop::Fault(
                     Fault::ConcurrentChange,
                     "the grant changed while it was being revoked; nothing written".into(),

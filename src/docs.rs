@@ -300,6 +300,9 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
     if top || has("evidence-log") {
         vars.push((crate::evidence::ENV, "Stands in for --evidence-log."));
     }
+    if top || has("durability") {
+        vars.push((crate::db::DURABILITY_ENV, "Stands in for --durability."));
+    }
     if top || path.first().is_some_and(|p| p == "harness") {
         vars.push((
             "PG_BIN",

@@ -11,6 +11,8 @@ pub const HARDEN_SQL: &str = include_str!("../staged/harden-tables.staged.sql");
 pub const APPROVALS_BOUND_SQL: &str = include_str!("../staged/approvals-bound.staged.sql");
 /// The least-privilege roles (staged; SPEC §8, §9).
 pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
+/// What `--durability replicated` reads: standbys' flushed WAL (staged).
+pub const DURABILITY_SQL: &str = include_str!("../staged/durability.staged.sql");
 /// The approvers' group role for `review` (staged).
 pub const REVIEWER_ROLE_SQL: &str = include_str!("../staged/reviewer-role.staged.sql");
 /// Binds authorize_build_step to its handler (staged; SPEC §8).
@@ -52,6 +54,7 @@ pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgT
             APPROVALS_BOUND_SQL,
             HANDLER_ROLE_SQL,
             REVIEWER_ROLE_SQL,
+            DURABILITY_SQL,
         ],
     )?;
     Ok(cluster)
@@ -267,6 +270,7 @@ pub fn governance_cluster_with_tls(
             APPROVALS_BOUND_SQL,
             HANDLER_ROLE_SQL,
             REVIEWER_ROLE_SQL,
+            DURABILITY_SQL,
         ],
     )?;
     Ok(cluster)

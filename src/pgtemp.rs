@@ -420,6 +420,82 @@ impl Cluster {
         self.wait_ready()
     }
 
+    /// A streaming standby of this cluster (asynchronous, named `standby`
+    /// for `synchronous_standby_names`), in a scratch directory of its own,
+    /// torn down like any cluster: `pg_basebackup -R` over the Unix socket
+    /// (initdb's trust lets the superuser replicate locally).
+    pub fn start_standby(&self) -> Result<Cluster, PgTempError> {
+        let root = scratch_dir(&self.bin, self.run_as_postgres)?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(Teardown {
+                root: root.clone(),
+                bin: self.bin.clone(),
+                run_as_postgres: self.run_as_postgres,
+            });
+        }
+        let standby = Cluster {
+            root,
+            bin: self.bin.clone(),
+            run_as_postgres: self.run_as_postgres,
+            kept: false,
+        };
+        fs::create_dir(standby.socket_dir())?;
+        if standby.run_as_postgres {
+            let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
+            for dir in [standby.root.as_path(), &standby.socket_dir()] {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+            }
+        }
+        fs::set_permissions(&standby.root, fs::Permissions::from_mode(0o755))?;
+        let data = standby.data_dir();
+        standby.run(
+            "pg_basebackup",
+            standby
+                .server_cmd("pg_basebackup")
+                .arg("-D")
+                .arg(&data)
+                .arg("-h")
+                .arg(self.socket_dir())
+                .args([
+                    "-p", "5432", "-U", SUPERUSER, "-X", "stream", "-R", "-c", "fast",
+                ]),
+        )?;
+        let conf = format!(
+            "\n# streaming standby\nunix_socket_directories = '{}'\ncluster_name = 'standby'\n",
+            standby.socket_dir().display()
+        );
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes())?;
+        standby.restart()?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to primary and waits until it is one.
+    pub fn promote(&self) -> Result<(), PgTempError> {
+        self.run(
+            "pg_ctl promote",
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-w", "-t", "60", "promote"]),
+        )
+        .map(|_| ())
+    }
+
+    /// Stops the server cleanly (a standby's WAL receiver stops with it).
+    pub fn stop(&self) -> Result<(), PgTempError> {
+        self.run(
+            "pg_ctl stop",
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "fast", "-w", "stop"]),
+        )
+        .map(|_| ())
+    }
+
     fn run(&self, step: &str, cmd: &mut Command) -> Result<Output, PgTempError> {
         let out = cmd.output().map_err(|e| PgTempError::Step {
             step: step.into(),

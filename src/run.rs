@@ -110,6 +110,20 @@ fn warn_if_superuser(output: Output) -> Output {
 }
 
 /// A path from its flag, else from the environment (empty means unset).
+/// `--durability`, else DOT_ABS_DURABILITY, else local; a value that is
+/// neither is a usage error.
+fn durability(settings: &Settings) -> Result<db::Durability, String> {
+    match settings.durability {
+        Some(d) => Ok(d),
+        None => match std::env::var(db::DURABILITY_ENV) {
+            Ok(v) if !v.is_empty() => {
+                db::Durability::parse(&v).map_err(|e| format!("{}: {e}", db::DURABILITY_ENV))
+            }
+            _ => Ok(db::Durability::Local),
+        },
+    }
+}
+
 fn path_option(flag: &Option<std::path::PathBuf>, env: &str) -> Option<std::path::PathBuf> {
     flag.clone().or_else(|| {
         std::env::var_os(env)
@@ -1893,6 +1907,37 @@ fn with_db<T>(
     Ok(f(&mut client))
 }
 
+/// `f` under `--durability`: with `replicated:N`, its contract checked
+/// before anything is written, and an OK write (or state found written)
+/// answered only once N standbys have flushed it.
+fn durable(
+    durability: db::Durability,
+    f: impl Fn(&mut db::Conn) -> Attempt,
+) -> impl Fn(&mut db::Conn) -> Attempt {
+    move |c: &mut db::Conn| -> Attempt {
+        let db::Durability::Replicated(n) = durability else {
+            return f(c);
+        };
+        c.durability = durability;
+        db::check_durability_contract(c).map_err(|s| (s, None))?;
+        let v = f(c)?;
+        let written = matches!(
+            v.status,
+            Status::Done(
+                Done::Minted
+                    | Done::AlreadyMinted
+                    | Done::Consumed
+                    | Done::Revoked
+                    | Done::AlreadyRevoked
+            )
+        );
+        if written && v.dry_run != Some(true) {
+            db::await_replicated(c, n).map_err(|s| (s, v.apr.clone()))?;
+        }
+        Ok(v)
+    }
+}
+
 /// `with_db` for the idempotent writers (execute, consume with its request
 /// id, revoke). When the connection is lost while COMMIT is under way, the
 /// outcome is read back by running the same command once more on a new
@@ -1905,6 +1950,7 @@ fn with_db_settled(
     f: impl Fn(&mut db::Conn) -> Attempt,
 ) -> Result<Attempt, String> {
     let target = resolve(settings)?;
+    let f = durable(durability(settings)?, f);
     let first = match connect(&target) {
         Ok(mut c) => f(&mut c),
         Err(stop) => return Ok(Err((stop, None))),
@@ -2159,18 +2205,25 @@ fn revoke_bulk(settings: &Settings, args: &RevokeArgs) -> Output {
         Ok(t) => t,
         Err(stop) => return Output::Verdict(refine(Verdict::from(stop))),
     };
-    match verdict(with_db(settings, |c| {
-        db::revoke_bulk(
-            c,
-            selector,
-            &args.reason,
-            &args.by,
-            args.dry_run,
-            args.expect,
-            &trusted,
-        )
-        .map_err(|s| (s, None))
-    })) {
+    let durability = match durability(settings) {
+        Ok(d) => d,
+        Err(usage) => return Output::Usage(usage),
+    };
+    match verdict(with_db(
+        settings,
+        durable(durability, |c| {
+            db::revoke_bulk(
+                c,
+                selector,
+                &args.reason,
+                &args.by,
+                args.dry_run,
+                args.expect,
+                &trusted,
+            )
+            .map_err(|s| (s, None))
+        }),
+    )) {
         Output::Verdict(v) => Output::Verdict(refine(v)),
         other => other,
     }

@@ -1,5 +1,5 @@
 -- staged/drop-roles.staged.sql — rollback, last step: the exact reverse of
--- handler-role.staged.sql and reviewer-role.staged.sql. Revokes every
+-- handler-role.staged.sql, reviewer-role.staged.sql and durability.staged.sql (its grants). Revokes every
 -- privilege they granted in this database and drops the four roles (the
 -- approvers' own logins stay; they only lose their membership in
 -- dot_apr_reviewer).
@@ -35,6 +35,10 @@ BEGIN
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('REVOKE ALL ON apr_action_types, apr_requests, apr_approvals, governance_build_authorization FROM %I', r);
             EXECUTE format('REVOKE ALL ON FUNCTION quorum_passed(text) FROM %I', r);
+            -- durability.staged.sql is optional (STEP 0g).
+            IF pg_catalog.to_regprocedure('dot_standbys_flushed(pg_lsn)') IS NOT NULL THEN
+                EXECUTE format('REVOKE ALL ON FUNCTION dot_standbys_flushed(pg_lsn) FROM %I', r);
+            END IF;
             EXECUTE format('REVOKE ALL ON SCHEMA public FROM %I', r);
             SELECT string_agg(DISTINCT d.datname, ', ') INTO elsewhere
               FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid

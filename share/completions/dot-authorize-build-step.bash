@@ -386,7 +386,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__consume)
-            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --json --help"
+            opts="-h --auth-code --target --carrier --lane --plan-ref --mode --manifest --manifest-hash --action-set --by --request-id --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --allowed-signers --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,6 +465,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -616,7 +620,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__execute)
-            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --json --help"
+            opts="-h --apr --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --signing-key --trusted-keys --allowed-signers --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -659,6 +663,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1500,7 +1508,7 @@ _dot__authorize__build__step() {
             return 0
             ;;
         dot__authorize__build__step__subcmd__revoke)
-            opts="-h --auth-code --apr --plan --key-id --forged --expect --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --json --help"
+            opts="-h --auth-code --apr --plan --key-id --forged --expect --reason --by --dry-run --db-url --connect-timeout --lock-timeout --statement-timeout --schema --trusted-keys --evidence-log --durability --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1559,6 +1567,10 @@ _dot__authorize__build__step() {
                     return 0
                     ;;
                 --evidence-log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --durability)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
