@@ -1362,19 +1362,49 @@ fn with_db_settled(
     })
 }
 
-/// Connects to the first host of the target's list that answers, each
-/// with its own password file entry; a login the server refused ends the
-/// search, as in libpq (the next host is not offered the same try).
+/// Connects as libpq does: each entry of the host list in turn (each
+/// with its own password file entry and its own connect timeout), the
+/// first that answers and suits `target_session_attrs` wins;
+/// `prefer-standby` makes a second pass taking any server. A login the
+/// server refused ends the search, as in libpq (the next host is not
+/// offered the same try). When none connects, the message names every
+/// host and port with its own failure; the code is ERROR_DB_TLS if a
+/// server failed TLS verification, ERROR_TIMEOUT if every host timed out,
+/// else ERROR_DB_UNREACHABLE.
 fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
-    let mut last = None;
-    for attempt in target.attempts() {
-        match db::connect(&attempt) {
-            Ok(c) => return Ok(c),
-            Err(stop @ Stop::Fault(Fault::DbAuth, _)) => return Err(stop),
-            Err(stop) => last = Some(stop),
+    let mut failures: Vec<(Fault, String)> = Vec::new();
+    for pass in target.session.passes() {
+        for attempt in target.attempts() {
+            match db::connect(&attempt, pass) {
+                Ok(c) => return Ok(c),
+                Err(stop @ Stop::Fault(Fault::DbAuth, _)) => return Err(stop),
+                Err(Stop::Fault(kind, why)) => failures.push((kind, why)),
+                Err(other) => return Err(other),
+            }
         }
     }
-    Err(last.unwrap_or_else(|| Stop::Fault(Fault::DbUnreachable, "no host to connect to".into())))
+    let kind = if failures.iter().any(|(k, _)| *k == Fault::DbTls) {
+        Fault::DbTls
+    } else if !failures.is_empty() && failures.iter().all(|(k, _)| *k == Fault::Timeout) {
+        Fault::Timeout
+    } else {
+        Fault::DbUnreachable
+    };
+    Err(match failures.len() {
+        0 => Stop::Fault(Fault::DbUnreachable, "no host to connect to".into()),
+        1 => Stop::Fault(kind, failures.remove(0).1),
+        n => Stop::Fault(
+            kind,
+            format!(
+                "no host of the list connected ({n} attempts): {}",
+                failures
+                    .into_iter()
+                    .map(|(_, why)| why)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+    })
 }
 
 thread_local! {
@@ -1405,11 +1435,11 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
     };
     if let Some(url) = &settings.db_url {
         if connect::resolve(Some(url), &|_| None, timeouts)
-            .is_ok_and(|t| t.config.get_password().is_some())
+            .is_ok_and(|t| t.config.get_password().is_some() || t.client_cert.password.is_some())
         {
             return Err(
-                "--db-url must not carry a password (it would be visible in the process list); \
-                        use PGPASSWORD or a 0600 ~/.pgpass"
+                "--db-url must not carry a password or an sslpassword (it would be visible in the \
+                 process list); use PGPASSWORD, a 0600 ~/.pgpass, or a service file"
                     .into(),
             );
         }
