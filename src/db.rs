@@ -110,6 +110,10 @@ fn connect_once(
         config.ssl_mode(postgres::config::SslMode::Disable);
         None
     } else {
+        config.ssl_mode(match mode {
+            crate::tls::Mode::Allow | crate::tls::Mode::Prefer => postgres::config::SslMode::Prefer,
+            _ => postgres::config::SslMode::Require,
+        });
         if mode == crate::tls::Mode::VerifyFull && target.hostaddr_only {
             return Err(fail(
                 Fault::DbTls,
@@ -248,7 +252,7 @@ fn connect_fault(e: &postgres::Error) -> Fault {
         }
         source = s.source();
     }
-    let text = e.to_string();
+    let text = error_text(e);
     if text.starts_with("error performing TLS handshake") {
         return Fault::DbTls;
     }

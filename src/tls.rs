@@ -191,9 +191,11 @@ pub fn client_cert(
         },
     };
     let key = match key.filter(|k| !k.is_empty()) {
-        Some(k) if k.contains(':') => return Err(format!(
+        Some(k) if k.contains(':') => {
+            return Err(format!(
             "sslkey {k:?} names an OpenSSL engine key, which is not supported: give a PEM key file"
-        )),
+        ))
+        }
         Some(k) => PathBuf::from(k),
         None => dir
             .map(|d| d.join("postgresql.key"))
