@@ -233,7 +233,13 @@ impl Target {
     pub fn describe(&self) -> String {
         let ports = self.config.get_ports();
         let addrs = self.config.get_hostaddrs();
-        let hosts = self.config.get_hosts();
+        // An attempt at a hostaddr alone connects to it as its host: named
+        // as the hostaddr it is.
+        let hosts: &[Host] = if self.hostaddr_only {
+            &[]
+        } else {
+            self.config.get_hosts()
+        };
         let n = hosts.len().max(addrs.len());
         let entries: Vec<String> = (0..n)
             .map(|i| {

@@ -444,3 +444,128 @@ impl ServerCertVerifier for ChainOnly {
         self.0.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn files() -> (PathBuf, PathBuf, String) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dot-abs-client-cert-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let crt = dir.join("c.crt");
+        std::fs::write(&crt, cert.pem()).unwrap();
+        (dir, crt, key.serialize_pem())
+    }
+
+    fn key_file(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    fn load(crt: &Path, key: &Path, pw: Option<&str>) -> Result<(), String> {
+        load_client_cert(&ClientCert {
+            cert: crt.to_owned(),
+            key: key.to_owned(),
+            password: pw.map(str::to_owned),
+        })
+        .map(|_| ())
+    }
+
+    /// libpq's rule: 0600 or less when owned by the current user, 0640 or
+    /// less when owned by root (the tests may run as either).
+    #[test]
+    fn the_key_file_mode_is_checked_as_libpq_checks_it() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, crt, pem) = files();
+        let tight = key_file(&dir, "tight.key", &pem, 0o600);
+        load(&crt, &tight, None).unwrap();
+        let loose = key_file(&dir, "loose.key", &pem, 0o644);
+        let err = load(&crt, &loose, None).unwrap_err();
+        assert!(err.contains("has group or world access") && err.contains("0644"), "{err}");
+        let group = key_file(&dir, "group.key", &pem, 0o640);
+        let owned_by_root = std::fs::metadata(&group).unwrap().uid() == 0;
+        assert_eq!(load(&crt, &group, None).is_ok(), owned_by_root);
+        let err = load(&crt, &dir, None).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn an_encrypted_pkcs8_key_opens_with_sslpassword_and_a_legacy_one_is_refused_by_name() {
+        let (dir, crt, pem) = files();
+        let plain = key_file(&dir, "plain.key", &pem, 0o600);
+        let enc = dir.join("enc.key");
+        let legacy = dir.join("legacy.key");
+        for (out, args) in [
+            (&enc, vec!["pkcs8", "-topk8", "-v2", "aes-256-cbc"]),
+            (&legacy, vec!["ec", "-aes256"]),
+        ] {
+            let st = std::process::Command::new("openssl")
+                .args(args)
+                .arg("-in")
+                .arg(&plain)
+                .arg("-out")
+                .arg(out)
+                .args(["-passout", "pass:s3cret"])
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "{st:?}");
+            std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        load(&crt, &enc, Some("s3cret")).unwrap();
+        let err = load(&crt, &enc, Some("wrong")).unwrap_err();
+        assert!(err.contains("could not decrypt"), "{err}");
+        let err = load(&crt, &enc, None).unwrap_err();
+        assert!(err.contains("no sslpassword"), "{err}");
+        let err = load(&crt, &legacy, Some("s3cret")).unwrap_err();
+        assert!(err.contains("Proc-Type: 4,ENCRYPTED") && err.contains("not supported"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_default_certificate_is_used_only_when_present_and_needs_its_key() {
+        let (dir, crt, pem) = files();
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".postgresql")).unwrap();
+        let h = home.to_str().unwrap();
+        assert_eq!(client_cert(None, None, None, Some(h)).unwrap(), None);
+        std::fs::copy(&crt, home.join(".postgresql/postgresql.crt")).unwrap();
+        let err = client_cert(None, None, None, Some(h)).unwrap_err();
+        assert!(err.contains("not private key file"), "{err}");
+        key_file(&home.join(".postgresql"), "postgresql.key", &pem, 0o600);
+        let found = client_cert(None, None, None, Some(h)).unwrap().unwrap();
+        assert_eq!(found.cert, home.join(".postgresql/postgresql.crt"));
+        assert_eq!(found.key, home.join(".postgresql/postgresql.key"));
+        // Named and missing: refused, not skipped.
+        assert!(client_cert(Some("/nonexistent.crt"), None, None, Some(h)).is_err());
+        assert!(client_cert(Some(crt.to_str().unwrap()), Some("engine:pkcs11:x"), None, Some(h)).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_protocol_range_is_libpqs() {
+        let mut o = Options::default();
+        o.protocol_range(Some("TLSv1"), None).unwrap();
+        assert!(o.tls12 && o.tls13);
+        o.protocol_range(Some("TLSv1.3"), None).unwrap();
+        assert!(!o.tls12 && o.tls13);
+        o.protocol_range(None, Some("TLSv1.2")).unwrap();
+        assert!(o.tls12 && !o.tls13);
+        assert!(o.protocol_range(None, Some("TLSv1.1")).is_err());
+        assert!(o.protocol_range(Some("TLSv1.3"), Some("TLSv1.2")).is_err());
+        assert!(o.protocol_range(Some("SSLv3"), None).is_err());
+    }
+}

@@ -858,3 +858,39 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
     drop(tls);
     std::fs::remove_dir_all(&files.dir).ok();
 }
+
+/// Issue 21: a failure names every host and port of the list with its own
+/// failure, and a hostaddr is named as such, never as the default socket
+/// directory.
+#[test]
+fn messages_name_every_host_and_port_that_failed() {
+    let keys = TempKeys::new();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["readback", "--apr", "APR-NOBODY", "--json", "--connect-timeout", "3s"])
+            .env_clear()
+            .env("PGUSER", ROLE);
+        keys.apply(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run_bounded(&mut cmd, Duration::from_secs(30))
+    };
+    let r = run(&[("PGHOST", "/nonexistent-a,/nonexistent-b"), ("PGPORT", "5999,5998")]);
+    r.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
+    let m = r.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        m.contains("socket dir /nonexistent-a port 5999") && m.contains("socket dir /nonexistent-b port 5998"),
+        "{m}"
+    );
+    let port = closed.to_string();
+    let r = run(&[("PGHOSTADDR", "127.0.0.1"), ("PGPORT", &port), ("PGSSLMODE", "require")]);
+    r.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
+    let m = r.json()["message"].as_str().unwrap().to_owned();
+    assert!(m.contains(&format!("hostaddr 127.0.0.1 port {closed}")), "{m}");
+    assert!(!m.contains("socket dir") && !m.contains("no hostname"), "{m}");
+}
