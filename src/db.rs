@@ -58,6 +58,13 @@ pub fn superuser_seen() -> bool {
     SUPERUSER_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A failed connection attempt, and whether the next host of the list
+/// is to be tried (see `connect`).
+pub struct Failed {
+    pub stop: Stop,
+    pub next_host: bool,
+}
+
 /// Connects to one entry of a host list (`Target::attempts`) within the
 /// connect timeout, the whole handshake and the `target_session_attrs`
 /// check included (a listener that accepts and never answers is a
@@ -66,7 +73,14 @@ pub fn superuser_seen() -> bool {
 /// fails verification (or no TLS under require) ERROR_DB_TLS; a timeout
 /// ERROR_TIMEOUT; no answer, or a server that is not the kind `want`
 /// asks for, ERROR_DB_UNREACHABLE.
-pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Conn, Stop> {
+///
+/// A failure says whether libpq would go on to the next host: after no
+/// answer, a timeout, a server not of the kind asked for, or one that
+/// cannot take connections yet (57P03), yes; after a server that answered
+/// and refused (a login, a TLS verification, a missing database), no:
+/// "if a connection is established successfully, but authentication
+/// fails, the remaining hosts in the list are not tried".
+pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Conn, Failed> {
     use crate::tls::Mode;
     // Never TLS over a Unix-domain socket: libpq uses none there, whatever
     // sslmode says, and the server offers none.
@@ -80,13 +94,18 @@ pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Co
     match target.tls {
         // allow: plaintext first, TLS only when the server refused that.
         Mode::Allow => match connect_once(target, want, Mode::Disable) {
-            Err(Stop::Fault(Fault::DbAuth, plain)) => connect_once(target, want, Mode::Prefer)
-                .map_err(|stop| match stop {
+            Err(Failed {
+                stop: Stop::Fault(Fault::DbAuth, plain),
+                ..
+            }) => connect_once(target, want, Mode::Prefer).map_err(|f| Failed {
+                stop: match f.stop {
                     Stop::Fault(kind, why) => {
                         Stop::Fault(kind, format!("{why} (and without TLS: {plain})"))
                     }
                     other => other,
-                }),
+                },
+                next_host: f.next_host,
+            }),
             other => other,
         },
         mode => connect_once(target, want, mode),
@@ -97,14 +116,15 @@ fn connect_once(
     target: &Target,
     want: crate::connect::SessionAttrs,
     mode: crate::tls::Mode,
-) -> Result<Conn, Stop> {
+) -> Result<Conn, Failed> {
     let mut config = target.config.clone();
     let deadline = target.timeouts.connect;
-    let fail = |kind: Fault, why: String| {
-        Stop::Fault(
+    let fail = |kind: Fault, why: String| Failed {
+        stop: Stop::Fault(
             kind,
             format!("could not connect to {}: {why}", target.describe()),
-        )
+        ),
+        next_host: matches!(kind, Fault::Timeout | Fault::DbUnreachable),
     };
     let tls = if mode == crate::tls::Mode::Disable {
         config.ssl_mode(postgres::config::SslMode::Disable);
@@ -171,7 +191,11 @@ fn connect_once(
                 Fault::Timeout => "timed out",
                 _ => "no database answered",
             };
-            Err(fail(kind, format!("{why}: {}", error_text(&e))))
+            let mut failed = fail(kind, format!("{why}: {}", error_text(&e)));
+            if let Some(code) = e.code() {
+                failed.next_host = code.code() == "57P03";
+            }
+            Err(failed)
         }
     }
 }

@@ -1365,9 +1365,10 @@ fn with_db_settled(
 /// Connects as libpq does: each entry of the host list in turn (each
 /// with its own password file entry and its own connect timeout), the
 /// first that answers and suits `target_session_attrs` wins;
-/// `prefer-standby` makes a second pass taking any server. A login the
-/// server refused ends the search, as in libpq (the next host is not
-/// offered the same try). When none connects, the message names every
+/// `prefer-standby` makes a second pass taking any server. A server that
+/// answered and refused (a login, TLS verification, a missing database)
+/// ends the search, as in libpq (the next host is not offered the same
+/// try). When none connects, the message names every
 /// host and port with its own failure; the code is ERROR_DB_TLS if a
 /// server failed TLS verification, ERROR_TIMEOUT if every host timed out,
 /// else ERROR_DB_UNREACHABLE.
@@ -1377,9 +1378,11 @@ fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
         for attempt in target.attempts() {
             match db::connect(&attempt, pass) {
                 Ok(c) => return Ok(c),
-                Err(stop @ Stop::Fault(Fault::DbAuth, _)) => return Err(stop),
-                Err(Stop::Fault(kind, why)) => failures.push((kind, why)),
-                Err(other) => return Err(other),
+                Err(db::Failed {
+                    stop: Stop::Fault(kind, why),
+                    next_host: true,
+                }) => failures.push((kind, why)),
+                Err(failed) => return Err(failed.stop),
             }
         }
     }

@@ -494,7 +494,10 @@ mod tests {
         load(&crt, &tight, None).unwrap();
         let loose = key_file(&dir, "loose.key", &pem, 0o644);
         let err = load(&crt, &loose, None).unwrap_err();
-        assert!(err.contains("has group or world access") && err.contains("0644"), "{err}");
+        assert!(
+            err.contains("has group or world access") && err.contains("0644"),
+            "{err}"
+        );
         let group = key_file(&dir, "group.key", &pem, 0o640);
         let owned_by_root = std::fs::metadata(&group).unwrap().uid() == 0;
         assert_eq!(load(&crt, &group, None).is_ok(), owned_by_root);
@@ -531,7 +534,10 @@ mod tests {
         let err = load(&crt, &enc, None).unwrap_err();
         assert!(err.contains("no sslpassword"), "{err}");
         let err = load(&crt, &legacy, Some("s3cret")).unwrap_err();
-        assert!(err.contains("Proc-Type: 4,ENCRYPTED") && err.contains("not supported"), "{err}");
+        assert!(
+            err.contains("Proc-Type: 4,ENCRYPTED") && err.contains("not supported"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -551,7 +557,13 @@ mod tests {
         assert_eq!(found.key, home.join(".postgresql/postgresql.key"));
         // Named and missing: refused, not skipped.
         assert!(client_cert(Some("/nonexistent.crt"), None, None, Some(h)).is_err());
-        assert!(client_cert(Some(crt.to_str().unwrap()), Some("engine:pkcs11:x"), None, Some(h)).is_err());
+        assert!(client_cert(
+            Some(crt.to_str().unwrap()),
+            Some("engine:pkcs11:x"),
+            None,
+            Some(h)
+        )
+        .is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 

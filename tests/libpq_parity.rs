@@ -748,6 +748,24 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
             To("primary", false),
             To("primary", false),
         ),
+        row(
+            "host list, the first refuses the login (pg_hba), the primary second",
+            with(
+                base(&format!("{a},{p_sock}"), TEMPLATE_DB),
+                &[("PGSSLMODE", "disable")],
+            ),
+            No(""),
+            No("ERROR_DB_AUTH"),
+        ),
+        row(
+            "host list, the first fails TLS verification (`verify-ca`, another CA), the primary second",
+            with(
+                base(&format!("{a},{p_sock}"), TEMPLATE_DB),
+                &[("PGSSLMODE", "verify-ca"), ("PGSSLROOTCERT", &files.other_ca)],
+            ),
+            No(""),
+            No("ERROR_DB_TLS"),
+        ),
         // Refused by name: the only rows allowed to differ from psql.
         row(
             "`PGKRBSRVNAME=postgres` (Kerberos)",
@@ -871,26 +889,47 @@ fn messages_name_every_host_and_port_that_failed() {
     };
     let run = |env: &[(&str, &str)]| {
         let mut cmd = std::process::Command::new(BIN);
-        cmd.args(["readback", "--apr", "APR-NOBODY", "--json", "--connect-timeout", "3s"])
-            .env_clear()
-            .env("PGUSER", ROLE);
+        cmd.args([
+            "readback",
+            "--apr",
+            "APR-NOBODY",
+            "--json",
+            "--connect-timeout",
+            "3s",
+        ])
+        .env_clear()
+        .env("PGUSER", ROLE);
         keys.apply(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
         run_bounded(&mut cmd, Duration::from_secs(30))
     };
-    let r = run(&[("PGHOST", "/nonexistent-a,/nonexistent-b"), ("PGPORT", "5999,5998")]);
+    let r = run(&[
+        ("PGHOST", "/nonexistent-a,/nonexistent-b"),
+        ("PGPORT", "5999,5998"),
+    ]);
     r.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
     let m = r.json()["message"].as_str().unwrap().to_owned();
     assert!(
-        m.contains("socket dir /nonexistent-a port 5999") && m.contains("socket dir /nonexistent-b port 5998"),
+        m.contains("socket dir /nonexistent-a port 5999")
+            && m.contains("socket dir /nonexistent-b port 5998"),
         "{m}"
     );
     let port = closed.to_string();
-    let r = run(&[("PGHOSTADDR", "127.0.0.1"), ("PGPORT", &port), ("PGSSLMODE", "require")]);
+    let r = run(&[
+        ("PGHOSTADDR", "127.0.0.1"),
+        ("PGPORT", &port),
+        ("PGSSLMODE", "require"),
+    ]);
     r.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
     let m = r.json()["message"].as_str().unwrap().to_owned();
-    assert!(m.contains(&format!("hostaddr 127.0.0.1 port {closed}")), "{m}");
-    assert!(!m.contains("socket dir") && !m.contains("no hostname"), "{m}");
+    assert!(
+        m.contains(&format!("hostaddr 127.0.0.1 port {closed}")),
+        "{m}"
+    );
+    assert!(
+        !m.contains("socket dir") && !m.contains("no hostname"),
+        "{m}"
+    );
 }
