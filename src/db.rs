@@ -58,6 +58,16 @@ pub fn superuser_seen() -> bool {
     SUPERUSER_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Set when any transaction of this process ran on a server in recovery
+/// (a standby): the verdict then says `in_recovery` (issue 20: what it
+/// read may lag the primary). Learnt in the same statement as the
+/// superuser check, so no round trip is added.
+static IN_RECOVERY_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn in_recovery_seen() -> bool {
+    IN_RECOVERY_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A failed connection attempt, and whether the next host of the list
 /// is to be tried (see `connect`).
 pub struct Failed {
@@ -389,25 +399,31 @@ impl<'c> Tx<'c> {
         let schema = conn.schema.as_str();
         let sql = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
-             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text; {first}",
+             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
+             pg_catalog.pg_is_in_recovery()::text; {first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
             literal(schema),
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
-        let (superuser, public_creates) = replies
+        let (superuser, public_creates, in_recovery) = replies
             .iter()
             .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => {
-                    Some((r.get(0) == Some("on"), r.get(1) != Some("false")))
-                }
+                postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.get(0) == Some("on"),
+                    r.get(1) != Some("false"),
+                    r.get(2) == Some("true"),
+                )),
                 _ => None,
             })
-            .unwrap_or((false, true));
+            .unwrap_or((false, true, false));
         conn.superuser = Some(superuser);
         if superuser {
             SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if in_recovery {
+            IN_RECOVERY_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if public_creates {
             let _ = conn.client.batch_execute("ROLLBACK");

@@ -68,13 +68,21 @@ pub const SUPERUSER_WARNING: &str = "connected as a superuser: the least-privile
      handler is built to run as; a superuser bypasses the table's guard";
 
 /// Every verdict of a command that ran as a superuser says so.
+/// And every verdict of a command that read a server in recovery (a
+/// standby, whose data may lag the primary's) carries `in_recovery: true`.
 fn warn_if_superuser(output: Output) -> Output {
-    if !db::superuser_seen() {
-        return output;
-    }
+    let mark = |mut v: Verdict| {
+        if db::superuser_seen() {
+            v = v.detail("warning", SUPERUSER_WARNING);
+        }
+        if db::in_recovery_seen() {
+            v = v.detail("in_recovery", true);
+        }
+        v
+    };
     match output {
-        Output::Verdict(v) => Output::Verdict(v.detail("warning", SUPERUSER_WARNING)),
-        Output::Text(t, v) => Output::Text(t, v.detail("warning", SUPERUSER_WARNING)),
+        Output::Verdict(v) => Output::Verdict(mark(v)),
+        Output::Text(t, v) => Output::Text(t, mark(v)),
         other => other,
     }
 }

@@ -845,6 +845,16 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
                 ));
             }
         }
+        // Issue 20: a read from a standby says so in the verdict.
+        if let Outcome::Connected { server, .. } = &ours {
+            let marked = run.json().get("in_recovery") == Some(&serde_json::Value::Bool(true));
+            if marked != (*server == "standby") {
+                wrong.push(format!(
+                    "{}: in_recovery {marked} on the {server}\n{run}",
+                    r.what
+                ));
+            }
+        }
         if r.what.contains("never answers") {
             assert!(
                 started.elapsed() < Duration::from_secs(12),
