@@ -1311,6 +1311,22 @@ fn default_application_name() -> String {
         .unwrap_or_else(|| "dot-authorize-build-step".into())
 }
 
+/// The home directory libpq uses for its files (~/.pgpass,
+/// ~/.pg_service.conf, ~/.postgresql/): $HOME, else, when it is unset or
+/// empty, the running user's home from /etc/passwd (libpq's getpwuid
+/// fallback).
+pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(h) = env("HOME").filter(|h| !h.is_empty()) {
+        return Some(h);
+    }
+    let uid = crate::signing::running_uid().ok()?.to_string();
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[2] == uid && !f[5].is_empty()).then(|| f[5].to_owned())
+    })
+}
+
 /// The operating-system user running this process, by uid (as libpq's
 /// getpwuid), from /etc/passwd.
 pub fn os_user() -> Option<String> {
@@ -2044,6 +2060,34 @@ mod tests {
         .unwrap();
         assert_eq!(t.client_cert.cert.as_deref(), Some("/x/c.crt"));
         assert_eq!(t.client_cert.key.as_deref(), Some("/x/c.key"));
+    }
+
+    #[test]
+    fn passfile_and_home_as_libpq_finds_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dot-abs-passfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "h:*:*:u:from-passfile\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conn = format!("host=h user=u passfile={}", file.display());
+        let t = resolve(Some(&conn), &env_of(&[]), Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-passfile"[..]));
+        let path = file.display().to_string();
+        let t = resolve(
+            Some("host=h user=u"),
+            &env_of(&[("PGPASSFILE", &path)]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-passfile"[..]));
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(home_dir(&env_of(&[("HOME", "/h")])).as_deref(), Some("/h"));
+        let fallback = home_dir(&env_of(&[("HOME", "")]));
+        assert!(
+            fallback.is_some_and(|h| h.starts_with('/')),
+            "the passwd home"
+        );
     }
 
     #[test]

@@ -1464,9 +1464,14 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
             .map_err(|e| format!("--schema / {}: {e}", connect::SCHEMA_ENV))?,
         None => connect::Schema::default(),
     };
+    // HOME as libpq finds it: $HOME, else the passwd entry's home.
+    let home = connect::home_dir(&|k| std::env::var(k).ok());
     let mut target = connect::resolve_with(
         settings.db_url.as_deref(),
-        &|k| std::env::var(k).ok(),
+        &|k| match k {
+            "HOME" => home.clone(),
+            _ => std::env::var(k).ok(),
+        },
         timeouts,
         settings.connect_timeout,
     )?;
