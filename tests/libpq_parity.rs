@@ -183,16 +183,27 @@ struct Servers<'a> {
 }
 
 impl Servers<'_> {
-    /// Which server logged a session named `app` (and whether over TLS).
-    fn find(&self, app: &str) -> Option<(&'static str, bool)> {
-        let needle = format!("application_name={app}");
+    /// Which server ran the session named `app` (the one whose log shows
+    /// `statement` from it: a host rejected for target_session_attrs saw
+    /// the session too, but not that statement), and whether over TLS.
+    fn find(&self, app: &str, statement: &str) -> Option<(&'static str, bool)> {
+        let prefix = format!("[{app}] ");
         for (name, cluster) in &self.named {
             let log = std::fs::read_to_string(cluster.log_path()).unwrap_or_default();
-            if let Some(line) = log
-                .lines()
-                .find(|l| l.contains("connection authorized") && l.contains(&needle))
+            let mine: Vec<&str> = log.lines().filter(|l| l.starts_with(&prefix)).collect();
+            if mine
+                .iter()
+                .any(|l| l.contains(&format!("statement: {statement}")))
             {
-                return Some((name, line.contains("SSL enabled")));
+                // The authorization line is logged before the session's
+                // application_name is in the prefix, but names it.
+                let named = format!("application_name={app} ");
+                let tls = log.lines().any(|l| {
+                    l.contains("connection authorized")
+                        && (l.contains(&named) || l.ends_with(&named[..named.len() - 1]))
+                        && l.contains("SSL enabled")
+                });
+                return Some((name, tls));
             }
         }
         None
@@ -200,6 +211,10 @@ impl Servers<'_> {
 }
 
 type Env = Vec<(&'static str, String)>;
+
+/// Not a variable: the connection string itself (psql's `-d`, the tool's
+/// `--db-url`).
+const CONNSTR: &str = "connection string";
 
 struct Row {
     what: String,
@@ -223,7 +238,11 @@ fn measure_psql(env: &Env, app: &str, servers: &Servers<'_>) -> Outcome {
         .env_clear()
         .stdin(std::process::Stdio::null());
     for (k, v) in env {
-        cmd.env(k, v);
+        if *k == CONNSTR {
+            cmd.args(["-d", v]);
+        } else {
+            cmd.env(k, v);
+        }
     }
     cmd.env("PGAPPNAME", app);
     let out = run_bounded(&mut cmd, Duration::from_secs(30));
@@ -231,7 +250,7 @@ fn measure_psql(env: &Env, app: &str, servers: &Servers<'_>) -> Outcome {
         return Outcome::Refused(String::new());
     }
     let (server, tls) = servers
-        .find(app)
+        .find(app, "SELECT 1")
         .unwrap_or_else(|| panic!("psql connected but no server logged {app}"));
     Outcome::Connected { server, tls }
 }
@@ -242,7 +261,11 @@ fn measure_tool(env: &Env, app: &str, servers: &Servers<'_>, keys: &TempKeys) ->
         .env_clear();
     keys.apply(&mut cmd);
     for (k, v) in env {
-        cmd.env(k, v);
+        if *k == CONNSTR {
+            cmd.args(["--db-url", v]);
+        } else {
+            cmd.env(k, v);
+        }
     }
     cmd.env("PGAPPNAME", app);
     let run = run_bounded(&mut cmd, Duration::from_secs(30));
@@ -253,7 +276,7 @@ fn measure_tool(env: &Env, app: &str, servers: &Servers<'_>, keys: &TempKeys) ->
     let outcome = match code.as_deref() {
         Some("REJECT_APR_NOT_FOUND") => {
             let (server, tls) = servers
-                .find(app)
+                .find(app, "BEGIN")
                 .unwrap_or_else(|| panic!("the tool connected but no server logged {app}\n{run}"));
             Outcome::Connected { server, tls }
         }
@@ -284,11 +307,44 @@ fn silent_listener() -> u16 {
     port
 }
 
+/// A URL component: every `/` and other reserved byte %-escaped.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn log_connections(cluster: &Cluster) {
     let mut c = cluster.connect("postgres", "postgres").unwrap();
-    c.batch_execute("ALTER SYSTEM SET log_connections = on")
-        .unwrap();
+    for setting in [
+        "log_connections = on",
+        "log_statement = 'all'",
+        "log_line_prefix = '[%a] '",
+    ] {
+        c.batch_execute(&format!("ALTER SYSTEM SET {setting}"))
+            .unwrap();
+    }
     c.query("SELECT pg_reload_conf()", &[]).unwrap();
+    // The reload is asynchronous: wait until a new session has the settings.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut fresh = cluster.connect("postgres", "postgres").unwrap();
+        let row = fresh.query_one("SHOW log_line_prefix", &[]).unwrap();
+        if row.get::<_, String>(0) == "[%a] " {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not reload its settings: {:?}",
+            row.get::<_, String>(0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -766,7 +822,64 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
             No(""),
             No("ERROR_DB_TLS"),
         ),
+        row(
+            "a URL, a host list of sockets, `?target_session_attrs=primary`",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!("postgresql://{ROLE}@{},{}/{TEMPLATE_DB}?target_session_attrs=primary", enc(&s_sock), enc(&p_sock))),
+            ],
+            To("primary", false),
+            To("primary", false),
+        ),
+        row(
+            "a `key=value` string, `target_session_attrs=standby`, primary first",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!("host={p_sock},{s_sock} dbname={TEMPLATE_DB} user={ROLE} target_session_attrs=standby")),
+            ],
+            To("standby", false),
+            To("standby", false),
+        ),
+        row(
+            "a URL with `sslcert`, `sslkey` and `sslmode=verify-full`",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!(
+                    "postgresql://{ROLE}@{a}/gov_cert?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+                    enc(&files.ca), enc(&files.client_crt), enc(&files.client_key)
+                )),
+            ],
+            To(TLS, true),
+            To(TLS, true),
+        ),
+        row(
+            "a `key=value` string, `hostaddr=` alone, `sslmode=require`",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!("hostaddr={a} dbname={TEMPLATE_DB} user={ROLE} sslmode=require")),
+            ],
+            To(TLS, true),
+            To(TLS, true),
+        ),
+        row(
+            "a `key=value` string, `gssencmode=require`",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!("host={a} dbname={TEMPLATE_DB} user={ROLE} gssencmode=require")),
+            ],
+            No(""),
+            No("USAGE"),
+        ),
         // Refused by name: the only rows allowed to differ from psql.
+        row(
+            "a `key=value` string, `sslcrl=`…",
+            vec![
+                ("HOME", files.home.clone()),
+                (CONNSTR, format!("host={a} dbname={TEMPLATE_DB} user={ROLE} sslcrl={}/none.crl", files.dir.display())),
+            ],
+            To(TLS, true),
+            No("USAGE"),
+        ),
         row(
             "`PGKRBSRVNAME=postgres` (Kerberos)",
             with(socket(), &[("PGKRBSRVNAME", "postgres")]),
@@ -834,6 +947,7 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
                 "krbsrvname",
                 "requiressl",
                 "client_encoding",
+                "sslcrl",
                 "Proc-Type: 4,ENCRYPTED",
             ]
             .iter()
