@@ -897,10 +897,18 @@ pub fn resolve_with(
         .get("sslrootcert")
         .map(|r| roots_of(r))
         .or_else(|| crate::tls::default_roots(env("HOME").as_deref()));
+    // Only a TCP host can use TLS: a list of sockets alone needs no root
+    // (libpq never opens one there).
+    let all_sockets = config.get_hostaddrs().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, Host::Unix(_)));
     if matches!(
         tls_mode,
         crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
     ) && roots.is_none()
+        && !all_sockets
     {
         return Err(
             "sslmode verify-ca and verify-full need a root certificate: sslrootcert=FILE or system \
@@ -913,6 +921,7 @@ pub fn resolve_with(
     if let Some(home) = env("HOME") {
         let crl = Path::new(&home).join(".postgresql/root.crl");
         if crl.exists()
+            && !all_sockets
             && matches!(
                 tls_mode,
                 crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
@@ -990,7 +999,9 @@ pub fn resolve_with(
     {
         None => None,
         Some(s) => match s.trim().parse::<u64>() {
-            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n)),
+            // libpq waits at least 2 s ("rounding could cause connection
+            // to fail unexpectedly quickly"), so 1 means 2, as there.
+            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n.max(2))),
             _ => {
                 return Err(format!(
                     "PGCONNECT_TIMEOUT {s:?} is not a whole number of seconds from 1 to 86400 \
@@ -1002,7 +1013,8 @@ pub fn resolve_with(
     let from_url = config
         .get_connect_timeout()
         .copied()
-        .filter(|d| !d.is_zero());
+        .filter(|d| !d.is_zero())
+        .map(|d| d.max(Duration::from_secs(2)));
     timeouts.connect = connect_flag
         .or(from_url)
         .or(from_env)
@@ -1535,6 +1547,13 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(t.tls, crate::tls::Mode::VerifyFull);
         assert_eq!(t.roots, Some(crate::tls::Roots::System));
+        // A socket never uses TLS: verify-full there needs no root (libpq).
+        assert!(resolve(
+            Some("host=/run/sock user=u sslmode=verify-full"),
+            &env_of(&[]),
+            Timeouts::default()
+        )
+        .is_ok());
         // Verifying needs something to verify against: refused, not weakened.
         assert!(resolve(
             Some("postgresql://u@h/d?sslmode=verify-ca"),
@@ -1580,6 +1599,16 @@ mod tests {
             let env = env_of(&[("PGCONNECT_TIMEOUT", bad)]);
             assert!(resolve(None, &env, Timeouts::default()).is_err(), "{bad}");
         }
+        // libpq's floor: 1 second means 2, from the string or the variable.
+        let env1 = env_of(&[("PGCONNECT_TIMEOUT", "1")]);
+        assert_eq!(secs(resolve(None, &env1, Timeouts::default()).unwrap()), 2);
+        let t = resolve(
+            Some("host=h user=u connect_timeout=1"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(secs(t), 2);
         // The client library reads a URL's connect_timeout=0 as "none
         // given": the default applies, never "wait for ever".
         let t = resolve(

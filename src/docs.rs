@@ -261,7 +261,7 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
         ));
         vars.push((
             "PGCONNECT_TIMEOUT",
-            "Seconds (1-86400) each host's whole handshake may take, unless --connect-timeout or \
+            "Seconds (1-86400; 1 means 2, as in libpq) each host's whole handshake may take, unless --connect-timeout or \
              the connection string says otherwise; a host that does not answer in time is skipped.",
         ));
         vars.push((

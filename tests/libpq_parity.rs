@@ -461,6 +461,12 @@ fn each_connection_setting_behaves_as_psql_15_does_and_the_readme_table_is_curre
             To(TLS, false),
         ),
         row(
+            "Unix socket, `sslmode=verify-full`, no root certificate",
+            with(socket(), &[("PGSSLMODE", "verify-full")]),
+            To(TLS, false),
+            To(TLS, false),
+        ),
+        row(
             "TCP, `sslmode=prefer` (default)",
             tcp(),
             To(TLS, true),
