@@ -11,17 +11,19 @@ EXIT STATUS:
     2  usage  the command line is wrong; nothing was done
     3  SKIP   not eligible yet (APR not approved, quorum not met); expected, do not force
     4  FAIL   the input is wrong, out of scope, tampered, expired or reused; the code says which
-    5  ERROR  the environment is wrong (database unreachable, schema, guard, privilege, timeout)
+    5  ERROR  the environment is wrong (database unreachable, login, TLS, schema, guard, privilege, timeout)
     Every outcome but OK, and every --dry-run, leaves the database exactly as it was.
 
 CONNECTION:
     The commands that reach a database take the connection options after the command name (see
     `<command> --help`); manifest, keygen, evidence and harness never connect and take none.
-    --db-url, else DATABASE_URL, else PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD/PGPASSFILE/PGSSLMODE,
-    as psql reads them; without PGUSER the user is the operating-system user. A --db-url holding a
-    password is refused: keep passwords out of argv (use PGPASSWORD or a 0600 ~/.pgpass).
-    PGCONNECT_TIMEOUT (seconds, 1-86400) bounds the whole handshake unless --connect-timeout or the
-    URL's connect_timeout says otherwise.
+    --db-url, else DATABASE_URL, else the libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE,
+    PGPASSWORD, PGPASSFILE, PGSERVICE, PGSSLMODE, PGSSLCERT, PGSSLKEY, PGTARGETSESSIONATTRS,
+    PGCHANNELBINDING, ...), as psql reads them; without PGUSER the user is the operating-system
+    user. A parameter the tool does not support is refused by name, never ignored. A --db-url
+    holding a password or sslpassword is refused: keep secrets out of argv (use PGPASSWORD, a 0600
+    ~/.pgpass or a service file). PGCONNECT_TIMEOUT (seconds, 1-86400) bounds each host's whole
+    handshake unless --connect-timeout or the connection string says otherwise.
 
 KEYS AND EVIDENCE:
     --signing-key (execute), --trusted-keys (execute, consume, revoke, readback, list, show,
@@ -1228,6 +1230,12 @@ mod help_tests {
             for (id, wanted) in KEYS.iter().zip(keys) {
                 assert_eq!(have.iter().any(|h| h == id), *wanted, "{path:?} --{id}");
             }
+            // --durability: only the commands that write a grant's state.
+            assert_eq!(
+                have.iter().any(|h| h == "durability"),
+                ["execute", "consume", "revoke"].contains(path),
+                "{path:?} --durability"
+            );
             // Command options come first; connection and keys under their own headings.
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();
@@ -1236,6 +1244,8 @@ mod help_tests {
                     assert_eq!(heading, Some("Connection"), "{path:?} --{id}");
                 } else if KEYS.contains(&id) {
                     assert_eq!(heading, Some("Keys and evidence"), "{path:?} --{id}");
+                } else if id == "durability" {
+                    assert_eq!(heading, Some("Durability"), "{path:?} --{id}");
                 } else {
                     assert_eq!(heading, None, "{path:?} --{id}");
                 }

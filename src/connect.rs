@@ -52,13 +52,99 @@ pub struct Target {
     /// sslmode and root certificates, with libpq's meanings (see `tls`).
     pub tls: crate::tls::Mode,
     pub roots: Option<crate::tls::Roots>,
-    /// The password file's password for each host of a host list, when
-    /// they differ (else the one password is in `config`): each is sent
-    /// only to the host its line names, as libpq looks one up per host.
+    /// sslsni and the TLS protocol range.
+    pub tls_options: crate::tls::Options,
+    /// sslcert, sslkey, sslpassword as given (else PGSSLCERT, PGSSLKEY),
+    /// and HOME for libpq's defaults; read only when TLS is used.
+    pub client_cert: CertSpec,
+    /// target_session_attrs (else PGTARGETSESSIONATTRS), libpq's six.
+    pub session: SessionAttrs,
+    /// An entry of a host list given by hostaddr alone (no host name to
+    /// verify a certificate against).
+    pub hostaddr_only: bool,
+    /// The password file's password for each host of a host list (else
+    /// the one password is in `config`): each is sent only to the host its
+    /// line names, as libpq looks one up per host.
     host_passwords: Vec<Option<String>>,
     /// The schema of the governance tables: with pg_catalog before it and
     /// pg_temp after it, every transaction's whole search_path.
     pub schema: Schema,
+}
+
+/// The client certificate settings as given, resolved (with libpq's
+/// defaults under ~/.postgresql) only when a TLS handshake needs them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertSpec {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub password: Option<String>,
+    pub home: Option<String>,
+}
+
+impl CertSpec {
+    pub fn resolve(&self) -> Result<Option<crate::tls::ClientCert>, String> {
+        crate::tls::client_cert(
+            self.cert.as_deref(),
+            self.key.as_deref(),
+            self.password.as_deref(),
+            self.home.as_deref(),
+        )
+    }
+}
+
+/// libpq's `target_session_attrs`: which server of a host list will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAttrs {
+    Any,
+    /// `SHOW transaction_read_only` is off.
+    ReadWrite,
+    /// `SHOW transaction_read_only` is on.
+    ReadOnly,
+    /// Not in recovery (`pg_is_in_recovery()` is false).
+    Primary,
+    /// In recovery.
+    Standby,
+    /// A standby if any host of the list is one, else any (libpq's second
+    /// pass over the list).
+    PreferStandby,
+}
+
+impl SessionAttrs {
+    pub fn parse(s: &str) -> Result<SessionAttrs, String> {
+        Ok(match s {
+            "any" => SessionAttrs::Any,
+            "read-write" => SessionAttrs::ReadWrite,
+            "read-only" => SessionAttrs::ReadOnly,
+            "primary" => SessionAttrs::Primary,
+            "standby" => SessionAttrs::Standby,
+            "prefer-standby" => SessionAttrs::PreferStandby,
+            other => {
+                return Err(format!(
+                    "target_session_attrs {other:?} is not one libpq knows (any, read-write, \
+                     read-only, primary, standby, prefer-standby)"
+                ))
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionAttrs::Any => "any",
+            SessionAttrs::ReadWrite => "read-write",
+            SessionAttrs::ReadOnly => "read-only",
+            SessionAttrs::Primary => "primary",
+            SessionAttrs::Standby => "standby",
+            SessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// The passes libpq makes over the host list.
+    pub fn passes(self) -> Vec<SessionAttrs> {
+        match self {
+            SessionAttrs::PreferStandby => vec![SessionAttrs::Standby, SessionAttrs::Any],
+            s => vec![s],
+        }
+    }
 }
 
 /// The governance schema's name: a plain lower-case identifier, so that it
@@ -105,51 +191,466 @@ impl Default for Schema {
 }
 
 impl Target {
-    /// The connection attempts, in the order libpq makes them: the target
-    /// itself, or, when the hosts of its list have passwords of their own,
-    /// one target per host carrying only that host's password (and its
-    /// port and hostaddr). The caller tries each until one connects, and
-    /// stops at a login the server refused, as libpq does.
+    /// The connection attempts, in the order libpq makes them: one target
+    /// per entry of the host list (its host, hostaddr and port), each
+    /// carrying only the password meant for it. The caller tries each, each
+    /// within the connect timeout, until one connects and suits
+    /// `target_session_attrs`, and stops at a login the server refused, as
+    /// libpq does.
     pub fn attempts(&self) -> Vec<Target> {
-        if self.host_passwords.is_empty() {
-            return vec![self.clone()];
-        }
-        (0..self.config.get_hosts().len())
+        let n = self
+            .config
+            .get_hosts()
+            .len()
+            .max(self.config.get_hostaddrs().len());
+        (0..n)
             .map(|i| {
                 let mut config = one_host(&self.config, i);
-                if let Some(Some(pw)) = self.host_passwords.get(i) {
-                    config.password(pw.as_bytes());
+                match self.host_passwords.get(i) {
+                    Some(Some(pw)) => {
+                        config.password(pw.as_bytes());
+                    }
+                    Some(None) => {}
+                    None => {
+                        if let Some(pw) = self.config.get_password() {
+                            config.password(pw);
+                        }
+                    }
                 }
                 Target {
                     config,
-                    timeouts: self.timeouts,
-                    tls: self.tls,
-                    roots: self.roots.clone(),
                     host_passwords: Vec::new(),
-                    schema: self.schema.clone(),
+                    hostaddr_only: self.config.get_hosts().get(i).is_none(),
+                    ..self.clone()
                 }
             })
             .collect()
     }
 
-    /// `host:port (user U, database D)`, for messages. No password.
+    /// `host H port P, host H2 port P2 as user U to database D`, for
+    /// messages: every entry of the host list with its own port. No
+    /// password.
     pub fn describe(&self) -> String {
-        let hosts: Vec<String> = self
-            .config
-            .get_hosts()
-            .iter()
-            .map(|h| match h {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => format!("socket dir {}", path.display()),
+        let ports = self.config.get_ports();
+        let addrs = self.config.get_hostaddrs();
+        // An attempt at a hostaddr alone connects to it as its host: named
+        // as the hostaddr it is.
+        let hosts: &[Host] = if self.hostaddr_only {
+            &[]
+        } else {
+            self.config.get_hosts()
+        };
+        let n = hosts.len().max(addrs.len());
+        let entries: Vec<String> = (0..n)
+            .map(|i| {
+                let port = ports
+                    .get(i)
+                    .or(ports.first().filter(|_| ports.len() == 1))
+                    .copied()
+                    .unwrap_or(5432);
+                let host = match (hosts.get(i), addrs.get(i)) {
+                    (Some(Host::Unix(path)), _) => format!("socket dir {}", path.display()),
+                    (Some(Host::Tcp(name)), Some(a)) if name != &a.to_string() => {
+                        format!("host {name} (hostaddr {a})")
+                    }
+                    (Some(Host::Tcp(name)), _) => format!("host {name}"),
+                    (None, Some(a)) => format!("hostaddr {a}"),
+                    (None, None) => "no host".into(),
+                };
+                format!("{host} port {port}")
             })
             .collect();
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
         format!(
-            "{} port {port} as user {} to database {}",
-            hosts.join(","),
+            "{} as user {} to database {}",
+            entries.join(", "),
             self.config.get_user().unwrap_or("?"),
             self.config.get_dbname().unwrap_or("?")
         )
+    }
+}
+
+/// What this tool does with a libpq connection parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Honoured as libpq honours it.
+    Supported,
+    /// Accepted with the values that change nothing here (the text says
+    /// which and why); any other value is refused by name.
+    Inert(&'static str),
+    /// Refused by name whatever its value (the text says why).
+    Refused(&'static str),
+}
+
+/// A libpq connection parameter: its name, its environment variable, and
+/// what this tool does with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Parameter {
+    pub name: &'static str,
+    pub env: Option<&'static str>,
+    pub usage: Usage,
+}
+
+const fn p(name: &'static str, env: Option<&'static str>, usage: Usage) -> Parameter {
+    Parameter { name, env, usage }
+}
+
+/// Every parameter of libpq 15's PQconninfoOptions (fe-connect.c), in its
+/// order, then the ones later libpq versions added (which libpq 15 itself
+/// calls invalid): each supported as libpq does it, accepted because its
+/// value changes nothing here, or refused by name. Nothing is ignored.
+pub const PARAMETERS: &[Parameter] = &[
+    p("service", Some("PGSERVICE"), Usage::Supported),
+    p("user", Some("PGUSER"), Usage::Supported),
+    p("password", Some("PGPASSWORD"), Usage::Supported),
+    p("passfile", Some("PGPASSFILE"), Usage::Supported),
+    p("channel_binding", Some("PGCHANNELBINDING"), Usage::Supported),
+    p("connect_timeout", Some("PGCONNECT_TIMEOUT"), Usage::Supported),
+    p("dbname", Some("PGDATABASE"), Usage::Supported),
+    p("host", Some("PGHOST"), Usage::Supported),
+    p("hostaddr", Some("PGHOSTADDR"), Usage::Supported),
+    p("port", Some("PGPORT"), Usage::Supported),
+    p(
+        "client_encoding",
+        Some("PGCLIENTENCODING"),
+        Usage::Inert("the tool always speaks UTF8, so only UTF8 is accepted"),
+    ),
+    p("options", Some("PGOPTIONS"), Usage::Supported),
+    p("application_name", Some("PGAPPNAME"), Usage::Supported),
+    p("fallback_application_name", None, Usage::Supported),
+    p("keepalives", None, Usage::Supported),
+    p("keepalives_idle", None, Usage::Supported),
+    p("keepalives_interval", None, Usage::Supported),
+    p("keepalives_count", None, Usage::Supported),
+    p("tcp_user_timeout", None, Usage::Supported),
+    p("sslmode", Some("PGSSLMODE"), Usage::Supported),
+    p(
+        "requiressl",
+        Some("PGREQUIRESSL"),
+        Usage::Refused("it is libpq's deprecated spelling; use sslmode=require"),
+    ),
+    p(
+        "sslcompression",
+        Some("PGSSLCOMPRESSION"),
+        Usage::Inert("TLS compression does not exist here (nor in Debian's OpenSSL under libpq), so 0 and 1 change nothing"),
+    ),
+    p("sslcert", Some("PGSSLCERT"), Usage::Supported),
+    p("sslkey", Some("PGSSLKEY"), Usage::Supported),
+    p("sslpassword", None, Usage::Supported),
+    p("sslrootcert", Some("PGSSLROOTCERT"), Usage::Supported),
+    p(
+        "sslcrl",
+        Some("PGSSLCRL"),
+        Usage::Refused("certificate revocation lists are not checked by this tool"),
+    ),
+    p(
+        "sslcrldir",
+        Some("PGSSLCRLDIR"),
+        Usage::Refused("certificate revocation lists are not checked by this tool"),
+    ),
+    p("sslsni", Some("PGSSLSNI"), Usage::Supported),
+    p(
+        "requirepeer",
+        Some("PGREQUIREPEER"),
+        Usage::Refused("the server process's operating-system user is not checked by this tool"),
+    ),
+    p(
+        "ssl_min_protocol_version",
+        Some("PGSSLMINPROTOCOLVERSION"),
+        Usage::Supported,
+    ),
+    p(
+        "ssl_max_protocol_version",
+        Some("PGSSLMAXPROTOCOLVERSION"),
+        Usage::Supported,
+    ),
+    p(
+        "gssencmode",
+        Some("PGGSSENCMODE"),
+        Usage::Inert("this tool has no GSSAPI encryption: disable and prefer both mean no GSS here"),
+    ),
+    p(
+        "krbsrvname",
+        Some("PGKRBSRVNAME"),
+        Usage::Refused("Kerberos/GSSAPI authentication is not supported by this tool"),
+    ),
+    p(
+        "gsslib",
+        Some("PGGSSLIB"),
+        Usage::Refused("Kerberos/GSSAPI authentication is not supported by this tool"),
+    ),
+    p(
+        "replication",
+        None,
+        Usage::Refused("a replication connection cannot run the tool's transactions"),
+    ),
+    p(
+        "target_session_attrs",
+        Some("PGTARGETSESSIONATTRS"),
+        Usage::Supported,
+    ),
+    // Added after libpq 15 (psql 15 calls each an invalid option).
+    p(
+        "sslcertmode",
+        Some("PGSSLCERTMODE"),
+        Usage::Refused("it is a libpq 16 parameter; a certificate is sent whenever one is found"),
+    ),
+    p(
+        "require_auth",
+        Some("PGREQUIREAUTH"),
+        Usage::Refused("it is a libpq 16 parameter this tool does not implement"),
+    ),
+    p(
+        "gssdelegation",
+        Some("PGGSSDELEGATION"),
+        Usage::Refused("Kerberos/GSSAPI authentication is not supported by this tool"),
+    ),
+    p(
+        "load_balance_hosts",
+        Some("PGLOADBALANCEHOSTS"),
+        Usage::Refused("it is a libpq 16 parameter; hosts are tried in the order given"),
+    ),
+    p(
+        "sslnegotiation",
+        Some("PGSSLNEGOTIATION"),
+        Usage::Refused("it is a libpq 17 parameter; TLS is always negotiated the PostgreSQL way"),
+    ),
+    p(
+        "min_protocol_version",
+        Some("PGMINPROTOCOLVERSION"),
+        Usage::Refused("it is a libpq 18 parameter; the tool speaks protocol 3.0"),
+    ),
+    p(
+        "max_protocol_version",
+        Some("PGMAXPROTOCOLVERSION"),
+        Usage::Refused("it is a libpq 18 parameter; the tool speaks protocol 3.0"),
+    ),
+    p(
+        "scram_client_key",
+        None,
+        Usage::Refused("it is a libpq 18 parameter this tool does not implement"),
+    ),
+    p(
+        "scram_server_key",
+        None,
+        Usage::Refused("it is a libpq 18 parameter this tool does not implement"),
+    ),
+    p(
+        "oauth_issuer",
+        None,
+        Usage::Refused("OAuth authentication (libpq 18) is not supported"),
+    ),
+    p(
+        "oauth_client_id",
+        None,
+        Usage::Refused("OAuth authentication (libpq 18) is not supported"),
+    ),
+    p(
+        "oauth_client_secret",
+        None,
+        Usage::Refused("OAuth authentication (libpq 18) is not supported"),
+    ),
+    p(
+        "oauth_scope",
+        None,
+        Usage::Refused("OAuth authentication (libpq 18) is not supported"),
+    ),
+];
+
+/// The parameters the client library parses itself from the connection
+/// string; every other one is taken out and read here.
+const LIBRARY_PARSES: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "options",
+    "application_name",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+];
+
+fn parameter(name: &str) -> Option<&'static Parameter> {
+    PARAMETERS.iter().find(|p| p.name == name)
+}
+
+/// Checks one parameter's value against what this tool does with it:
+/// `Ok` for a supported one and for an inert one with a value that
+/// changes nothing; an error naming the parameter otherwise. `origin`
+/// says where it came from (the connection string, a service, a variable).
+fn check_parameter(name: &str, value: &str, origin: &str) -> Result<(), String> {
+    let Some(param) = parameter(name) else {
+        return Err(format!(
+            "{name} (in {origin}) is not a libpq connection parameter"
+        ));
+    };
+    let refuse = |why: &str| {
+        Err(format!(
+            "{name}={value} (from {origin}) is not supported: {why}"
+        ))
+    };
+    match param.usage {
+        Usage::Supported => Ok(()),
+        // Named without its value, which may be a secret (oauth_client_secret).
+        Usage::Refused(why) => Err(format!("{name} (from {origin}) is not supported: {why}")),
+        Usage::Inert(why) => {
+            let fine = match name {
+                "client_encoding" => {
+                    let v: String = value
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    v == "utf8" || v == "unicode"
+                }
+                "sslcompression" => value == "0" || value == "1",
+                "gssencmode" => value == "disable" || value == "prefer",
+                _ => false,
+            };
+            if fine {
+                Ok(())
+            } else {
+                refuse(why)
+            }
+        }
+    }
+}
+
+/// A connection string split into its parameters (values decoded), and
+/// what remains of it for the client library: those it parses itself.
+struct Parsed {
+    /// Every `key=value` of the string, decoded, in order.
+    params: Vec<(String, String)>,
+    /// The string rebuilt with only the `LIBRARY_PARSES` parameters.
+    rest: String,
+}
+
+fn parse_connection_string(conn: &str) -> Result<Parsed, String> {
+    let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
+    if is_url {
+        let (base, query) = match conn.split_once('?') {
+            Some((b, q)) => (b, q),
+            None => (conn, ""),
+        };
+        let mut params = Vec::new();
+        let mut kept = Vec::new();
+        for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                format!("the database URL's parameter {kv:?} has no value (key=value)")
+            })?;
+            let (k, v) = (percent_decode(k)?, percent_decode(v)?);
+            if LIBRARY_PARSES.contains(&k.as_str()) {
+                kept.push(kv);
+            }
+            params.push((k, v));
+        }
+        let rest = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return Ok(Parsed { params, rest });
+    }
+    let params = split_key_values(conn)?;
+    let rest = params
+        .iter()
+        .filter(|(k, _)| LIBRARY_PARSES.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(Parsed { params, rest })
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("the database URL has a bad %-escape in {s:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("the database URL's {s:?} is not UTF-8"))
+}
+
+/// libpq's key=value form: `key = value` with optional spaces around `=`,
+/// a value either single-quoted (`\` escapes) or up to the next space
+/// (`\` escapes too).
+fn split_key_values(conn: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut chars = conn.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(format!(
+                "the connection string has {key:?} with no \"=\" after it"
+            ));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err(format!(
+                            "the connection string's {key} has an unterminated quoted value"
+                        ))
+                    }
+                    Some('\\') => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                chars.next();
+                if c == '\\' {
+                    if let Some(n) = chars.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
     }
 }
 
@@ -165,6 +666,44 @@ pub fn resolve(
     resolve_with(db_url, env, timeouts, None)
 }
 
+fn add_hosts(config: &mut Config, value: &str) {
+    for h in value.split(',') {
+        if h.starts_with('/') {
+            config.host_path(h);
+        } else {
+            config.host(h);
+        }
+    }
+}
+
+fn add_ports(config: &mut Config, value: &str, what: &str) -> Result<(), String> {
+    for p in value.split(',') {
+        let p = p.trim();
+        if p.is_empty() {
+            config.port(5432);
+            continue;
+        }
+        config.port(
+            p.parse()
+                .ok()
+                .filter(|n| *n != 0)
+                .ok_or_else(|| format!("{what} {p:?} is not a port number"))?,
+        );
+    }
+    Ok(())
+}
+
+fn add_hostaddrs(config: &mut Config, value: &str, what: &str) -> Result<(), String> {
+    for a in value.split(',').filter(|a| !a.is_empty()) {
+        config.hostaddr(
+            a.trim()
+                .parse()
+                .map_err(|_| format!("{what} {a:?} is not a numeric IP address"))?,
+        );
+    }
+    Ok(())
+}
+
 pub fn resolve_with(
     db_url: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -172,68 +711,46 @@ pub fn resolve_with(
     connect_flag: Option<Duration>,
 ) -> Result<Target, String> {
     let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
-    // service=NAME in the connection string, else PGSERVICE: a section of
-    // the service file whose parameters come after the connection string's
-    // own and before the environment's (libpq's order).
-    let (url, url_service) = match url {
-        Some(u) => {
-            let (rest, service) = take_service(&u);
-            (Some(rest), service)
-        }
-        None => (None, None),
-    };
-    let service = match url_service.or_else(|| env("PGSERVICE")) {
-        Some(name) => Some(load_service(&name, env)?),
+    // The connection string's own parameters: those the client library
+    // reads stay in it; every other one is read here, by libpq's rules,
+    // and checked against PARAMETERS (refused by name, never ignored).
+    let parsed = match url.as_deref() {
+        Some(u) => Some(parse_connection_string(u)?),
         None => None,
     };
-    // sslmode and sslrootcert are read here, with libpq's meanings (the
-    // client library knows neither verify-ca nor verify-full nor roots).
-    let (parsed, url_sslmode, url_rootcert) = match url.as_deref() {
-        Some(u) => {
-            let (u, mode) = take_param(u, "sslmode");
-            let (u, root) = take_param(&u, "sslrootcert");
-            (Some(u), mode, root)
+    let mut given: std::collections::BTreeMap<String, String> = Default::default();
+    if let Some(parsed) = &parsed {
+        for (k, v) in &parsed.params {
+            check_parameter(k, v, "the connection string")?;
+            if !LIBRARY_PARSES.contains(&k.as_str()) {
+                given.insert(k.clone(), v.clone());
+            }
         }
-        None => (None, None, None),
-    };
-    let mut tls_mode = url_sslmode
-        .as_deref()
-        .map(crate::tls::Mode::parse)
-        .transpose()?;
-    let mut roots = url_rootcert.map(|r| roots_of(&r));
-    let url_has_sslmode = tls_mode.is_some();
+    }
     let mut config = match &parsed {
-        Some(u) => {
-            Config::from_str(u).map_err(|e| format!("the database URL is not valid: {e}"))?
+        Some(p) => {
+            Config::from_str(&p.rest).map_err(|e| format!("the database URL is not valid: {e}"))?
         }
         None => Config::new(),
     };
-    let _ = url_has_sslmode;
+    // service=NAME in the connection string, else PGSERVICE: a section of
+    // the service file whose parameters come after the connection string's
+    // own and before the environment's (libpq's order).
+    let service = match given.get("service").cloned().or_else(|| env("PGSERVICE")) {
+        Some(name) => Some(load_service(&name, env)?),
+        None => None,
+    };
     if let Some((name, params)) = &service {
+        let origin = format!("service {name:?}");
         for (key, value) in params {
+            check_parameter(key, value, &origin)?;
             let bad = |what: &str| format!("service {name:?}: {key}={value:?} {what}");
             match key.as_str() {
-                "host" if config.get_hosts().is_empty() => {
-                    for h in value.split(',') {
-                        if h.starts_with('/') {
-                            config.host_path(h);
-                        } else {
-                            config.host(h);
-                        }
-                    }
-                }
+                "host" if config.get_hosts().is_empty() => add_hosts(&mut config, value),
                 "hostaddr" if config.get_hostaddrs().is_empty() => {
-                    for a in value.split(',') {
-                        config.hostaddr(
-                            a.trim()
-                                .parse()
-                                .map_err(|_| bad("is not a numeric IP address"))?,
-                        );
-                    }
+                    add_hostaddrs(&mut config, value, &origin)?
                 }
-                "port" if config.get_ports().is_empty() => {
-                    config.port(value.parse().map_err(|_| bad("is not a port number"))?);
-                }
+                "port" if config.get_ports().is_empty() => add_ports(&mut config, value, &origin)?,
                 "dbname" if config.get_dbname().is_none() => {
                     config.dbname(value);
                 }
@@ -255,39 +772,101 @@ pub fn resolve_with(
                         .map_err(|_| bad("is not a number of seconds"))?;
                     config.connect_timeout(Duration::from_secs(n));
                 }
-                "sslmode" if tls_mode.is_none() => {
-                    tls_mode = Some(
-                        crate::tls::Mode::parse(value)
-                            .map_err(|_| bad("is not a known sslmode"))?,
-                    );
+                "keepalives" | "keepalives_idle" | "keepalives_interval" => {
+                    // Read below with the connection string's own.
+                    given
+                        .entry(format!("service:{key}"))
+                        .or_insert(value.clone());
                 }
-                "sslrootcert" if roots.is_none() => {
-                    roots = Some(roots_of(value));
+                k if LIBRARY_PARSES.contains(&k) => {} // the connection string's wins
+                "service" => {}
+                _ => {
+                    given.entry(key.clone()).or_insert(value.clone());
                 }
-                "sslmode" | "sslrootcert" => {}
-                "host" | "hostaddr" | "port" | "dbname" | "user" | "password"
-                | "application_name" | "options" | "connect_timeout" => {} // the connection string's wins
-                _ => return Err(bad("is a parameter this tool does not support")),
             }
         }
     }
-    if config.get_hosts().is_empty() {
-        let hosts = env("PGHOST").unwrap_or_else(default_socket_dir);
-        for h in hosts.split(',') {
-            if h.starts_with('/') {
-                config.host_path(h);
-            } else {
-                config.host(h);
+    // The environment, for every parameter still unset (libpq's
+    // conninfo_add_defaults); a variable of a refused parameter is refused.
+    for param in PARAMETERS {
+        let Some(var) = param.env else { continue };
+        if LIBRARY_PARSES.contains(&param.name) || param.name == "service" {
+            continue;
+        }
+        if given.contains_key(param.name) {
+            continue;
+        }
+        if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+            check_parameter(param.name, &value, var)?;
+            given.insert(param.name.to_owned(), value);
+        }
+    }
+    for key in ["keepalives", "keepalives_idle", "keepalives_interval"] {
+        if let Some(v) = given.remove(&format!("service:{key}")) {
+            let n: u64 = v
+                .parse()
+                .map_err(|_| format!("{key}={v:?} is not a whole number"))?;
+            match key {
+                "keepalives" => {
+                    config.keepalives(n != 0);
+                }
+                "keepalives_idle" => {
+                    config.keepalives_idle(Duration::from_secs(n));
+                }
+                _ => {
+                    config.keepalives_interval(Duration::from_secs(n));
+                }
             }
         }
+    }
+    if let Some(v) = given.get("keepalives_count") {
+        let n: u32 = v
+            .parse()
+            .map_err(|_| format!("keepalives_count={v:?} is not a whole number"))?;
+        config.keepalives_retries(n);
+    }
+    if let Some(v) = given.get("tcp_user_timeout") {
+        let ms: u64 = v
+            .parse()
+            .map_err(|_| format!("tcp_user_timeout={v:?} is not a whole number of milliseconds"))?;
+        config.tcp_user_timeout(Duration::from_millis(ms));
+    }
+    // Hosts: the string's or the service's, else PGHOST and PGHOSTADDR;
+    // with neither, the default socket directory. A hostaddr alone is a
+    // TCP connection to that address (libpq), never the socket directory.
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        if let Some(hosts) = env("PGHOST").filter(|h| !h.is_empty()) {
+            add_hosts(&mut config, &hosts);
+        }
+    }
+    if config.get_hostaddrs().is_empty() {
+        if let Some(addrs) = env("PGHOSTADDR") {
+            add_hostaddrs(&mut config, &addrs, "PGHOSTADDR")?;
+        }
+    }
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        add_hosts(&mut config, &default_socket_dir());
     }
     if config.get_ports().is_empty() {
-        if let Some(p) = env("PGPORT") {
-            config.port(
-                p.parse()
-                    .map_err(|_| format!("PGPORT {p:?} is not a port number"))?,
-            );
+        if let Some(p) = env("PGPORT").filter(|p| !p.is_empty()) {
+            add_ports(&mut config, &p, "PGPORT")?;
         }
+    }
+    let (nhosts, naddrs, nports) = (
+        config.get_hosts().len(),
+        config.get_hostaddrs().len(),
+        config.get_ports().len(),
+    );
+    if nhosts > 0 && naddrs > 0 && nhosts != naddrs {
+        return Err(format!(
+            "could not match {nhosts} host names to {naddrs} hostaddr values (libpq's rule)"
+        ));
+    }
+    if nports > 1 && nports != nhosts.max(naddrs) {
+        return Err(format!(
+            "could not match {nports} port numbers to {} hosts (libpq's rule)",
+            nhosts.max(naddrs)
+        ));
     }
     if config.get_user().is_none() {
         // libpq's default is the operating-system user (getpwuid), never
@@ -307,24 +886,29 @@ pub fn resolve_with(
             .unwrap_or_default();
         config.dbname(&db);
     }
-    // PGSSLMODE applies whenever the URL (or service) does not name an
-    // sslmode (psql does the same): a URL must not silently turn `require`
-    // into plaintext. Likewise PGSSLROOTCERT, then ~/.postgresql/root.crt.
-    if tls_mode.is_none() {
-        if let Some(mode) = env("PGSSLMODE") {
-            tls_mode = Some(crate::tls::Mode::parse(&mode).map_err(|e| format!("PGSSLMODE: {e}"))?);
-        }
-    }
-    if roots.is_none() {
-        roots = env("PGSSLROOTCERT")
-            .map(|r| roots_of(&r))
-            .or_else(|| crate::tls::default_roots(env("HOME").as_deref()));
-    }
-    let tls_mode = tls_mode.unwrap_or(crate::tls::Mode::Prefer);
+    // sslmode: the string's, the service's, else PGSSLMODE (a URL must not
+    // silently turn `require` into plaintext); likewise sslrootcert, then
+    // ~/.postgresql/root.crt.
+    let tls_mode = match given.get("sslmode") {
+        Some(m) => crate::tls::Mode::parse(m)?,
+        None => crate::tls::Mode::Prefer,
+    };
+    let roots = given
+        .get("sslrootcert")
+        .map(|r| roots_of(r))
+        .or_else(|| crate::tls::default_roots(env("HOME").as_deref()));
+    // Only a TCP host can use TLS: a list of sockets alone needs no root
+    // (libpq never opens one there).
+    let all_sockets = config.get_hostaddrs().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, Host::Unix(_)));
     if matches!(
         tls_mode,
         crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
     ) && roots.is_none()
+        && !all_sockets
     {
         return Err(
             "sslmode verify-ca and verify-full need a root certificate: sslrootcert=FILE or system \
@@ -332,19 +916,72 @@ pub fn resolve_with(
                 .into(),
         );
     }
+    // libpq reads ~/.postgresql/root.crl when no sslcrl is named: a list
+    // this tool cannot check is refused, not skipped.
+    if let Some(home) = env("HOME") {
+        let crl = Path::new(&home).join(".postgresql/root.crl");
+        if crl.exists()
+            && !all_sockets
+            && matches!(
+                tls_mode,
+                crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
+            )
+        {
+            return Err(format!(
+                "sslcrl (libpq's default {}) is not supported: certificate revocation lists are \
+                 not checked by this tool; remove the file or verify otherwise",
+                crl.display()
+            ));
+        }
+    }
     config.ssl_mode(match tls_mode {
-        crate::tls::Mode::Disable => SslMode::Disable,
+        crate::tls::Mode::Disable | crate::tls::Mode::Allow => SslMode::Disable,
         crate::tls::Mode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
+    let mut tls_options = crate::tls::Options::default();
+    match given.get("sslsni").map(String::as_str) {
+        None | Some("1") => {}
+        Some("0") => tls_options.sni = false,
+        Some(other) => return Err(format!("sslsni={other:?} is neither 0 nor 1")),
+    }
+    tls_options.protocol_range(
+        given.get("ssl_min_protocol_version").map(String::as_str),
+        given.get("ssl_max_protocol_version").map(String::as_str),
+    )?;
+    config.channel_binding(match given.get("channel_binding").map(String::as_str) {
+        None | Some("prefer") => postgres::config::ChannelBinding::Prefer,
+        Some("disable") => postgres::config::ChannelBinding::Disable,
+        Some("require") => postgres::config::ChannelBinding::Require,
+        Some(other) => {
+            return Err(format!(
+                "channel_binding {other:?} is not one libpq knows (disable, prefer, require)"
+            ))
+        }
+    });
+    let session = match given.get("target_session_attrs") {
+        Some(s) => SessionAttrs::parse(s)?,
+        None => SessionAttrs::Any,
+    };
+    let client_cert = CertSpec {
+        cert: given.get("sslcert").cloned(),
+        key: given.get("sslkey").cloned(),
+        password: given.get("sslpassword").cloned(),
+        home: env("HOME"),
+    };
     // A password given (URL, service, PGPASSWORD) goes to every host, as
-    // in libpq; the password file's goes only to the host its line names.
+    // in libpq; the password file's (passfile, else PGPASSFILE, else
+    // ~/.pgpass) goes only to the host its line names.
     let mut host_passwords = Vec::new();
     if config.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
             config.password(pw);
         } else {
-            let found = pgpass_passwords(&config, env);
+            let file = given
+                .get("passfile")
+                .map(PathBuf::from)
+                .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")));
+            let found = pgpass_passwords(&config, file);
             match found.first() {
                 Some(first) if found.iter().all(|p| p == first) => {
                     if let Some(pw) = first {
@@ -355,10 +992,16 @@ pub fn resolve_with(
             }
         }
     }
-    let from_env = match env("PGCONNECT_TIMEOUT") {
+    let from_env = match given
+        .get("connect_timeout")
+        .cloned()
+        .or_else(|| env("PGCONNECT_TIMEOUT"))
+    {
         None => None,
         Some(s) => match s.trim().parse::<u64>() {
-            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n)),
+            // libpq waits at least 2 s ("rounding could cause connection
+            // to fail unexpectedly quickly"), so 1 means 2, as there.
+            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n.max(2))),
             _ => {
                 return Err(format!(
                     "PGCONNECT_TIMEOUT {s:?} is not a whole number of seconds from 1 to 86400 \
@@ -370,16 +1013,20 @@ pub fn resolve_with(
     let from_url = config
         .get_connect_timeout()
         .copied()
-        .filter(|d| !d.is_zero());
+        .filter(|d| !d.is_zero())
+        .map(|d| d.max(Duration::from_secs(2)));
     timeouts.connect = connect_flag
         .or(from_url)
         .or(from_env)
         .unwrap_or(timeouts.connect);
     config.connect_timeout(timeouts.connect);
-    // application_name: the URL's, else PGAPPNAME, else the tool and what
-    // it is doing (pg_stat_activity then says which command holds a lock).
+    // application_name: the string's, else PGAPPNAME, else
+    // fallback_application_name, else the tool and what it is doing
+    // (pg_stat_activity then says which command holds a lock).
     if config.get_application_name().is_none() {
-        let name = env("PGAPPNAME").unwrap_or_else(default_application_name);
+        let name = env("PGAPPNAME")
+            .or_else(|| given.get("fallback_application_name").cloned())
+            .unwrap_or_else(default_application_name);
         config.application_name(&name);
     }
     // options (-c settings sent at startup): the URL's, else PGOPTIONS.
@@ -393,35 +1040,37 @@ pub fn resolve_with(
         refuse_dot_settings(&options)?;
         config.options(&options);
     }
-    // PGHOSTADDR: numeric addresses used instead of resolving PGHOST.
-    if config.get_hostaddrs().is_empty() {
-        if let Some(addrs) = env("PGHOSTADDR") {
-            for a in addrs.split(',').filter(|a| !a.is_empty()) {
-                let ip = a
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("PGHOSTADDR {a:?} is not a numeric IP address"))?;
-                config.hostaddr(ip);
-            }
-        }
-    }
     Ok(Target {
         config,
         timeouts,
         tls: tls_mode,
         roots,
+        tls_options,
+        client_cert,
+        session,
+        hostaddr_only: false,
         host_passwords,
         schema: Schema::default(),
     })
 }
 
 /// `config` with only its `i`th host (and that host's hostaddr and port):
-/// every other setting as it is, no password.
+/// every other setting as it is, no password. A hostaddr without a host
+/// name is connected to as that address (and is the TLS server name).
 fn one_host(config: &Config, i: usize) -> Config {
     let mut one = Config::new();
-    match &config.get_hosts()[i] {
-        Host::Tcp(name) => one.host(name),
-        Host::Unix(path) => one.host_path(path),
+    match config.get_hosts().get(i) {
+        Some(Host::Tcp(name)) => {
+            one.host(name);
+        }
+        Some(Host::Unix(path)) => {
+            one.host_path(path);
+        }
+        None => {
+            if let Some(addr) = config.get_hostaddrs().get(i) {
+                one.host(&addr.to_string());
+            }
+        }
     };
     if let Some(addr) = config.get_hostaddrs().get(i) {
         one.hostaddr(*addr);
@@ -591,52 +1240,6 @@ fn roots_of(value: &str) -> crate::tls::Roots {
     }
 }
 
-/// Splits `service=NAME` out of a URL's query or a key=value string.
-fn take_service(conn: &str) -> (String, Option<String>) {
-    take_param(conn, "service")
-}
-
-/// Splits `key=VALUE` out of a URL's query or a key=value string (for the
-/// parameters the client library does not parse itself).
-fn take_param(conn: &str, key: &str) -> (String, Option<String>) {
-    let prefix = format!("{key}=");
-    let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
-    if is_url {
-        let Some((base, query)) = conn.split_once('?') else {
-            return (conn.to_owned(), None);
-        };
-        let mut service = None;
-        let rest: Vec<&str> = query
-            .split('&')
-            .filter(|kv| match kv.strip_prefix(prefix.as_str()) {
-                Some(v) => {
-                    service = Some(v.to_owned());
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        let rebuilt = if rest.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", rest.join("&"))
-        };
-        return (rebuilt, service);
-    }
-    let mut service = None;
-    let rest: Vec<&str> = conn
-        .split_whitespace()
-        .filter(|kv| match kv.strip_prefix(prefix.as_str()) {
-            Some(v) => {
-                service = Some(v.trim_matches('\'').to_owned());
-                false
-            }
-            None => true,
-        })
-        .collect();
-    (rest.join(" "), service)
-}
-
 /// The parameters of service `name`: from PGSERVICEFILE, else
 /// ~/.pg_service.conf, else PGSYSCONFDIR/pg_service.conf (the first file
 /// that has the section). A service that is defined nowhere is an error.
@@ -721,6 +1324,22 @@ fn default_application_name() -> String {
         .unwrap_or_else(|| "dot-authorize-build-step".into())
 }
 
+/// The home directory libpq uses for its files (~/.pgpass,
+/// ~/.pg_service.conf, ~/.postgresql/): $HOME, else, when it is unset or
+/// empty, the running user's home from /etc/passwd (libpq's getpwuid
+/// fallback).
+pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(h) = env("HOME").filter(|h| !h.is_empty()) {
+        return Some(h);
+    }
+    let uid = crate::signing::running_uid().ok()?.to_string();
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[2] == uid && !f[5].is_empty()).then(|| f[5].to_owned())
+    })
+}
+
 /// The operating-system user running this process, by uid (as libpq's
 /// getpwuid), from /etc/passwd.
 pub fn os_user() -> Option<String> {
@@ -739,13 +1358,13 @@ fn default_socket_dir() -> String {
 /// file, as libpq reads it: `host:port:database:user:password`, `*`
 /// matches anything, `\\` escapes. A file readable by group or others is
 /// ignored (with one warning), as libpq does.
-fn pgpass_passwords(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Option<String>> {
+fn pgpass_passwords(config: &Config, file: Option<PathBuf>) -> Vec<Option<String>> {
     use std::os::unix::fs::PermissionsExt;
-    let none = vec![None; config.get_hosts().len()];
-    let Some(path) = env("PGPASSFILE")
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")))
-    else {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let n = hosts.len().max(addrs.len());
+    let none = vec![None; n];
+    let Some(path) = file else {
         return none;
     };
     let Ok(meta) = std::fs::metadata(&path) else {
@@ -773,21 +1392,23 @@ fn pgpass_passwords(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Ve
         config.get_user().unwrap_or(""),
     );
     // A socket directory matches by its path, and also as `localhost`
-    // when it is the default directory.
-    config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
+    // when it is the default directory; a hostaddr without a host name
+    // matches by the address (libpq's rule).
+    (0..n)
+        .map(|i| {
             let port = ports
                 .get(i)
                 .or(ports.first())
                 .copied()
                 .unwrap_or(5432)
                 .to_string();
-            let names: Vec<String> = match host {
-                Host::Tcp(h) => vec![h.clone()],
-                Host::Unix(p) => {
+            let names: Vec<String> = match hosts.get(i) {
+                None => addrs
+                    .get(i)
+                    .map(|a| vec![a.to_string()])
+                    .unwrap_or_default(),
+                Some(Host::Tcp(h)) => vec![h.clone()],
+                Some(Host::Unix(p)) => {
                     let mut n = vec![p.display().to_string()];
                     if p.display().to_string() == default_socket_dir() {
                         n.push("localhost".into());
@@ -926,6 +1547,13 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
         assert_eq!(t.tls, crate::tls::Mode::VerifyFull);
         assert_eq!(t.roots, Some(crate::tls::Roots::System));
+        // A socket never uses TLS: verify-full there needs no root (libpq).
+        assert!(resolve(
+            Some("host=/run/sock user=u sslmode=verify-full"),
+            &env_of(&[]),
+            Timeouts::default()
+        )
+        .is_ok());
         // Verifying needs something to verify against: refused, not weakened.
         assert!(resolve(
             Some("postgresql://u@h/d?sslmode=verify-ca"),
@@ -971,6 +1599,16 @@ mod tests {
             let env = env_of(&[("PGCONNECT_TIMEOUT", bad)]);
             assert!(resolve(None, &env, Timeouts::default()).is_err(), "{bad}");
         }
+        // libpq's floor: 1 second means 2, from the string or the variable.
+        let env1 = env_of(&[("PGCONNECT_TIMEOUT", "1")]);
+        assert_eq!(secs(resolve(None, &env1, Timeouts::default()).unwrap()), 2);
+        let t = resolve(
+            Some("host=h user=u connect_timeout=1"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(secs(t), 2);
         // The client library reads a URL's connect_timeout=0 as "none
         // given": the default applies, never "wait for ever".
         let t = resolve(
@@ -1032,7 +1670,7 @@ mod tests {
         std::fs::write(
             &file,
             "# services\n[gov]\nhost=/run/gov\nport=6000\ndbname=governance\nuser=dot_authorize_build_step\n\
-             sslmode=disable\n\n[other]\nhost=elsewhere\n[odd]\nsslcert=/x\n",
+             sslmode=disable\n\n[other]\nhost=elsewhere\n[odd]\nkrbsrvname=x\n",
         )
         .unwrap();
         let path = file.display().to_string();
@@ -1074,10 +1712,11 @@ mod tests {
             .unwrap()
             .contains("not defined"));
         let odd = env_of(&[("PGSERVICEFILE", &path), ("PGSERVICE", "odd")]);
-        assert!(resolve(None, &odd, Timeouts::default())
-            .err()
-            .unwrap()
-            .contains("does not support"));
+        let refused = resolve(None, &odd, Timeouts::default()).err().unwrap();
+        assert!(
+            refused.contains("krbsrvname (from service") && refused.contains("is not supported"),
+            "{refused}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -1109,7 +1748,11 @@ mod tests {
         assert_eq!(passwords(&t), [None, Some(b"second".to_vec())]);
         let t = resolve(None, &with_hosts("same-a,same-b"), Timeouts::default()).unwrap();
         assert_eq!(t.config.get_password(), Some(&b"same"[..]));
-        assert_eq!(t.attempts().len(), 1, "one password for all: one attempt");
+        assert_eq!(
+            passwords(&t),
+            [Some(b"same".to_vec()), Some(b"same".to_vec())],
+            "one password for all: one attempt per host, each with it"
+        );
         // Different passwords per host: each to its own host.
         let t = resolve(None, &with_hosts("x,y"), Timeouts::default()).unwrap();
         assert_eq!(passwords(&t), [Some(b"ex".to_vec()), Some(b"why".to_vec())]);
@@ -1168,6 +1811,316 @@ mod tests {
         ] {
             assert!(refuse_dot_settings(odd).is_err(), "{odd}");
         }
+    }
+
+    /// Issue 21: every libpq parameter the tool does not support is
+    /// refused by name, wherever it is given; none is ignored, and none is
+    /// "invalid connection string".
+    #[test]
+    fn every_unsupported_parameter_is_refused_by_name_wherever_it_is_given() {
+        let base = env_of(&[("PGUSER", "u"), ("PGHOST", "/run/sock")]);
+        for param in PARAMETERS {
+            let Usage::Refused(_) = param.usage else {
+                continue;
+            };
+            let name = param.name;
+            for conn in [
+                format!("host=/run/sock user=u {name}=1"),
+                format!("postgresql://u@h/d?{name}=1"),
+            ] {
+                let err = resolve(Some(&conn), &base, Timeouts::default()).err();
+                let err = err.unwrap_or_else(|| panic!("{conn} was accepted"));
+                assert!(
+                    err.starts_with(&format!(
+                        "{name} (from the connection string) is not supported"
+                    )),
+                    "{conn}: {err}"
+                );
+                assert!(!err.contains("=1"), "the value is not repeated: {err}");
+            }
+            if let Some(var) = param.env {
+                let env = env_of(&[("PGUSER", "u"), ("PGHOST", "/run/sock"), (var, "x")]);
+                let err = resolve(None, &env, Timeouts::default()).err();
+                let err = err.unwrap_or_else(|| panic!("{var} was ignored"));
+                assert!(err.contains(name) && err.contains(var), "{var}: {err}");
+            }
+        }
+        let err = resolve(Some("host=/x user=u tty=1"), &base, Timeouts::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("tty") && err.contains("not a libpq connection parameter"),
+            "{err}"
+        );
+        let err = resolve(
+            Some("postgresql://u@h/d?bogus=1"),
+            &base,
+            Timeouts::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("bogus"), "{err}");
+        // Inert ones: the values that change nothing are accepted, others
+        // refused by name.
+        for ok in [
+            "gssencmode=disable",
+            "gssencmode=prefer",
+            "client_encoding=UTF8",
+            "client_encoding=utf-8",
+            "sslcompression=0",
+            "sslcompression=1",
+        ] {
+            resolve(
+                Some(&format!("host=/x user=u {ok}")),
+                &base,
+                Timeouts::default(),
+            )
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (bad, says) in [
+            (
+                "gssencmode=require",
+                "gssencmode=require (from the connection string) is not supported",
+            ),
+            ("client_encoding=LATIN1", "client_encoding=LATIN1"),
+        ] {
+            let err = resolve(
+                Some(&format!("host=/x user=u {bad}")),
+                &base,
+                Timeouts::default(),
+            )
+            .err()
+            .unwrap();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let env = env_of(&[("PGUSER", "u"), ("PGGSSENCMODE", "require")]);
+        let err = resolve(None, &env, Timeouts::default()).err().unwrap();
+        assert!(
+            err.contains("gssencmode=require (from PGGSSENCMODE) is not supported"),
+            "{err}"
+        );
+        assert!(resolve(
+            None,
+            &env_of(&[("PGUSER", "u"), ("PGGSSENCMODE", "prefer")]),
+            Timeouts::default()
+        )
+        .is_ok());
+    }
+
+    /// Issue 21/20: the libpq variables of the supported parameters are
+    /// read (PGCHANNELBINDING, PGTARGETSESSIONATTRS, PGSSLCERT, PGSSLKEY,
+    /// PGPORT lists, ...); PGSSLPASSWORD is not one of them.
+    #[test]
+    fn every_libpq_variable_of_a_supported_parameter_is_read() {
+        let env = env_of(&[
+            ("PGUSER", "u"),
+            ("PGHOST", "a,b"),
+            ("PGPORT", "5433,5434"),
+            ("PGCHANNELBINDING", "require"),
+            ("PGTARGETSESSIONATTRS", "prefer-standby"),
+            ("PGSSLCERT", "/c.crt"),
+            ("PGSSLKEY", "/c.key"),
+            ("PGSSLPASSWORD", "not-libpq"),
+            ("PGSSLSNI", "0"),
+            ("PGSSLMINPROTOCOLVERSION", "TLSv1.3"),
+        ]);
+        let t = resolve(None, &env, Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_ports(), &[5433, 5434]);
+        assert_eq!(
+            t.config.get_channel_binding(),
+            postgres::config::ChannelBinding::Require
+        );
+        assert_eq!(t.session, SessionAttrs::PreferStandby);
+        assert_eq!(t.client_cert.cert.as_deref(), Some("/c.crt"));
+        assert_eq!(t.client_cert.key.as_deref(), Some("/c.key"));
+        assert_eq!(t.client_cert.password, None, "libpq has no PGSSLPASSWORD");
+        assert!(!t.tls_options.sni && !t.tls_options.tls12 && t.tls_options.tls13);
+        let d = t.describe();
+        assert!(
+            d.contains("host a port 5433") && d.contains("host b port 5434"),
+            "{d}"
+        );
+        let ports: Vec<_> = t
+            .attempts()
+            .iter()
+            .map(|a| a.config.get_ports().to_vec())
+            .collect();
+        assert_eq!(ports, [vec![5433], vec![5434]]);
+        // Three ports for two hosts: libpq's refusal.
+        let env = env_of(&[("PGUSER", "u"), ("PGHOST", "a,b"), ("PGPORT", "1,2,3")]);
+        assert!(resolve(None, &env, Timeouts::default())
+            .err()
+            .unwrap()
+            .contains("3 port numbers to 2 hosts"));
+        // The connection string wins over the variables.
+        let env = env_of(&[
+            ("PGUSER", "u"),
+            ("PGTARGETSESSIONATTRS", "standby"),
+            ("PGCHANNELBINDING", "require"),
+        ]);
+        let t = resolve(
+            Some("host=x target_session_attrs=read-write channel_binding=disable"),
+            &env,
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.session, SessionAttrs::ReadWrite);
+        assert_eq!(
+            t.config.get_channel_binding(),
+            postgres::config::ChannelBinding::Disable
+        );
+    }
+
+    #[test]
+    fn target_session_attrs_all_six_in_strings_urls_services_and_the_environment() {
+        let dir = std::env::temp_dir().join(format!("dot-abs-tsa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pg_service.conf");
+        let mut text = String::new();
+        for v in [
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            text.push_str(&format!("[s-{v}]\nhost=h1,h2\ntarget_session_attrs={v}\n"));
+        }
+        std::fs::write(&file, text).unwrap();
+        let path = file.display().to_string();
+        for v in [
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ] {
+            let want = SessionAttrs::parse(v).unwrap();
+            let e = env_of(&[("PGUSER", "u")]);
+            let from = [
+                resolve(
+                    Some(&format!("host=h target_session_attrs={v}")),
+                    &e,
+                    Timeouts::default(),
+                ),
+                resolve(
+                    Some(&format!("postgresql://u@h1,h2/d?target_session_attrs={v}")),
+                    &e,
+                    Timeouts::default(),
+                ),
+                resolve(
+                    None,
+                    &env_of(&[("PGUSER", "u"), ("PGTARGETSESSIONATTRS", v)]),
+                    Timeouts::default(),
+                ),
+                resolve(
+                    None,
+                    &env_of(&[
+                        ("PGUSER", "u"),
+                        ("PGSERVICEFILE", &path),
+                        ("PGSERVICE", &format!("s-{v}")),
+                    ]),
+                    Timeouts::default(),
+                ),
+            ];
+            for (i, t) in from.into_iter().enumerate() {
+                assert_eq!(
+                    t.unwrap_or_else(|e| panic!("{v} #{i}: {e}")).session,
+                    want,
+                    "{v} #{i}"
+                );
+            }
+        }
+        assert_eq!(
+            SessionAttrs::PreferStandby.passes(),
+            [SessionAttrs::Standby, SessionAttrs::Any]
+        );
+        assert!(resolve(
+            Some("host=h target_session_attrs=master"),
+            &env_of(&[("PGUSER", "u")]),
+            Timeouts::default()
+        )
+        .is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 21: a hostaddr alone is TCP to that address, never the
+    /// default socket directory, and messages say so.
+    #[test]
+    fn hostaddr_alone_is_tcp_to_that_address_not_the_socket_directory() {
+        let t = resolve(
+            None,
+            &env_of(&[("PGUSER", "u"), ("PGHOSTADDR", "127.0.0.1")]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert!(t.config.get_hosts().is_empty());
+        let d = t.describe();
+        assert!(
+            d.contains("hostaddr 127.0.0.1 port 5432") && !d.contains("socket"),
+            "{d}"
+        );
+        let a = &t.attempts()[0];
+        assert!(a.hostaddr_only);
+        assert_eq!(a.config.get_hosts(), &[Host::Tcp("127.0.0.1".into())]);
+        let t = resolve(
+            Some("hostaddr=127.0.0.2 user=u"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert!(
+            t.describe().starts_with("hostaddr 127.0.0.2 port 5432"),
+            "{}",
+            t.describe()
+        );
+        // Quoted values and sslpassword in key=value form.
+        let t = resolve(
+            Some("host=h user=u sslcert='/a b/c.crt' sslpassword='it\\'s'"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.client_cert.cert.as_deref(), Some("/a b/c.crt"));
+        assert_eq!(t.client_cert.password.as_deref(), Some("it's"));
+        let t = resolve(
+            Some("postgresql://u@h/d?sslcert=%2Fx%2Fc.crt&sslkey=/x/c.key"),
+            &env_of(&[]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.client_cert.cert.as_deref(), Some("/x/c.crt"));
+        assert_eq!(t.client_cert.key.as_deref(), Some("/x/c.key"));
+    }
+
+    #[test]
+    fn passfile_and_home_as_libpq_finds_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dot-abs-passfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "h:*:*:u:from-passfile\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conn = format!("host=h user=u passfile={}", file.display());
+        let t = resolve(Some(&conn), &env_of(&[]), Timeouts::default()).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-passfile"[..]));
+        let path = file.display().to_string();
+        let t = resolve(
+            Some("host=h user=u"),
+            &env_of(&[("PGPASSFILE", &path)]),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-passfile"[..]));
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(home_dir(&env_of(&[("HOME", "/h")])).as_deref(), Some("/h"));
+        let fallback = home_dir(&env_of(&[("HOME", "")]));
+        assert!(
+            fallback.is_some_and(|h| h.starts_with('/')),
+            "the passwd home"
+        );
     }
 
     #[test]

@@ -104,25 +104,111 @@ pub fn superuser_seen() -> bool {
     SUPERUSER_SEEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Connects within the connect timeout, the whole handshake included (a
-/// listener that accepts and never answers is a timeout, not a hang). A
-/// login the server refuses is ERROR_DB_AUTH; a timeout ERROR_TIMEOUT;
-/// anything else ERROR_DB_UNREACHABLE.
-pub fn connect(target: &Target) -> Result<Conn, Stop> {
+/// Set when any transaction of this process ran on a server in recovery
+/// (a standby): the verdict then says `in_recovery` (issue 20: what it
+/// read may lag the primary). Learnt in the same statement as the
+/// superuser check, so no round trip is added.
+static IN_RECOVERY_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn in_recovery_seen() -> bool {
+    IN_RECOVERY_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A failed connection attempt, and whether the next host of the list
+/// is to be tried (see `connect`).
+pub struct Failed {
+    pub stop: Stop,
+    pub next_host: bool,
+}
+
+/// Connects to one entry of a host list (`Target::attempts`) within the
+/// connect timeout, the whole handshake and the `target_session_attrs`
+/// check included (a listener that accepts and never answers is a
+/// timeout, not a hang). A login the server refuses, or a client
+/// certificate it rejects, is ERROR_DB_AUTH; a server certificate that
+/// fails verification (or no TLS under require) ERROR_DB_TLS; a timeout
+/// ERROR_TIMEOUT; no answer, or a server that is not the kind `want`
+/// asks for, ERROR_DB_UNREACHABLE.
+///
+/// A failure says whether libpq would go on to the next host: after no
+/// answer, a timeout, a server not of the kind asked for, or one that
+/// cannot take connections yet (57P03), yes; after a server that answered
+/// and refused (a login, a TLS verification, a missing database), no:
+/// "if a connection is established successfully, but authentication
+/// fails, the remaining hosts in the list are not tried".
+pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Conn, Failed> {
+    use crate::tls::Mode;
+    // Never TLS over a Unix-domain socket: libpq uses none there, whatever
+    // sslmode says, and the server offers none.
+    let unix = matches!(
+        target.config.get_hosts().first(),
+        Some(postgres::config::Host::Unix(_))
+    );
+    if unix {
+        return connect_once(target, want, Mode::Disable);
+    }
+    match target.tls {
+        // allow: plaintext first, TLS only when the server refused that.
+        Mode::Allow => match connect_once(target, want, Mode::Disable) {
+            Err(Failed {
+                stop: Stop::Fault(Fault::DbAuth, plain),
+                ..
+            }) => connect_once(target, want, Mode::Prefer).map_err(|f| Failed {
+                stop: match f.stop {
+                    Stop::Fault(kind, why) => {
+                        Stop::Fault(kind, format!("{why} (and without TLS: {plain})"))
+                    }
+                    other => other,
+                },
+                next_host: f.next_host,
+            }),
+            other => other,
+        },
+        mode => connect_once(target, want, mode),
+    }
+}
+
+fn connect_once(
+    target: &Target,
+    want: crate::connect::SessionAttrs,
+    mode: crate::tls::Mode,
+) -> Result<Conn, Failed> {
     let mut config = target.config.clone();
     let warnings = collect_warnings(&mut config);
     let deadline = target.timeouts.connect;
-    // TLS as sslmode says; never over Unix-domain sockets (libpq ignores
-    // sslmode there, and the server offers none).
-    let unix_only = config
-        .get_hosts()
-        .iter()
-        .all(|h| matches!(h, postgres::config::Host::Unix(_)));
-    let tls = if unix_only {
+    let fail = |kind: Fault, why: String| Failed {
+        stop: Stop::Fault(
+            kind,
+            format!("could not connect to {}: {why}", target.describe()),
+        ),
+        next_host: matches!(kind, Fault::Timeout | Fault::DbUnreachable),
+    };
+    let tls = if mode == crate::tls::Mode::Disable {
+        config.ssl_mode(postgres::config::SslMode::Disable);
         None
     } else {
-        crate::tls::client_config(target.tls, target.roots.as_ref())
-            .map_err(|e| Stop::Fault(Fault::DbUnreachable, format!("TLS: {e}")))?
+        config.ssl_mode(match mode {
+            crate::tls::Mode::Allow | crate::tls::Mode::Prefer => postgres::config::SslMode::Prefer,
+            _ => postgres::config::SslMode::Require,
+        });
+        if mode == crate::tls::Mode::VerifyFull && target.hostaddr_only {
+            return Err(fail(
+                Fault::DbTls,
+                "sslmode=verify-full needs a host name to verify the certificate against, and \
+                 only hostaddr was given (libpq refuses this too)"
+                    .into(),
+            ));
+        }
+        let cert = match target.client_cert.resolve() {
+            Ok(Some(c)) => Some(
+                crate::tls::load_client_cert(&c)
+                    .map_err(|e| fail(Fault::DbAuth, format!("client certificate: {e}")))?,
+            ),
+            Ok(None) => None,
+            Err(e) => return Err(fail(Fault::DbAuth, format!("client certificate: {e}"))),
+        };
+        crate::tls::client_config(mode, target.roots.as_ref(), &target.tls_options, cert)
+            .map_err(|e| fail(Fault::DbTls, format!("TLS: {e}")))?
     };
     let cancel_tls = tls.clone();
     let (sent, received) = std::sync::mpsc::channel();
@@ -134,61 +220,119 @@ pub fn connect(target: &Target) -> Result<Conn, Stop> {
             Some(c) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(c)),
             None => config.connect(NoTls),
         };
+        let result = result.and_then(|mut client| {
+            let unsuited = unsuited(&mut client, want)?;
+            Ok((client, unsuited))
+        });
         let _ = sent.send(result);
     });
     let result = match received.recv_timeout(deadline) {
         Ok(result) => result,
         Err(_) => {
-            return Err(Stop::Fault(
+            return Err(fail(
                 Fault::Timeout,
-                format!(
-                    "could not connect to {} within {:?}: no complete handshake (connect timeout)",
-                    target.describe(),
-                    deadline
-                ),
+                format!("no complete handshake within {deadline:?} (connect timeout)"),
             ))
         }
     };
-    result
-        .map(|client| {
-            Conn::new(
-                client,
-                target.timeouts,
-                target.schema.clone(),
-                cancel_tls,
-                warnings,
-            )
-        })
-        .map_err(|e| {
+    match result {
+        Ok((client, None)) => Ok(Conn::new(
+            client,
+            target.timeouts,
+            target.schema.clone(),
+            cancel_tls,
+            warnings,
+        )),
+        Ok((_, Some(why))) => Err(fail(
+            Fault::DbUnreachable,
+            format!("{why} (target_session_attrs={})", want.as_str()),
+        )),
+        Err(e) => {
             let kind = connect_fault(&e);
             let why = match kind {
                 Fault::DbAuth => "the server refused the login",
+                Fault::DbTls => "TLS as sslmode asks could not be established",
                 Fault::Timeout => "timed out",
                 _ => "no database answered",
             };
-            Stop::Fault(
-                kind,
-                format!(
-                    "could not connect to {} ({why}): {}",
-                    target.describe(),
-                    error_text(&e)
-                ),
-            )
-        })
+            let mut failed = fail(kind, format!("{why}: {}", error_text(&e)));
+            if let Some(code) = e.code() {
+                failed.next_host = code.code() == "57P03";
+            }
+            Err(failed)
+        }
+    }
 }
 
-/// What a failed connection attempt was, by SQLSTATE class and I/O kind.
+/// Why a server does not suit `target_session_attrs`, as libpq decides it
+/// (`SHOW transaction_read_only` for read-write/read-only,
+/// `pg_is_in_recovery()` for primary/standby), or `None` when it does.
+fn unsuited(
+    client: &mut Client,
+    want: crate::connect::SessionAttrs,
+) -> Result<Option<&'static str>, postgres::Error> {
+    use crate::connect::SessionAttrs as S;
+    let one = |client: &mut Client, sql: &str| -> Result<Option<String>, postgres::Error> {
+        for m in client.simple_query(sql)? {
+            if let postgres::SimpleQueryMessage::Row(row) = m {
+                return Ok(row.get(0).map(str::to_owned));
+            }
+        }
+        Ok(None)
+    };
+    Ok(match want {
+        S::Any | S::PreferStandby => None,
+        S::ReadWrite => (one(client, "SHOW transaction_read_only")?.as_deref() != Some("off"))
+            .then_some("session is read-only"),
+        S::ReadOnly => (one(client, "SHOW transaction_read_only")?.as_deref() != Some("on"))
+            .then_some("session is not read-only"),
+        S::Primary => (one(client, "SELECT pg_catalog.pg_is_in_recovery()")?.as_deref()
+            != Some("f"))
+        .then_some("server is in hot standby mode"),
+        S::Standby => (one(client, "SELECT pg_catalog.pg_is_in_recovery()")?.as_deref()
+            != Some("t"))
+        .then_some("server is not in hot standby mode"),
+    })
+}
+
+/// What a failed connection attempt was: by SQLSTATE class when the
+/// server answered with one, else by the TLS error (rustls's, found in the
+/// error's sources) or the I/O kind, else by the client library's own
+/// kind of error (it exposes no other handle on it than its text).
 fn connect_fault(e: &postgres::Error) -> Fault {
     if let Some(code) = e.code() {
         // Class 28: invalid authorization specification (no such role,
-        // wrong password, pg_hba.conf); 3D000 is a missing database.
+        // wrong password, pg_hba.conf, a client certificate refused); 3D000
+        // is a missing database.
         if code.code().starts_with("28") {
             return Fault::DbAuth;
         }
         return Fault::DbUnreachable;
     }
-    let mut source = std::error::Error::source(e);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
+        let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(tls) = tls {
+            use rustls::AlertDescription as A;
+            return match tls {
+                // The server refused our certificate (or wanted one).
+                rustls::Error::AlertReceived(
+                    A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::AccessDenied
+                    | A::CertificateRequired,
+                ) => Fault::DbAuth,
+                _ => Fault::DbTls,
+            };
+        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
                 return Fault::Timeout;
@@ -196,7 +340,14 @@ fn connect_fault(e: &postgres::Error) -> Fault {
         }
         source = s.source();
     }
-    if e.to_string().contains("timed out") || e.to_string().contains("timeout") {
+    let text = error_text(e);
+    if text.starts_with("error performing TLS handshake") {
+        return Fault::DbTls;
+    }
+    if text.starts_with("authentication error") || text.contains("password missing") {
+        return Fault::DbAuth;
+    }
+    if text.contains("timed out") || text.contains("timeout") {
         return Fault::Timeout;
     }
     Fault::DbUnreachable
@@ -319,7 +470,8 @@ impl<'c> Tx<'c> {
             "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
              SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
              (current_setting('synchronous_standby_names') <> '' \
-              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text; {}{first}",
+              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text, \
+             pg_catalog.pg_is_in_recovery()::text; {}{first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
@@ -334,7 +486,7 @@ impl<'c> Tx<'c> {
         let replies = conn.client.simple_query(&sql).or_fault()?;
         // Unreadable answers read as the cautious ones: PUBLIC may
         // create, commits wait for standbys.
-        let (superuser, public_creates, waits) = replies
+        let (superuser, public_creates, waits, in_recovery) = replies
             .iter()
             .find_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => {
@@ -343,14 +495,18 @@ impl<'c> Tx<'c> {
                         column(0) == Some("on"),
                         column(1) != Some("false"),
                         column(2) != Some("false"),
+                        column(3) == Some("true"),
                     ))
                 }
                 _ => None,
             })
-            .unwrap_or((false, true, true));
+            .unwrap_or((false, true, true, false));
         conn.superuser = Some(superuser);
         if superuser {
             SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if in_recovery {
+            IN_RECOVERY_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if public_creates {
             let _ = conn.client.batch_execute("ROLLBACK");

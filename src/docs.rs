@@ -256,13 +256,35 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
     if top || has("db-url") {
         vars.push(("DATABASE_URL", "The database, when --db-url is not given."));
         vars.push((
-            "PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLMODE",
-            "As psql reads them, when neither --db-url nor DATABASE_URL is given; \
-             without PGUSER the user is the operating-system user.",
+            "PGHOST, PGHOSTADDR, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSERVICE, PGSERVICEFILE, PGSYSCONFDIR, PGAPPNAME, PGOPTIONS",
+            "As psql reads them, for each parameter the connection string and the service leave \
+             unset; host and port lists (PGHOST=a,b PGPORT=5432,5433) are tried in order; without \
+             PGUSER the user is the operating-system user; PGHOSTADDR alone is TCP to that address.",
+        ));
+        vars.push((
+            "PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGSSLSNI, PGSSLMINPROTOCOLVERSION, PGSSLMAXPROTOCOLVERSION, PGCHANNELBINDING",
+            "TLS and channel binding with libpq's meanings; the client certificate defaults to \
+             ~/.postgresql/postgresql.crt and .key when present, the key file must be 0600 (0640 \
+             if owned by root), and an encrypted PKCS#8 key is opened with sslpassword (a \
+             connection parameter only: libpq has no PGSSLPASSWORD). Unix sockets never use TLS.",
+        ));
+        vars.push((
+            "PGTARGETSESSIONATTRS",
+            "any, read-write, read-only, primary, standby or prefer-standby, checked on each host \
+             as libpq does (prefer-standby takes any server on a second pass).",
         ));
         vars.push((
             "PGCONNECT_TIMEOUT",
-            "Seconds (1-86400) the whole handshake may take, unless --connect-timeout or the URL says otherwise.",
+            "Seconds (1-86400; 1 means 2, as in libpq) each host's whole handshake may take, unless --connect-timeout or \
+             the connection string says otherwise; a host that does not answer in time is skipped.",
+        ));
+        vars.push((
+            "PGGSSENCMODE, PGCLIENTENCODING, PGSSLCOMPRESSION",
+            "Accepted only with the values that change nothing here (disable or prefer; UTF8; 0 or 1).",
+        ));
+        vars.push((
+            "PGREQUIRESSL, PGSSLCRL, PGSSLCRLDIR, PGREQUIREPEER, PGKRBSRVNAME, PGGSSLIB",
+            "Refused by name: the tool does not do what they ask (a usage error, never ignored).",
         ));
         vars.push((
             crate::connect::SCHEMA_ENV,

@@ -145,6 +145,10 @@ struct Tls {
     cert_pem: String,
     key_pem: String,
     addr: std::net::Ipv4Addr,
+    /// The CA whose client certificates the server trusts (`ssl_ca_file`).
+    client_ca_pem: Option<String>,
+    /// pg_hba lines for TCP instead of "TLS only, trust".
+    tcp_hba: Option<String>,
 }
 
 /// A running throwaway cluster. Dropping it stops the server and removes
@@ -174,7 +178,95 @@ impl Cluster {
             cert_pem: cert_pem.to_owned(),
             key_pem: key_pem.to_owned(),
             addr,
+            client_ca_pem: None,
+            tcp_hba: None,
         }))
+    }
+
+    /// Like `start_with_tls`, and the server also trusts client
+    /// certificates issued by `client_ca_pem` (`ssl_ca_file`), with
+    /// `tcp_hba` as the pg_hba lines for TCP (e.g. `hostssl all all
+    /// 127.0.0.0/8 cert`); the Unix socket stays `trust`.
+    pub fn start_with_tls_auth(
+        cert_pem: &str,
+        key_pem: &str,
+        addr: std::net::Ipv4Addr,
+        client_ca_pem: &str,
+        tcp_hba: &str,
+    ) -> Result<Cluster, PgTempError> {
+        Cluster::start_with(Some(Tls {
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+            addr,
+            client_ca_pem: Some(client_ca_pem.to_owned()),
+            tcp_hba: Some(tcp_hba.to_owned()),
+        }))
+    }
+
+    /// A streaming standby of this cluster: `pg_basebackup -R` from it
+    /// into a directory of its own, started in hot standby on its own
+    /// socket directory (port 5432 there). Dropping it stops it.
+    pub fn start_standby(&self) -> Result<Cluster, PgTempError> {
+        let root = scratch_dir(&self.bin, self.run_as_postgres)?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(Teardown {
+                root: root.clone(),
+                bin: self.bin.clone(),
+                run_as_postgres: self.run_as_postgres,
+            });
+        }
+        let standby = Cluster {
+            root,
+            bin: self.bin.clone(),
+            run_as_postgres: self.run_as_postgres,
+            kept: false,
+        };
+        fs::create_dir(standby.socket_dir())?;
+        if standby.run_as_postgres {
+            let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
+            for dir in [standby.root.as_path(), &standby.socket_dir()] {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+            }
+        }
+        fs::set_permissions(&standby.root, fs::Permissions::from_mode(0o755))?;
+        let data = standby.data_dir();
+        standby.run(
+            "pg_basebackup",
+            standby
+                .server_cmd("pg_basebackup")
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-R", "-X", "stream", "-c", "fast", "-p", "5432", "-U", SUPERUSER,
+                ])
+                .arg("-h")
+                .arg(self.socket_dir()),
+        )?;
+        let conf = format!(
+            "\n# the standby's own\nlisten_addresses = ''\nunix_socket_directories = '{}'\nhot_standby = on\ncluster_name = 'standby'\n",
+            standby.socket_dir().display()
+        );
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes())?;
+        standby.run(
+            "pg_ctl start (standby)",
+            standby
+                .server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(standby.log_file())
+                .args(["-W", "start"]),
+        )?;
+        standby.wait_ready()?;
+        Ok(standby)
+    }
+
+    /// The server's log file (for tests that read which sessions it saw).
+    pub fn log_path(&self) -> PathBuf {
+        self.log_file()
     }
 
     fn start_with(tls: Option<Tls>) -> Result<Cluster, PgTempError> {
@@ -292,17 +384,20 @@ impl Cluster {
         };
         write("server.crt", &tls.cert_pem, 0o644)?;
         write("server.key", &tls.key_pem, 0o600)?;
+        let mut settings = format!("listen_addresses = '{}'\nssl = on\n", tls.addr);
+        if let Some(ca) = &tls.client_ca_pem {
+            write("client-ca.crt", ca, 0o644)?;
+            settings.push_str("ssl_ca_file = 'client-ca.crt'\n");
+        }
         let mut conf = fs::OpenOptions::new()
             .append(true)
             .open(data.join("postgresql.conf"))?;
-        std::io::Write::write_all(
-            &mut conf,
-            format!("listen_addresses = '{}'\nssl = on\n", tls.addr).as_bytes(),
-        )?;
+        std::io::Write::write_all(&mut conf, settings.as_bytes())?;
         let hba = fs::read_to_string(data.join("pg_hba.conf"))?;
-        let hba = format!(
-            "hostssl all all 127.0.0.0/8 trust\nhostnossl all all 127.0.0.0/8 reject\n{hba}"
-        );
+        let tcp = tls.tcp_hba.clone().unwrap_or_else(|| {
+            "hostssl all all 127.0.0.0/8 trust\nhostnossl all all 127.0.0.0/8 reject".into()
+        });
+        let hba = format!("{tcp}\n{hba}");
         fs::write(data.join("pg_hba.conf"), hba)?;
         Ok(())
     }
@@ -418,58 +513,6 @@ impl Cluster {
                 .args(["-W", "start"]),
         )?;
         self.wait_ready()
-    }
-
-    /// A streaming standby of this cluster (asynchronous, named `standby`
-    /// for `synchronous_standby_names`), in a scratch directory of its own,
-    /// torn down like any cluster: `pg_basebackup -R` over the Unix socket
-    /// (initdb's trust lets the superuser replicate locally).
-    pub fn start_standby(&self) -> Result<Cluster, PgTempError> {
-        let root = scratch_dir(&self.bin, self.run_as_postgres)?;
-        if let Ok(mut live) = LIVE.lock() {
-            live.push(Teardown {
-                root: root.clone(),
-                bin: self.bin.clone(),
-                run_as_postgres: self.run_as_postgres,
-            });
-        }
-        let standby = Cluster {
-            root,
-            bin: self.bin.clone(),
-            run_as_postgres: self.run_as_postgres,
-            kept: false,
-        };
-        fs::create_dir(standby.socket_dir())?;
-        if standby.run_as_postgres {
-            let (uid, gid) = postgres_ids().ok_or(PgTempError::NoPostgresUser)?;
-            for dir in [standby.root.as_path(), &standby.socket_dir()] {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-            }
-        }
-        fs::set_permissions(&standby.root, fs::Permissions::from_mode(0o755))?;
-        let data = standby.data_dir();
-        standby.run(
-            "pg_basebackup",
-            standby
-                .server_cmd("pg_basebackup")
-                .arg("-D")
-                .arg(&data)
-                .arg("-h")
-                .arg(self.socket_dir())
-                .args([
-                    "-p", "5432", "-U", SUPERUSER, "-X", "stream", "-R", "-c", "fast",
-                ]),
-        )?;
-        let conf = format!(
-            "\n# streaming standby\nunix_socket_directories = '{}'\ncluster_name = 'standby'\n",
-            standby.socket_dir().display()
-        );
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))?;
-        std::io::Write::write_all(&mut f, conf.as_bytes())?;
-        standby.restart()?;
-        Ok(standby)
     }
 
     /// Promotes a standby to primary and waits until it is one.

@@ -199,6 +199,10 @@ pub enum Fault {
     /// The server refused the login: no such role, wrong password, not
     /// allowed by pg_hba.conf.
     DbAuth,
+    /// A server answered but TLS as sslmode asks could not be set up: its
+    /// certificate is not trusted or does not name the host, or it offers
+    /// no TLS where sslmode requires it.
+    DbTls,
     /// The database is not the shape the contract promises.
     SchemaContract,
     /// The canonical-writer guard refused the write.
@@ -236,6 +240,7 @@ impl Fault {
         match self {
             Fault::DbUnreachable => "ERROR_DB_UNREACHABLE",
             Fault::DbAuth => "ERROR_DB_AUTH",
+            Fault::DbTls => "ERROR_DB_TLS",
             Fault::SchemaContract => "ERROR_SCHEMA_CONTRACT",
             Fault::GuardRefused => "ERROR_GUARD_REFUSED",
             Fault::PermissionDenied => "ERROR_PERMISSION_DENIED",

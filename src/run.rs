@@ -98,13 +98,21 @@ fn named_role(command: &str, mut v: Verdict) -> Verdict {
 }
 
 /// Every verdict of a command that ran as a superuser says so.
+/// And every verdict of a command that read a server in recovery (a
+/// standby, whose data may lag the primary's) carries `in_recovery: true`.
 fn warn_if_superuser(output: Output) -> Output {
-    if !db::superuser_seen() {
-        return output;
-    }
+    let mark = |mut v: Verdict| {
+        if db::superuser_seen() {
+            v = v.detail("warning", SUPERUSER_WARNING);
+        }
+        if db::in_recovery_seen() {
+            v = v.detail("in_recovery", true);
+        }
+        v
+    };
     match output {
-        Output::Verdict(v) => Output::Verdict(v.detail("warning", SUPERUSER_WARNING)),
-        Output::Text(t, v) => Output::Text(t, v.detail("warning", SUPERUSER_WARNING)),
+        Output::Verdict(v) => Output::Verdict(mark(v)),
+        Output::Text(t, v) => Output::Text(t, mark(v)),
         other => other,
     }
 }
@@ -1977,19 +1985,52 @@ fn with_db_settled(
     })
 }
 
-/// Connects to the first host of the target's list that answers, each
-/// with its own password file entry; a login the server refused ends the
-/// search, as in libpq (the next host is not offered the same try).
+/// Connects as libpq does: each entry of the host list in turn (each
+/// with its own password file entry and its own connect timeout), the
+/// first that answers and suits `target_session_attrs` wins;
+/// `prefer-standby` makes a second pass taking any server. A server that
+/// answered and refused (a login, TLS verification, a missing database)
+/// ends the search, as in libpq (the next host is not offered the same
+/// try). When none connects, the message names every
+/// host and port with its own failure; the code is ERROR_DB_TLS if a
+/// server failed TLS verification, ERROR_TIMEOUT if every host timed out,
+/// else ERROR_DB_UNREACHABLE.
 fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
-    let mut last = None;
-    for attempt in target.attempts() {
-        match db::connect(&attempt) {
-            Ok(c) => return Ok(c),
-            Err(stop @ Stop::Fault(Fault::DbAuth, _)) => return Err(stop),
-            Err(stop) => last = Some(stop),
+    let mut failures: Vec<(Fault, String)> = Vec::new();
+    for pass in target.session.passes() {
+        for attempt in target.attempts() {
+            match db::connect(&attempt, pass) {
+                Ok(c) => return Ok(c),
+                Err(db::Failed {
+                    stop: Stop::Fault(kind, why),
+                    next_host: true,
+                }) => failures.push((kind, why)),
+                Err(failed) => return Err(failed.stop),
+            }
         }
     }
-    Err(last.unwrap_or_else(|| Stop::Fault(Fault::DbUnreachable, "no host to connect to".into())))
+    let kind = if failures.iter().any(|(k, _)| *k == Fault::DbTls) {
+        Fault::DbTls
+    } else if !failures.is_empty() && failures.iter().all(|(k, _)| *k == Fault::Timeout) {
+        Fault::Timeout
+    } else {
+        Fault::DbUnreachable
+    };
+    Err(match failures.len() {
+        0 => Stop::Fault(Fault::DbUnreachable, "no host to connect to".into()),
+        1 => Stop::Fault(kind, failures.remove(0).1),
+        n => Stop::Fault(
+            kind,
+            format!(
+                "no host of the list connected ({n} attempts): {}",
+                failures
+                    .into_iter()
+                    .map(|(_, why)| why)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+    })
 }
 
 thread_local! {
@@ -2020,11 +2061,11 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
     };
     if let Some(url) = &settings.db_url {
         if connect::resolve(Some(url), &|_| None, timeouts)
-            .is_ok_and(|t| t.config.get_password().is_some())
+            .is_ok_and(|t| t.config.get_password().is_some() || t.client_cert.password.is_some())
         {
             return Err(
-                "--db-url must not carry a password (it would be visible in the process list); \
-                        use PGPASSWORD or a 0600 ~/.pgpass"
+                "--db-url must not carry a password or an sslpassword (it would be visible in the \
+                 process list); use PGPASSWORD, a 0600 ~/.pgpass, or a service file"
                     .into(),
             );
         }
@@ -2038,9 +2079,14 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
             .map_err(|e| format!("--schema / {}: {e}", connect::SCHEMA_ENV))?,
         None => connect::Schema::default(),
     };
+    // HOME as libpq finds it: $HOME, else the passwd entry's home.
+    let home = connect::home_dir(&|k| std::env::var(k).ok());
     let mut target = connect::resolve_with(
         settings.db_url.as_deref(),
-        &|k| std::env::var(k).ok(),
+        &|k| match k {
+            "HOME" => home.clone(),
+            _ => std::env::var(k).ok(),
+        },
         timeouts,
         settings.connect_timeout,
     )?;
