@@ -354,8 +354,46 @@ fn connect_fault(e: &postgres::Error) -> Fault {
 }
 
 /// Maps a database error to the ERROR it is, by SQLSTATE, never by text.
+/// Whether `e` means the session is gone (the server closed it, or the
+/// socket failed), as opposed to a statement refused on a live session:
+/// the session closed or its socket failed (an I/O error), a FATAL or PANIC, an operator's shutdown (57P01, 57P02,
+/// 57P03) or a connection exception (class 08). One rule, so that a
+/// connection lost before COMMIT is always ERROR_DB_UNREACHABLE (nothing
+/// written) and one lost during COMMIT always ERROR_COMMIT_UNKNOWN.
+pub fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            matches!(
+                db.parsed_severity(),
+                Some(postgres::error::Severity::Fatal | postgres::error::Severity::Panic)
+            ) || code.starts_with("57P")
+                || code.starts_with("08")
+        }
+        None => {
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                if s.is::<std::io::Error>() {
+                    return true;
+                }
+                source = s.source();
+            }
+            false
+        }
+    }
+}
+
 pub fn fault(e: &postgres::Error) -> Stop {
     let text = error_text(e);
+    if connection_lost(e) {
+        return Stop::Fault(
+            Fault::DbUnreachable,
+            format!("the connection to the database was lost; nothing was committed: {text}"),
+        );
+    }
     let kind = match e.code() {
         Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::LOCK_NOT_AVAILABLE => {
             Fault::Timeout

@@ -6,7 +6,9 @@
 //! - `lose`: behave as if the connection dropped at that point;
 //! - `wait:FILE`: print `failpoint NAME waiting` on stderr and go on only
 //!   once FILE exists (the interleaving tests run another session in
-//!   between), or fail after a minute.
+//!   between), or fail after a minute;
+//! - `lose-after:FILE`: wait as `wait:FILE`, then behave as `lose` (the
+//!   test stops the server in between).
 //!
 //! Points: `execute-after-apr-lock`, `execute-after-quorum-check`,
 //! `execute-after-insert`, `consume-before-update`, `consume-after-update`,
@@ -45,31 +47,39 @@ pub fn hit(name: &str) -> Result<(), Stop> {
             }
         }
         Some("lose") => Err(lost(name)),
-        Some(action) if action.starts_with("wait:") => {
-            let release = std::path::Path::new(&action["wait:".len()..]);
-            eprintln!("failpoint {name} waiting");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while !release.exists() {
-                if std::time::Instant::now() > deadline {
-                    return Err(Stop::Fault(
-                        Fault::Timeout,
-                        format!("fail point {name} was not released within 60 s"),
-                    ));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Ok(())
+        Some(action) if action.starts_with("lose-after:") => {
+            wait_for(name, &action["lose-after:".len()..])?;
+            Err(lost(name))
         }
+        Some(action) if action.starts_with("wait:") => wait_for(name, &action["wait:".len()..]),
         _ => Ok(()),
     }
 }
 
+/// Prints `failpoint NAME waiting` and goes on once `file` exists, or
+/// fails after a minute.
+fn wait_for(name: &str, file: &str) -> Result<(), Stop> {
+    let release = std::path::Path::new(file);
+    eprintln!("failpoint {name} waiting");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !release.exists() {
+        if std::time::Instant::now() > deadline {
+            return Err(Stop::Fault(
+                Fault::Timeout,
+                format!("fail point {name} was not released within 60 s"),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// What a commit's result means: a connection lost while COMMIT was under
-/// way (an error with no SQLSTATE) is ERROR_COMMIT_UNKNOWN, never
-/// "unreachable"; the `after-commit` point acts after a commit succeeded.
+/// way (`db::connection_lost`: no SQLSTATE, a FATAL, a shutdown or a
+/// connection exception) is ERROR_COMMIT_UNKNOWN, never "unreachable"; the `after-commit` point acts after a commit succeeded.
 pub fn lose_commit(err: Option<&postgres::Error>) -> Option<Stop> {
     match err {
-        Some(e) if e.code().is_none() => Some(Stop::Fault(
+        Some(e) if e.code().is_none() || crate::db::connection_lost(e) => Some(Stop::Fault(
             Fault::CommitUnknown,
             format!("the connection was lost while committing: {e}"),
         )),

@@ -1967,22 +1967,56 @@ fn with_db_settled(
         Err((Stop::Fault(Fault::CommitUnknown, why), _)) => why.clone(),
         _ => return Ok(first),
     };
-    let unknown = |again: String| {
+    let unknown = |tries: u32, again: String| {
         Err((
             Stop::Fault(
                 Fault::CommitUnknown,
-                format!("{lost}; reading back on a new connection did not settle it ({again}); re-run the same command (it is idempotent)"),
+                format!(
+                    "{lost}; reading back on a new connection did not settle it ({tries} \
+                     attempt{} within the connect timeout, {:?}; the last: {again}); re-run the \
+                     same command (it is idempotent)",
+                    if tries == 1 { "" } else { "s" },
+                    target.timeouts.connect
+                ),
             ),
             None,
         ))
     };
-    Ok(match connect(&target) {
-        Ok(mut c) => match f(&mut c) {
-            Err((Stop::Fault(Fault::CommitUnknown, why), _)) => unknown(why),
-            settled => settled,
-        },
-        Err(stop) => unknown(Verdict::from(stop).message),
-    })
+    // Read back until it settles, within the connect timeout: a failover
+    // takes a while (the old primary gone, the standby not yet promoted
+    // or still read-only), so each failed try waits longer (50 ms,
+    // doubling, at most 1 s) and connects afresh, following the host list
+    // and target_session_attrs to whichever server now takes writes.
+    let deadline = std::time::Instant::now() + target.timeouts.connect;
+    let mut pause = std::time::Duration::from_millis(50);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let again = match connect(&target) {
+            Ok(mut c) => match f(&mut c) {
+                Err((Stop::Fault(kind, why), _)) if settling_may_retry(kind, &why) => why,
+                settled => return Ok(settled),
+            },
+            Err(Stop::Fault(kind, why)) if settling_may_retry(kind, &why) => why,
+            Err(stop) => return Ok(unknown(tries, Verdict::from(stop).message)),
+        };
+        if std::time::Instant::now() + pause > deadline {
+            return Ok(unknown(tries, again));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
+}
+
+/// What settling a lost commit tries again: the commit still unknown, no
+/// server (or none that takes writes yet: a standby being promoted answers
+/// "read-only transaction"), a connect timeout. Anything else is an answer.
+fn settling_may_retry(kind: Fault, why: &str) -> bool {
+    match kind {
+        Fault::CommitUnknown | Fault::DbUnreachable | Fault::Timeout => true,
+        Fault::Database => why.contains("read-only transaction"),
+        _ => false,
+    }
 }
 
 /// Connects as libpq does: each entry of the host list in turn (each

@@ -207,7 +207,9 @@ mod with_failpoints {
         for command in ["execute", "consume"] {
             let db = setup(pg, command);
             let before = db.snapshot();
-            let args = argv(command);
+            let mut args = argv(command);
+            // Every read-back loses again: it retries until the connect timeout.
+            args.extend(["--connect-timeout".into(), "1s".into()]);
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = db
                 .command_as(role_for(&refs), &refs)
@@ -225,6 +227,111 @@ mod with_failpoints {
             );
             assert_eq!(db.snapshot(), before, "{command}");
             rerun_completes(&db, command, "after an unknown commit");
+        }
+    }
+
+    /// Issue 20, finding 3: a commit whose answer is lost while the server
+    /// is away (a failover under way) is settled by the handler's own
+    /// read-back, which retries with backoff within the connect timeout,
+    /// instead of one immediate try that finds no server.
+    #[test]
+    fn a_lost_commit_is_settled_once_the_server_is_back_within_the_connect_timeout() {
+        let pg = Pg::own();
+        for command in ["execute", "consume"] {
+            let db = setup(&pg, command);
+            let release = pg.cluster.scratch_dir().join(format!("release-{command}"));
+            let mut args = argv(command);
+            args.extend(["--connect-timeout".into(), "30s".into()]);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut child = db
+                .command_as(role_for(&refs), &refs)
+                .env(
+                    "DOT_ABS_FAILPOINT",
+                    format!("after-commit:lose-after:{}", release.display()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Committed, the answer about to be lost: the server goes away
+            // first, and comes back only after the handler has lost it.
+            let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            assert!(line.contains("failpoint after-commit waiting"), "{line}");
+            db.sql("CHECKPOINT");
+            pg.cluster.stop_immediately().expect("stop the server");
+            std::fs::write(&release, "").unwrap();
+            pg.cluster.restart().expect("start the server again");
+            let out = child.wait_with_output().unwrap();
+            let run = Run {
+                argv: args.clone(),
+                output: out,
+            };
+            // Before: ERROR_COMMIT_UNKNOWN, the one read-back finding no server.
+            match command {
+                "execute" => run.expect(0, "OK", "ALREADY_MINTED"),
+                _ => run.expect(0, "OK", "CONSUMED"),
+            };
+            assert_invariants(&db, "after a settled lost commit");
+        }
+    }
+
+    /// Issue 20, finding 3: a connection lost before COMMIT is one code,
+    /// ERROR_DB_UNREACHABLE, with nothing written, whether the backend was
+    /// terminated (FATAL 57P01) or the server stopped under it (before:
+    /// ERROR_DATABASE for one, "connection reset" for the other).
+    #[test]
+    fn a_connection_lost_before_commit_is_always_error_db_unreachable_with_nothing_written() {
+        let pg = Pg::own();
+        for how in ["terminate", "stop"] {
+            let db = setup(&pg, "execute");
+            let before = db.snapshot();
+            let release = pg.cluster.scratch_dir().join(format!("release-{how}"));
+            let args = argv("execute");
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut child = db
+                .command_as(role_for(&refs), &refs)
+                .env(
+                    "DOT_ABS_FAILPOINT",
+                    format!("execute-after-apr-lock:wait:{}", release.display()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            assert!(
+                line.contains("failpoint execute-after-apr-lock waiting"),
+                "{line}"
+            );
+            match how {
+                "terminate" => db.sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE usename = 'dot_authorize_build_step'",
+                ),
+                _ => pg.cluster.stop_immediately().expect("stop the server"),
+            }
+            std::fs::write(&release, "").unwrap();
+            let out = child.wait_with_output().unwrap();
+            let run = Run {
+                argv: args.clone(),
+                output: out,
+            };
+            run.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
+            assert!(
+                run.json()["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the connection to the database was lost"),
+                "{how}: {run}"
+            );
+            if how == "stop" {
+                pg.cluster.restart().expect("start the server again");
+            }
+            assert_eq!(db.snapshot(), before, "{how}");
         }
     }
 }
