@@ -565,30 +565,10 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
         listed.grants = grants.into_iter().take(cut).collect();
         rows = kept.into_iter().take(cut).collect();
     }
-    if format == Format::Jsonl {
-        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
-        return Output::Raw(text.into_bytes());
-    }
-    let shown = rows.len();
-    let message = if i64::try_from(shown).unwrap_or(i64::MAX) < listed.total {
-        format!(
-            "{shown} of {} grants shown (--limit {})",
-            listed.total, args.limit
-        )
-    } else {
-        format!("{shown} grants")
+    let (v, message) = match listing(format, &rows, listed.total, args.limit, "grants", "grants") {
+        Ok(table) => table,
+        Err(done) => return *done,
     };
-    let v = Verdict::done(Done::Listed, message.clone())
-        .detail("count", shown)
-        .detail("total", listed.total);
-    match format {
-        Format::Json => return Output::Verdict(v.detail("grants", rows)),
-        Format::Yaml => {
-            let v = v.detail("grants", rows);
-            return Output::Raw(crate::yaml::to_yaml(&v.to_json()).into_bytes());
-        }
-        Format::Table | Format::Wide | Format::Jsonl => {}
-    }
     let wide = format == Format::Wide;
     let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
     let cells: Vec<Vec<String>> = listed
@@ -657,6 +637,43 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
     }
     text.push_str(&format!("OK LISTED: {message}\n"));
     Output::Text(text, v)
+}
+
+/// A listing's forms other than its table: `jsonl` (a line a row, no
+/// verdict), `json` (the verdict, the rows under `key`) and `yaml` (the
+/// same as YAML) are `Err` with the output; for table and wide, the
+/// verdict and its message. "N of M `noun` shown" when `--limit` cut it.
+fn listing(
+    format: Format,
+    rows: &[serde_json::Value],
+    total: i64,
+    limit: i64,
+    noun: &str,
+    key: &str,
+) -> Result<(Verdict, String), Box<Output>> {
+    if format == Format::Jsonl {
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        return Err(Box::new(Output::Raw(text.into_bytes())));
+    }
+    let shown = rows.len();
+    let message = if i64::try_from(shown).unwrap_or(i64::MAX) < total {
+        format!("{shown} of {total} {noun} shown (--limit {limit})")
+    } else {
+        format!("{shown} {noun}")
+    };
+    let v = Verdict::done(Done::Listed, message.clone())
+        .detail("count", shown)
+        .detail("total", total);
+    match format {
+        Format::Json => Err(Box::new(Output::Verdict(v.detail(key, rows.to_vec())))),
+        Format::Yaml => {
+            let v = v.detail(key, rows.to_vec());
+            Err(Box::new(Output::Raw(
+                crate::yaml::to_yaml(&v.to_json()).into_bytes(),
+            )))
+        }
+        Format::Table | Format::Wide | Format::Jsonl => Ok((v, message)),
+    }
 }
 
 /// `table` without its header line: what `--no-headers` prints.
@@ -809,30 +826,10 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
         .iter()
         .map(|a| apr_json(a, allowed.as_ref()))
         .collect();
-    if format == Format::Jsonl {
-        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
-        return Output::Raw(text.into_bytes());
-    }
-    let shown = rows.len();
-    let message = if i64::try_from(shown).unwrap_or(i64::MAX) < listed.total {
-        format!(
-            "{shown} of {} APRs shown (--limit {})",
-            listed.total, args.limit
-        )
-    } else {
-        format!("{shown} APRs")
+    let (v, message) = match listing(format, &rows, listed.total, args.limit, "APRs", "aprs") {
+        Ok(table) => table,
+        Err(done) => return *done,
     };
-    let v = Verdict::done(Done::Listed, message.clone())
-        .detail("count", shown)
-        .detail("total", listed.total);
-    match format {
-        Format::Json => return Output::Verdict(v.detail("aprs", rows)),
-        Format::Yaml => {
-            let v = v.detail("aprs", rows);
-            return Output::Raw(crate::yaml::to_yaml(&v.to_json()).into_bytes());
-        }
-        Format::Table | Format::Wide | Format::Jsonl => {}
-    }
     let wide = format == Format::Wide;
     let text_of = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => crate::verdict::escape(s),

@@ -230,6 +230,27 @@ mod with_failpoints {
         }
     }
 
+    /// Starts the command with `point` set to `action` (`wait:FILE` or
+    /// `lose-after:FILE`) and returns once the handler waits there.
+    fn waiting_at(db: &Db<'_>, args: &[String], point: &str, action: &str) -> Child {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = db
+            .command_as(role_for(&refs), &refs)
+            .env("DOT_ABS_FAILPOINT", format!("{point}:{action}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert!(
+            line.contains(&format!("failpoint {point} waiting")),
+            "{line}"
+        );
+        child
+    }
+
     /// Issue 20, finding 3: a commit whose answer is lost while the server
     /// is away (a failover under way) is settled by the handler's own
     /// read-back, which retries with backoff within the connect timeout,
@@ -242,23 +263,14 @@ mod with_failpoints {
             let release = pg.cluster.scratch_dir().join(format!("release-{command}"));
             let mut args = argv(command);
             args.extend(["--connect-timeout".into(), "30s".into()]);
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut child = db
-                .command_as(role_for(&refs), &refs)
-                .env(
-                    "DOT_ABS_FAILPOINT",
-                    format!("after-commit:lose-after:{}", release.display()),
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = waiting_at(
+                &db,
+                &args,
+                "after-commit",
+                &format!("lose-after:{}", release.display()),
+            );
             // Committed, the answer about to be lost: the server goes away
             // first, and comes back only after the handler has lost it.
-            let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-            let mut line = String::new();
-            err.read_line(&mut line).unwrap();
-            assert!(line.contains("failpoint after-commit waiting"), "{line}");
             db.sql("CHECKPOINT");
             pg.cluster.stop_immediately().expect("stop the server");
             std::fs::write(&release, "").unwrap();
@@ -289,23 +301,11 @@ mod with_failpoints {
             let before = db.snapshot();
             let release = pg.cluster.scratch_dir().join(format!("release-{how}"));
             let args = argv("execute");
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut child = db
-                .command_as(role_for(&refs), &refs)
-                .env(
-                    "DOT_ABS_FAILPOINT",
-                    format!("execute-after-apr-lock:wait:{}", release.display()),
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-            let mut line = String::new();
-            err.read_line(&mut line).unwrap();
-            assert!(
-                line.contains("failpoint execute-after-apr-lock waiting"),
-                "{line}"
+            let child = waiting_at(
+                &db,
+                &args,
+                "execute-after-apr-lock",
+                &format!("wait:{}", release.display()),
             );
             match how {
                 "terminate" => db.sql(
