@@ -79,7 +79,11 @@ fn the_readme_table_is_the_pinned_majors_and_the_debian_server_and_what_ci_runs_
     let mut majors = Vec::new();
     let mut debian = 0;
     for row in &rows {
-        assert_eq!(row.len(), 4, "major | server | what CI runs | result: {row:?}");
+        assert_eq!(
+            row.len(),
+            4,
+            "major | server | what CI runs | result: {row:?}"
+        );
         let major: u32 = row[0].parse().unwrap_or_else(|_| panic!("{row:?}"));
         majors.push(major);
         if row[1].contains("Debian") {
@@ -90,17 +94,22 @@ fn the_readme_table_is_the_pinned_majors_and_the_debian_server_and_what_ci_runs_
             );
             continue;
         }
-        let (_, version) = pins
-            .iter()
-            .find(|(m, _)| *m == major)
-            .unwrap_or_else(|| panic!("README lists {major}, scripts/pg-versions pins no such major"));
+        let (_, version) = pins.iter().find(|(m, _)| *m == major).unwrap_or_else(|| {
+            panic!("README lists {major}, scripts/pg-versions pins no such major")
+        });
         assert!(
             row[1].contains(&format!("`{PACKAGE}@{version}`")),
             "README's {major} is not the pinned {PACKAGE}@{version}: {row:?}"
         );
         let short = version.split('-').next().unwrap().trim_end_matches(".0");
-        assert!(row[1].starts_with(short), "{row:?} should start with {short}");
-        assert!(row[2].contains("harness") && row[2].contains("demo"), "{row:?}");
+        assert!(
+            row[1].starts_with(short),
+            "{row:?} should start with {short}"
+        );
+        assert!(
+            row[2].contains("harness") && row[2].contains("demo"),
+            "{row:?}"
+        );
         let runs_fast = fast.as_ref().is_none_or(|f| f.contains(&major));
         assert_eq!(
             row[2].contains("fast suites"),
