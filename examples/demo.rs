@@ -174,6 +174,7 @@ fn main() {
         .clone_database(TEMPLATE_DB, DB)
         .unwrap_or_else(|e| fail(&e.to_string()));
     println!("  socket dir {}", cluster.socket_dir().display());
+    println!("  server {}", cluster.server());
 
     println!("\n== The handler's signing key: only grants it signs are honoured");
     let keys = cluster.scratch_dir().join("keys");

@@ -328,7 +328,7 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
     if top || path.first().is_some_and(|p| p == "harness") {
         vars.push((
             "PG_BIN",
-            "The directory holding initdb, pg_ctl and postgres for the disposable cluster (else PATH).",
+            "The directory holding initdb, pg_ctl and postgres (PostgreSQL 13 to 18) for the disposable cluster (else pg_config --bindir, the newest /usr/lib/postgresql/*/bin, then PATH).",
         ));
     }
     section(w, "ENVIRONMENT");

@@ -15,6 +15,8 @@ pub struct Report {
     /// A cluster kept with --keep: where it is, its databases, how to stop it.
     pub kept: Option<crate::pgtemp::Kept>,
     pub socket_dir: String,
+    /// The server it ran on (`Cluster::server`).
+    pub server: String,
 }
 
 impl Report {
@@ -62,6 +64,7 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
     rows.extend(one_person(&cluster, bin)?);
     rows.extend(no_laundering(&cluster, bin)?);
     let socket_dir = cluster.socket_dir().display().to_string();
+    let server = cluster.server();
     let kept = if keep {
         Some(
             cluster
@@ -75,6 +78,7 @@ fn run_all(bin: &Path, keep: bool) -> Result<Report, String> {
         rows,
         kept,
         socket_dir,
+        server,
     })
 }
 
@@ -791,6 +795,7 @@ fn summarize(counts: &std::collections::BTreeMap<String, usize>) -> String {
 /// cluster, and, like every command, the verdict as the last line.
 pub fn text(report: &Report, verdict: &crate::verdict::Verdict) -> String {
     let mut text = table(report);
+    text.push_str(&format!("server: {}\n", report.server));
     if let Some(kept) = &report.kept {
         text.push_str(&format!(
             "cluster kept (marked {}, so no other run reaps it):\n  socket dir: {} (PGHOST)\n  data dir: {}\n  databases: {}\n  stop it with: {}\n",
@@ -885,6 +890,7 @@ mod tests {
             ],
             kept: None,
             socket_dir: String::new(),
+            server: "postgres (PostgreSQL) 13.23 in /x/bin".into(),
         };
         let text = table(&report);
         let lines: Vec<&str> = text.lines().collect();
@@ -898,6 +904,10 @@ mod tests {
             "1 passed, 1 failed",
         );
         let full = super::text(&report, &v);
+        assert!(
+            full.contains("\nserver: postgres (PostgreSQL) 13.23 in /x/bin\n"),
+            "{full}"
+        );
         assert_eq!(
             full.lines().last(),
             Some("FAIL HARNESS_FAILED: 1 passed, 1 failed")
@@ -915,6 +925,7 @@ mod tests {
                 databases: vec!["case_1".into(), "postgres".into()],
             }),
             socket_dir: "/x/sock".into(),
+            server: "postgres (PostgreSQL) 18.4 in /x/bin".into(),
         };
         let v = crate::verdict::Verdict::new(
             crate::verdict::Status::Done(crate::reject::Done::HarnessPassed),

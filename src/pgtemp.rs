@@ -3,7 +3,10 @@
 //! its own directory (no port to race for), wait for readiness by
 //! connecting with a deadline, and on drop stop the server and remove the
 //! directory, even after a panic. As root it runs the server binaries as
-//! the `postgres` user (initdb refuses root).
+//! the `postgres` user (initdb refuses root). It works with the server
+//! binaries of PostgreSQL 13 to 18: it reads the server's major version
+//! (`postgres --version`) and passes an option only to a major that has it
+//! (`ServerOptions`).
 
 use postgres::{Client, NoTls};
 use std::fs;
@@ -17,6 +20,97 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const SUPERUSER: &str = "postgres";
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 
+/// The oldest server major the disposable clusters (and the tool) support.
+pub const OLDEST_MAJOR: u32 = 13;
+
+/// The options that differ between server majors, chosen from the major
+/// alone (pure, unit-tested): each option is used only by a major that has
+/// it, and the fallback does the same thing the older way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    pub major: u32,
+}
+
+impl ServerOptions {
+    /// initdb's arguments after `-D DIR`. `--no-instructions` (14+) only
+    /// silences the "start the server with" text, which is captured and
+    /// dropped anyway: 13 goes without it.
+    pub fn initdb_args(self) -> Vec<&'static str> {
+        let mut args = vec![
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+        ];
+        if self.major >= 14 {
+            args.push("--no-instructions");
+        }
+        args
+    }
+
+    /// The statement that makes database `name` a copy of `template`. 15
+    /// made WAL_LOG the default strategy (slow for many small databases)
+    /// and added `STRATEGY FILE_COPY` to ask for the old way; 13 and 14
+    /// know only the file copy, and no STRATEGY clause.
+    pub fn clone_sql(self, name: &str, template: &str) -> String {
+        let strategy = if self.major >= 15 {
+            " STRATEGY FILE_COPY"
+        } else {
+            ""
+        };
+        format!(
+            "CREATE DATABASE {} TEMPLATE {}{strategy}",
+            ident(name),
+            ident(template)
+        )
+    }
+}
+
+/// The major version in `postgres --version`'s output: "postgres
+/// (PostgreSQL) 13.23", "… 15.18 (Debian 15.18-0+deb12u1)", "… 18beta1".
+pub fn parse_major(version_output: &str) -> Option<u32> {
+    let number = version_output
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The major version of the server in `bin` and the line it came from
+/// ("postgres (PostgreSQL) 13.23"), refused below `OLDEST_MAJOR`.
+pub fn server_version(bin: &Path) -> Result<(u32, String), PgTempError> {
+    let shown = bin.display().to_string();
+    let unknown = |detail: String| PgTempError::UnknownVersion {
+        bin: shown.clone(),
+        detail,
+    };
+    let out = Command::new(bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .map_err(|e| unknown(e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(unknown(format!(
+            "{}: {}{}",
+            out.status,
+            text,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let major = parse_major(&text).ok_or_else(|| unknown(format!("no version in {text:?}")))?;
+    if major < OLDEST_MAJOR {
+        return Err(PgTempError::TooOld {
+            bin: shown,
+            version: text,
+        });
+    }
+    Ok((major, text))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PgTempError {
     #[error(
@@ -25,6 +119,15 @@ pub enum PgTempError {
          `apt-get install postgresql` (Debian/Ubuntu) or point PG_BIN at their directory"
     )]
     BinariesMissing,
+    #[error(
+        "the PostgreSQL server in {bin} is {version:?}; the disposable clusters need major \
+         {OLDEST_MAJOR} or later (point PG_BIN at a newer server's bin directory)"
+    )]
+    TooOld { bin: String, version: String },
+    #[error(
+        "cannot tell the PostgreSQL server's version from `{bin}/postgres --version`: {detail}"
+    )]
+    UnknownVersion { bin: String, detail: String },
     #[error("running as root, but there is no `postgres` user to run the server as (initdb refuses root); create one with `useradd -r postgres` or run as a non-root user")]
     NoPostgresUser,
     #[error("{step} failed: {detail}")]
@@ -157,6 +260,8 @@ struct Tls {
 pub struct Cluster {
     root: PathBuf,
     bin: PathBuf,
+    options: ServerOptions,
+    version: String,
     run_as_postgres: bool,
     kept: bool,
 }
@@ -218,6 +323,8 @@ impl Cluster {
         let standby = Cluster {
             root,
             bin: self.bin.clone(),
+            options: self.options.clone(),
+            version: self.version.clone(),
             run_as_postgres: self.run_as_postgres,
             kept: false,
         };
@@ -271,6 +378,8 @@ impl Cluster {
 
     fn start_with(tls: Option<Tls>) -> Result<Cluster, PgTempError> {
         let bin = find_bindir().ok_or(PgTempError::BinariesMissing)?;
+        let (major, version) = server_version(&bin)?;
+        let options = ServerOptions { major };
         let run_as_postgres = fs::metadata("/proc/self")?.uid() == 0;
         let root = scratch_dir(&bin, run_as_postgres)?;
         if let Ok(mut live) = LIVE.lock() {
@@ -284,6 +393,8 @@ impl Cluster {
         let mut cluster = Cluster {
             root,
             bin,
+            options,
+            version,
             run_as_postgres,
             kept: false,
         };
@@ -303,17 +414,10 @@ impl Cluster {
         let data = self.data_dir();
         self.run(
             "initdb",
-            self.server_cmd("initdb").arg("-D").arg(&data).args([
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "-N",
-                "--no-instructions",
-            ]),
+            self.server_cmd("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(self.options.initdb_args()),
         )?;
         let conf = format!(
             "\n# dot-authorize-build-step disposable cluster\n\
@@ -460,12 +564,19 @@ impl Cluster {
     /// A new database, a file copy of `template` (≈10 ms on tmpfs).
     pub fn clone_database(&self, template: &str, name: &str) -> Result<(), PgTempError> {
         let mut admin = self.connect(SUPERUSER, "postgres")?;
-        admin.batch_execute(&format!(
-            "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
-            ident(name),
-            ident(template)
-        ))?;
+        admin.batch_execute(&self.options.clone_sql(name, template))?;
         Ok(())
+    }
+
+    /// The server's major version (13 to 18).
+    pub fn major(&self) -> u32 {
+        self.options.major
+    }
+
+    /// Which server runs it: `postgres --version`'s line and the bin
+    /// directory ("postgres (PostgreSQL) 13.23 in /…/13/bin").
+    pub fn server(&self) -> String {
+        format!("{} in {}", self.version, self.bin.display())
     }
 
     fn server_cmd(&self, program: &str) -> Command {
@@ -697,6 +808,26 @@ pub fn find_bindir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from) {
         return has_server(&dir).then_some(dir);
     }
+    installed_bindirs().into_iter().find(|d| has_server(d))
+}
+
+/// A psql for the tests that compare with it: the one beside the server
+/// (`find_bindir`), else the first in `pg_config --bindir`, the newest
+/// /usr/lib/postgresql/*/bin, `$PATH`. A server from a package that ships
+/// no psql (the npm builds of other majors) is checked with the Debian
+/// one: psql talks to servers older and newer than itself.
+pub fn find_psql() -> Option<PathBuf> {
+    find_bindir()
+        .into_iter()
+        .chain(installed_bindirs())
+        .map(|d| d.join("psql"))
+        .find(|p| p.is_file())
+}
+
+/// The bin directories of installed PostgreSQL, in the order they are
+/// tried: `pg_config --bindir`, /usr/lib/postgresql/*/bin newest first,
+/// then each directory of `$PATH`.
+fn installed_bindirs() -> Vec<PathBuf> {
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
@@ -717,7 +848,7 @@ pub fn find_bindir() -> Option<PathBuf> {
         .into_iter()
         .chain(debian.into_iter().rev().map(|(_, p)| p))
         .chain(on_path)
-        .find(|d| has_server(d))
+        .collect()
 }
 
 fn postgres_ids() -> Option<(u32, u32)> {
@@ -838,5 +969,102 @@ impl Drop for Pgbouncer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_major_is_read_from_every_shape_of_version_line() {
+        for (line, major) in [
+            ("postgres (PostgreSQL) 13.23", Some(13)),
+            ("postgres (PostgreSQL) 14.23\n", Some(14)),
+            (
+                "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
+                Some(15),
+            ),
+            ("postgres (PostgreSQL) 18beta1", Some(18)),
+            ("postgres (PostgreSQL) 9.6.24", Some(9)),
+            ("postgres (PostgreSQL)", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_major(line), major, "{line:?}");
+        }
+    }
+
+    /// A bin directory whose `postgres --version` prints `line`.
+    fn fake_server(line: &str) -> PathBuf {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dot-abs-fake-pg-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        let postgres = dir.join("postgres");
+        fs::write(&postgres, format!("#!/bin/sh\necho '{line}'\n")).unwrap();
+        fs::set_permissions(&postgres, fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_server_older_than_13_is_refused_by_name_and_13_is_taken() {
+        let old = fake_server("postgres (PostgreSQL) 12.22");
+        let err = server_version(&old).unwrap_err();
+        assert!(matches!(err, PgTempError::TooOld { .. }), "{err}");
+        assert!(err.to_string().contains("12.22") && err.to_string().contains("13 or later"));
+        let ok = fake_server("postgres (PostgreSQL) 13.23");
+        assert_eq!(
+            server_version(&ok).unwrap(),
+            (13, "postgres (PostgreSQL) 13.23".to_owned())
+        );
+        let odd = fake_server("no version here");
+        assert!(matches!(
+            server_version(&odd),
+            Err(PgTempError::UnknownVersion { .. })
+        ));
+        for d in [old, ok, odd] {
+            fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn initdb_is_given_no_instructions_only_from_14_on() {
+        let base = [
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+        ];
+        assert_eq!(ServerOptions { major: 13 }.initdb_args(), base.to_vec());
+        for major in 14..=18 {
+            let mut want = base.to_vec();
+            want.push("--no-instructions");
+            assert_eq!(ServerOptions { major }.initdb_args(), want, "{major}");
+        }
+    }
+
+    #[test]
+    fn the_clone_names_a_strategy_only_from_15_on() {
+        for major in [13, 14] {
+            assert_eq!(
+                ServerOptions { major }.clone_sql("t_1", "tpl"),
+                r#"CREATE DATABASE "t_1" TEMPLATE "tpl""#,
+                "{major}"
+            );
+        }
+        for major in 15..=18 {
+            assert_eq!(
+                ServerOptions { major }.clone_sql("t_1", "tpl"),
+                r#"CREATE DATABASE "t_1" TEMPLATE "tpl" STRATEGY FILE_COPY"#,
+                "{major}"
+            );
+        }
     }
 }

@@ -1869,7 +1869,10 @@ fn harness(json: bool, keep: bool) -> Output {
             })
         })
         .collect();
-    v = v.detail("passed", passed).detail("failed", failed);
+    v = v
+        .detail("passed", passed)
+        .detail("failed", failed)
+        .detail("server", report.server.clone());
     if let Some(kept) = &report.kept {
         v = v
             .detail("kept_socket_dir", kept.socket_dir.clone())

@@ -16,7 +16,8 @@
 --   beyond what a trigger binds, and its unsigned votes are not counted).
 -- - quorum_passed() counts distinct readable identities other than the
 --   proposer's, with its search_path pinned.
--- - No CREATE on schema public for PUBLIC (PostgreSQL 13 and 14 grant it):
+-- - No CREATE on schema public for PUBLIC (PostgreSQL 13 and 14 grant it,
+--   and there only a superuser can revoke it: staged/README.md, STEP 0a′):
 --   a function or aggregate there could shadow one the quorum is judged by.
 --   The handler refuses to run (ERROR_SCHEMA_CONTRACT) while PUBLIC has it.
 --
@@ -186,7 +187,10 @@ BEGIN
         RAISE EXCEPTION 'approvals-bound: quorum_passed() has no pinned search_path; rolled back';
     END IF;
     IF has_schema_privilege('public', 'public', 'CREATE') THEN
-        RAISE EXCEPTION 'approvals-bound: PUBLIC may still create in schema public; rolled back';
+        RAISE EXCEPTION 'approvals-bound: PUBLIC may still create in schema public; rolled back'
+            USING HINT = format('only the schema''s owner %s (or a superuser) can revoke it: '
+                                'REVOKE CREATE ON SCHEMA public FROM PUBLIC (staged/README.md, STEP 0a′)',
+                                (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'));
     END IF;
     RAISE NOTICE 'approvals-bound: votes and proposals bound to their login, one vote per identity, quorum_passed() pinned';
 END

@@ -35,6 +35,14 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
     );
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
+    // It names the server it ran on: the one PG_BIN (or the search) finds.
+    let bin = dot_authorize_build_step::pgtemp::find_bindir().unwrap();
+    let (_, version) = dot_authorize_build_step::pgtemp::server_version(&bin).unwrap();
+    assert_eq!(
+        json["server"],
+        format!("{version} in {}", bin.display()),
+        "{json}"
+    );
     for name in [
         "staged/bind-then-unbind",
         "race/execute-x64",

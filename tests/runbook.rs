@@ -20,8 +20,8 @@ const APPROVERS: &str = "alice bob carol";
 
 /// The world the runbook starts from: the live tables as they are before
 /// STEP 0 (no gba_ constraints, no index, no status default, votes not
-/// bound to their login, CREATE on public for PUBLIC as PostgreSQL 13 and
-/// 14 have it), owned by an
+/// bound to their login, schema public as PostgreSQL 13 and 14 have it:
+/// owned by the bootstrap superuser, PUBLIC may create in it), owned by an
 /// owner that may create roles (not a superuser) and owns the database;
 /// the approvers have their own logins; none of the handler's roles exist.
 const WORLD_SQL: &str = "
@@ -37,6 +37,7 @@ const WORLD_SQL: &str = "
     ALTER TABLE apr_approvals OWNER TO gov_owner;
     ALTER TABLE governance_build_authorization OWNER TO gov_owner;
     ALTER FUNCTION quorum_passed(text) OWNER TO gov_owner;
+    ALTER SCHEMA public OWNER TO postgres;
     GRANT CREATE ON SCHEMA public TO PUBLIC;
     CREATE ROLE alice LOGIN;
     CREATE ROLE bob LOGIN;
@@ -221,7 +222,8 @@ fn the_owners_runbook_runs_as_written_forward_and_back() {
     let script_path = work.0.join("runbook.sh");
     std::fs::write(&script_path, &script).unwrap();
 
-    let pg_bin = pgtemp::find_bindir().expect("PostgreSQL's bin directory (for psql)");
+    let psql = pgtemp::find_psql().expect("a psql (apt-get install postgresql-client)");
+    let pg_bin = psql.parent().unwrap();
     let bin_dir = Path::new(BIN).parent().unwrap();
     let path = format!(
         "{}:{}:{}",

@@ -151,10 +151,10 @@ fn verify_full_passes_when_the_certificate_names_the_host() {
 /// psql: for each setting both connect, or both refuse.
 #[test]
 fn each_connection_setting_behaves_as_psql_does() {
-    let psql = dot_authorize_build_step::pgtemp::find_bindir()
-        .map(|d| d.join("psql"))
-        .filter(|p| p.is_file())
-        .expect("psql in the server's bin directory");
+    // The one beside the server, else the Debian one (a server from the
+    // npm packages ships no psql).
+    let psql = dot_authorize_build_step::pgtemp::find_psql()
+        .expect("a psql: beside the server, from pg_config, /usr/lib/postgresql/*/bin or $PATH");
     let addr = loopback_address();
     let (pki, cert, key) = pki(&addr.to_string());
     let cluster = fixtures::governance_cluster_with_tls(&cert, &key, addr).unwrap();

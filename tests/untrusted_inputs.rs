@@ -300,22 +300,19 @@ fn finding_9_a_pgpass_password_goes_only_to_the_host_it_names() {
     );
     assert_eq!(run.verdict(), "ERROR", "{run}");
     // psql, given the same, sends B no password either.
-    if let Some(bin) = dot_authorize_build_step::pgtemp::find_bindir() {
-        let psql = bin.join("psql");
-        if psql.exists() {
-            let out = std::process::Command::new(psql)
-                .args(["-w", "-X", "-c", "SELECT 1"])
-                .env_clear()
-                .env("PGHOST", &hosts)
-                .env("PGPORT", "5432")
-                .env("PGUSER", role)
-                .env("PGDATABASE", &db.name)
-                .env("PGPASSFILE", &only_a)
-                .output()
-                .unwrap();
-            assert!(!out.status.success(), "psql logged in: the setup is wrong");
-        }
-    }
+    let psql = dot_authorize_build_step::pgtemp::find_psql()
+        .expect("a psql (apt-get install postgresql-client)");
+    let out = std::process::Command::new(psql)
+        .args(["-w", "-X", "-c", "SELECT 1"])
+        .env_clear()
+        .env("PGHOST", &hosts)
+        .env("PGPORT", "5432")
+        .env("PGUSER", role)
+        .env("PGDATABASE", &db.name)
+        .env("PGPASSFILE", &only_a)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "psql logged in: the setup is wrong");
     // A line for B is B's: it logs in (and finds no such APR).
     let for_b = scratch.file(
         "pgpass-b",
