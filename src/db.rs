@@ -856,7 +856,8 @@ pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
 /// raised back to `on` for this transaction, so that an OK (a new write,
 /// or state found: `Tx::end_found`) is never given for a commit no standby
 /// confirmed. Answers `on` when it raised it, else NULL.
-const LIFT_SYNCHRONOUS_COMMIT: &str = "SELECT CASE WHEN current_setting('synchronous_standby_names') <> '' \
+const LIFT_SYNCHRONOUS_COMMIT: &str =
+    "SELECT CASE WHEN current_setting('synchronous_standby_names') <> '' \
      AND current_setting('synchronous_commit') IN ('off', 'local') \
      AND (SELECT s.source FROM pg_catalog.pg_settings s WHERE s.name = 'synchronous_commit') \
          IN ('client', 'session') \
