@@ -509,11 +509,12 @@ impl<'c> Tx<'c> {
              SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
              (current_setting('synchronous_standby_names') <> '' \
               AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text, \
-             pg_catalog.pg_is_in_recovery()::text; {}{first}",
+             pg_catalog.pg_is_in_recovery()::text; {}{}{first}",
             if read_only { " READ ONLY" } else { "" },
             conn.timeouts.set_local(),
             conn.schema.search_path(),
             literal(schema),
+            if read_only { "" } else { LIFT_SYNCHRONOUS_COMMIT },
             if replicated {
                 "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' \
                  THEN set_config('synchronous_commit', 'local', true) END; "
@@ -522,6 +523,17 @@ impl<'c> Tx<'c> {
             },
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
+        // The second row of a writer: whether LIFT_SYNCHRONOUS_COMMIT
+        // raised the session's setting (then commits wait for standbys).
+        let lifted = !read_only
+            && replies
+                .iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => Some(r),
+                    _ => None,
+                })
+                .nth(1)
+                .is_some_and(|r| r.try_get(0).ok().flatten() == Some("on"));
         // Unreadable answers read as the cautious ones: PUBLIC may
         // create, commits wait for standbys.
         let (superuser, public_creates, waits, in_recovery) = replies
@@ -563,7 +575,7 @@ impl<'c> Tx<'c> {
             superuser,
             quorum_fn: format!("\"{schema}\".quorum_passed"),
             read_only,
-            commits_wait_for_standbys: waits,
+            commits_wait_for_standbys: waits || lifted,
             replicated,
             commit_limit: conn.timeouts.statement,
             tls: conn.tls.clone(),
@@ -836,6 +848,20 @@ pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
         pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
+
+/// A writer's second statement: where commits wait for synchronous
+/// standbys, a session that lowered synchronous_commit to `off` or `local`
+/// (PGOPTIONS, a pooled session's leftover SET: not the server's commit
+/// policy, which a role's, a database's or the file's setting is) has it
+/// raised back to `on` for this transaction, so that an OK (a new write,
+/// or state found: `Tx::end_found`) is never given for a commit no standby
+/// confirmed. Answers `on` when it raised it, else NULL.
+const LIFT_SYNCHRONOUS_COMMIT: &str =
+    "SELECT CASE WHEN current_setting('synchronous_standby_names') <> '' \
+     AND current_setting('synchronous_commit') IN ('off', 'local') \
+     AND (SELECT s.source FROM pg_catalog.pg_settings s WHERE s.name = 'synchronous_commit') \
+         IN ('client', 'session') \
+     THEN set_config('synchronous_commit', 'on', true) END; ";
 
 /// `Tx::end_found`'s write-ahead-logged row lock.
 const LOCK_FOUND_GRANT: &str =

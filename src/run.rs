@@ -2008,12 +2008,18 @@ fn with_db_settled(
     }
 }
 
-/// What settling a lost commit tries again: the commit still unknown, no
-/// server (or none that takes writes yet: a standby being promoted answers
-/// "read-only transaction"), a connect timeout. Anything else is an answer.
+/// What settling a lost commit tries again: the commit still unknown
+/// because the connection was lost again, no server (or none that takes
+/// writes yet: a standby being promoted answers "read-only transaction"),
+/// a connect timeout. Anything else is an answer; so is a server that
+/// answered that its standbys did not confirm within the statement timeout
+/// (a COMMIT cancelled or warned, `--durability replicated` short): trying
+/// again would wait that long once more, past the settling bound (a third
+/// 300 s wait after two cancels, tests/sync_replication.rs).
 fn settling_may_retry(kind: Fault, why: &str) -> bool {
     match kind {
-        Fault::CommitUnknown | Fault::DbUnreachable | Fault::Timeout => true,
+        Fault::CommitUnknown => why.starts_with("the connection was lost"),
+        Fault::DbUnreachable | Fault::Timeout => true,
         Fault::Database => why.contains("read-only transaction"),
         _ => false,
     }

@@ -257,3 +257,58 @@ fn without_synchronous_standbys_a_rerun_writes_nothing() {
     // Only the probe's own transaction id was assigned in between.
     assert_eq!(xid(&db), before + 1);
 }
+
+/// Review: the environment (PGOPTIONS, a pooled session's leftover SET)
+/// lowering synchronous_commit is not the server's commit policy. Before,
+/// `PGOPTIONS=-c synchronous_commit=local` made the re-run of a commit no
+/// standby confirmed answer ALREADY_MINTED (OK, exit 0) while the grant
+/// was on no standby, and a revoke REVOKED without waiting for one.
+#[test]
+fn a_session_lowering_synchronous_commit_gets_no_ok_the_standbys_did_not_confirm() {
+    let pg = Pg::own();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-SYNC-5", &valid_payload());
+    set_sync_standbys(&db, "ghost");
+    let lowered = |args: &[&str], value: &str| {
+        let mut c = command(&db, args);
+        c.env("PGOPTIONS", format!("-c synchronous_commit={value}"));
+        run_bounded(&mut c, Duration::from_secs(60))
+    };
+    let execute = |apr: &'static str| {
+        [
+            "execute",
+            "--apr",
+            apr,
+            "--statement-timeout",
+            "2s",
+            "--json",
+        ]
+    };
+    bounded(&db, &execute("APR-SYNC-5")).expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
+    assert_eq!(db.grant_count(), 1);
+    for value in ["local", "off"] {
+        lowered(&execute("APR-SYNC-5"), value).expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
+    }
+    // A new write under the lowered setting waits for the standby too.
+    let revoke = [
+        "revoke",
+        "--apr",
+        "APR-SYNC-5",
+        "--reason",
+        "rollback",
+        "--by",
+        "owner",
+        "--statement-timeout",
+        "2s",
+        "--json",
+    ];
+    lowered(&revoke, "local").expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
+    assert_eq!(
+        db.grant_status("GBA-C1-APR-SYNC-5").as_deref(),
+        Some("revoked")
+    );
+    set_sync_standbys(&db, "");
+    lowered(&execute("APR-SYNC-5"), "local").expect(0, "OK", "ALREADY_MINTED");
+    lowered(&revoke, "off").expect(0, "OK", "ALREADY_REVOKED");
+}
