@@ -23,8 +23,13 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.count(*)::integer
-      FROM pg_catalog.pg_stat_replication
-     WHERE flush_lsn IS NOT NULL AND flush_lsn >= target
+      FROM pg_catalog.pg_stat_replication r
+      JOIN pg_catalog.pg_stat_activity a ON a.pid = r.pid
+     WHERE r.flush_lsn IS NOT NULL AND r.flush_lsn >= target
+       -- physical replication only: a logical walsender (a subscriber,
+       -- pg_recvlogical) is connected to a database and can never be
+       -- promoted, so it never counts as a standby.
+       AND a.datid IS NULL
 $$;
 
 REVOKE ALL ON FUNCTION dot_standbys_flushed(pg_lsn) FROM PUBLIC;

@@ -268,3 +268,82 @@ fn a_durability_that_is_not_one_is_a_usage_error() {
     );
     assert_eq!(db.snapshot(), before);
 }
+
+#[test]
+fn a_logical_walsender_is_no_standby() {
+    // A logical subscriber (pg_recvlogical here) has flushed the WAL too,
+    // but can never be promoted: --durability replicated does not count it.
+    let pg = Pg::own();
+    let db = pg.db();
+    db.bind();
+    db.approved_apr("APR-REP-5", &valid_payload());
+    db.sql("ALTER SYSTEM SET wal_level = logical");
+    // The disposable clusters commit asynchronously: flush before the stop.
+    db.sql("CHECKPOINT");
+    pg.cluster.stop_immediately().expect("stop");
+    pg.cluster
+        .restart()
+        .expect("restart with wal_level logical");
+    db.sql("SELECT pg_create_logical_replication_slot('dot_abs_test', 'test_decoding')");
+    let bin = dot_authorize_build_step::pgtemp::find_psql()
+        .expect("psql")
+        .parent()
+        .unwrap()
+        .join("pg_recvlogical");
+    let mut receiver = std::process::Command::new(bin)
+        .arg("-h")
+        .arg(pg.cluster.socket_dir())
+        .args([
+            "-p",
+            "5432",
+            "-U",
+            SUPERUSER,
+            "-d",
+            &db.name,
+            "--slot",
+            "dot_abs_test",
+            "--start",
+            "--status-interval",
+            "1",
+            "--fsync-interval",
+            "1",
+            "-f",
+            "/dev/null",
+        ])
+        .spawn()
+        .expect("start pg_recvlogical");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = db
+            .superuser()
+            .query_one("SELECT count(*) FROM pg_stat_replication", &[])
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pg_recvlogical never streamed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = db.run(&[
+        "execute",
+        "--apr",
+        "APR-REP-5",
+        "--durability",
+        "replicated",
+        "--statement-timeout",
+        "5s",
+        "--json",
+    ]);
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    run.expect(5, "ERROR", "ERROR_COMMIT_UNKNOWN");
+    assert!(
+        run.stdout().contains("0 of the 1 standbys"),
+        "{}",
+        run.stdout()
+    );
+}
