@@ -323,7 +323,7 @@ impl Cluster {
         let standby = Cluster {
             root,
             bin: self.bin.clone(),
-            options: self.options.clone(),
+            options: self.options,
             version: self.version.clone(),
             run_as_postgres: self.run_as_postgres,
             kept: false,
