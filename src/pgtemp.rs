@@ -357,17 +357,7 @@ impl Cluster {
             .append(true)
             .open(data.join("postgresql.conf"))?;
         std::io::Write::write_all(&mut f, conf.as_bytes())?;
-        standby.run(
-            "pg_ctl start (standby)",
-            standby
-                .server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(standby.log_file())
-                .args(["-W", "start"]),
-        )?;
-        standby.wait_ready()?;
+        standby.restart()?;
         Ok(standby)
     }
 
@@ -435,16 +425,7 @@ impl Cluster {
         if let Some(tls) = tls {
             self.write_tls(&data, tls)?;
         }
-        self.run(
-            "pg_ctl start",
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(self.log_file())
-                .args(["-W", "start"]),
-        )?;
-        self.wait_ready()
+        self.restart()
     }
 
     fn wait_ready(&self) -> Result<(), PgTempError> {
@@ -598,56 +579,40 @@ impl Cluster {
         }
     }
 
-    /// Stops the server at once, as a crash would (`pg_ctl stop -m
-    /// immediate`): no checkpoint, every open transaction lost.
-    pub fn stop_immediately(&self) -> Result<(), PgTempError> {
+    /// `pg_ctl -D <data> ARGS`, as the server's user.
+    fn pg_ctl(&self, step: &str, args: &[&str]) -> Result<(), PgTempError> {
         self.run(
-            "pg_ctl stop",
+            step,
             self.server_cmd("pg_ctl")
                 .arg("-D")
                 .arg(self.data_dir())
-                .args(["-m", "immediate", "-w", "stop"]),
+                .args(args),
         )
         .map(|_| ())
     }
 
-    /// Starts the server again after `stop_immediately` (crash recovery
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m
+    /// immediate`): no checkpoint, every open transaction lost.
+    pub fn stop_immediately(&self) -> Result<(), PgTempError> {
+        self.pg_ctl("pg_ctl stop", &["-m", "immediate", "-w", "stop"])
+    }
+
+    /// Starts the server (again after `stop_immediately`: crash recovery
     /// runs) and waits until it accepts connections.
     pub fn restart(&self) -> Result<(), PgTempError> {
-        self.run(
-            "pg_ctl start",
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.data_dir())
-                .arg("-l")
-                .arg(self.log_file())
-                .args(["-W", "start"]),
-        )?;
+        let log = self.log_file().display().to_string();
+        self.pg_ctl("pg_ctl start", &["-l", &log, "-W", "start"])?;
         self.wait_ready()
     }
 
     /// Promotes a standby to primary and waits until it is one.
     pub fn promote(&self) -> Result<(), PgTempError> {
-        self.run(
-            "pg_ctl promote",
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.data_dir())
-                .args(["-w", "-t", "60", "promote"]),
-        )
-        .map(|_| ())
+        self.pg_ctl("pg_ctl promote", &["-w", "-t", "60", "promote"])
     }
 
     /// Stops the server cleanly (a standby's WAL receiver stops with it).
     pub fn stop(&self) -> Result<(), PgTempError> {
-        self.run(
-            "pg_ctl stop",
-            self.server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(self.data_dir())
-                .args(["-m", "fast", "-w", "stop"]),
-        )
-        .map(|_| ())
+        self.pg_ctl("pg_ctl stop", &["-m", "fast", "-w", "stop"])
     }
 
     fn run(&self, step: &str, cmd: &mut Command) -> Result<Output, PgTempError> {
