@@ -13,9 +13,9 @@
 //! Run with `scripts/bench [N] [--scale M]` (N runs per command, default
 //! 30; M default 1 000 000 when `--scale` has no number).
 
-use dot_authorize_build_step::cases;
-use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
-use dot_authorize_build_step::pgtemp::{self, Pgbouncer, PGBOUNCER_PORT, SUPERUSER};
+use dot_authorize_build_step::disposable::cases;
+use dot_authorize_build_step::disposable::fixtures::{self, TEMPLATE_DB};
+use dot_authorize_build_step::disposable::pgtemp::{self, Pgbouncer, PGBOUNCER_PORT, SUPERUSER};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

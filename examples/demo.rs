@@ -2,13 +2,13 @@
 //! Run it with `scripts/demo`. Every step states the verdict it expects;
 //! the demo stops with exit 1 at the first surprise.
 
-use dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV;
-use dot_authorize_build_step::evidence::ENV as EVIDENCE_ENV;
-use dot_authorize_build_step::fixtures::{
+use dot_authorize_build_step::disposable::fixtures::{
     self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE, TEMPLATE_DB,
 };
-use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
-use dot_authorize_build_step::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
+use dot_authorize_build_step::disposable::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::integrity::approval::ALLOWED_SIGNERS_ENV;
+use dot_authorize_build_step::integrity::evidence::ENV as EVIDENCE_ENV;
+use dot_authorize_build_step::integrity::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,8 @@
 
 use clap::Parser;
 use dot_authorize_build_step::cli::Cli;
-use dot_authorize_build_step::run::{self, Output};
-use dot_authorize_build_step::verdict::Kind;
+use dot_authorize_build_step::commands::run::{self, Output};
+use dot_authorize_build_step::commands::verdict::Kind;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -93,11 +93,11 @@ fn usage(json: bool, message: &str) -> ExitCode {
     let _ = write!(
         std::io::stderr(),
         "{}",
-        dot_authorize_build_step::verdict::escape_lines(message)
+        dot_authorize_build_step::commands::verdict::escape_lines(message)
     );
     if json {
         let obj = serde_json::json!({
-            "schema_version": dot_authorize_build_step::verdict::SCHEMA_VERSION,
+            "schema_version": dot_authorize_build_step::commands::verdict::SCHEMA_VERSION,
             "verdict": "USAGE",
             "code": "USAGE",
             "message": message.trim(),

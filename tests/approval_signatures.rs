@@ -3,7 +3,7 @@
 //! (key file or ssh-agent), `ssh-keygen -Y verify` accepts; and for a table
 //! of allowed_signers lines both decide alike. Needs openssh-client.
 
-use dot_authorize_build_step::approval::{self, NotCounted};
+use dot_authorize_build_step::integrity::approval::{self, NotCounted};
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@
 //! options, no such command).
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::HANDLER_ROLE;
-use dot_authorize_build_step::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
+use dot_authorize_build_step::disposable::fixtures::HANDLER_ROLE;
+use dot_authorize_build_step::integrity::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,8 @@ fn revoke(db: &Db<'_>, selector: &[&str], extra: &[&str]) -> Run {
 /// `consume` of a grant minted from `payload_for(plan)`.
 fn consume(db: &Db<'_>, auth: &str, plan: &str) -> Run {
     let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-    let mut argv = dot_authorize_build_step::cases::consume_argv(auth, plan, &vocabulary);
+    let mut argv =
+        dot_authorize_build_step::disposable::cases::consume_argv(auth, plan, &vocabulary);
     argv.extend(["--by".into(), "c1-build".into(), "--json".into()]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     db.run(&argv)
@@ -247,7 +248,10 @@ fn a_grant_minted_between_the_dry_run_and_the_run_makes_the_run_refuse_with_noth
 }
 
 /// A trusted-keys directory holding the public halves of `keys`.
-fn trust_dir(name: &str, keys: &[&dot_authorize_build_step::fixtures::KeyFiles]) -> PathBuf {
+fn trust_dir(
+    name: &str,
+    keys: &[&dot_authorize_build_step::disposable::fixtures::KeyFiles],
+) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("dot-abs-bulk-trust-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -261,7 +265,10 @@ fn trust_dir(name: &str, keys: &[&dot_authorize_build_step::fixtures::KeyFiles])
 }
 
 fn run_with(db: &Db<'_>, signing: &Path, trusted: &Path, args: &[&str]) -> Run {
-    let mut cmd = db.command_as(dot_authorize_build_step::fixtures::role_for(args), args);
+    let mut cmd = db.command_as(
+        dot_authorize_build_step::disposable::fixtures::role_for(args),
+        args,
+    );
     cmd.env(SIGNING_KEY_ENV, signing)
         .env(TRUSTED_KEYS_ENV, trusted);
     Run {
@@ -335,7 +342,8 @@ fn revoke_key_id_retires_every_grant_of_a_leaked_key_and_leaves_other_keys_grant
     // The kept key's grant is still spendable; the leaked key's are not.
     let spend = |auth: &str, plan: &str| {
         let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-        let mut a = dot_authorize_build_step::cases::consume_argv(auth, plan, &vocabulary);
+        let mut a =
+            dot_authorize_build_step::disposable::cases::consume_argv(auth, plan, &vocabulary);
         a.extend(["--by".into(), "c1-build".into(), "--json".into()]);
         a
     };
@@ -499,8 +507,11 @@ fn keys_lists_each_trusted_key_with_what_it_signed_and_the_untrusted_ids_and_wri
         with(key, &["execute", "--apr", apr, "--json"]).expect(0, "OK", "MINTED");
     }
     let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-    let mut spend =
-        dot_authorize_build_step::cases::consume_argv("GBA-C1-APR-Q2", "PLAN-Q2", &vocabulary);
+    let mut spend = dot_authorize_build_step::disposable::cases::consume_argv(
+        "GBA-C1-APR-Q2",
+        "PLAN-Q2",
+        &vocabulary,
+    );
     spend.extend(["--by".into(), "c1-build".into(), "--json".into()]);
     let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
     with(&kept, &spend).expect(0, "OK", "CONSUMED");
@@ -633,7 +644,10 @@ mod with_failpoints {
         ));
         let _ = std::fs::remove_file(&release);
         let mut child = db
-            .command_as(dot_authorize_build_step::fixtures::role_for(args), args)
+            .command_as(
+                dot_authorize_build_step::disposable::fixtures::role_for(args),
+                args,
+            )
             .env(
                 "DOT_ABS_FAILPOINT",
                 format!("before-commit:wait:{}", release.display()),
@@ -684,7 +698,10 @@ mod with_failpoints {
     /// Starts `args`; returns once it has finished or waits on a lock.
     fn start_waiting(db: &Db<'_>, args: &[&str]) -> Child {
         let mut child = db
-            .command_as(dot_authorize_build_step::fixtures::role_for(args), args)
+            .command_as(
+                dot_authorize_build_step::disposable::fixtures::role_for(args),
+                args,
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use dot_authorize_build_step::signing::TRUSTED_KEYS_ENV;
+use dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -110,7 +110,7 @@ fn rehash_from(
     scratch: &Scratch,
     lines: &[String],
     at: usize,
-    signer: Option<&dot_authorize_build_step::signing::SigningKey>,
+    signer: Option<&dot_authorize_build_step::integrity::signing::SigningKey>,
     edit: impl Fn(usize, &mut Value),
 ) -> Vec<String> {
     let mut out: Vec<String> = lines[..at].to_vec();
@@ -202,7 +202,8 @@ fn finding_3_a_rehashed_log_is_refused() {
     // Re-signed, but by a key the verifier does not trust.
     let stranger = TempKeys::new();
     let key =
-        dot_authorize_build_step::signing::load_signing_key(&stranger.files.signing_key).unwrap();
+        dot_authorize_build_step::integrity::signing::load_signing_key(&stranger.files.signing_key)
+            .unwrap();
     write_lines(
         &forged,
         &rehash_from(&scratch, &lines, 1, Some(&key), to_refusal),

@@ -60,7 +60,7 @@ fn concurrent_executes_of_two_aprs_for_one_plan_leave_one_active_grant() {
             .map(|i| {
                 let apr = if i % 2 == 0 { &a } else { &b };
                 db.command_as(
-                    dot_authorize_build_step::fixtures::HANDLER_ROLE,
+                    dot_authorize_build_step::disposable::fixtures::HANDLER_ROLE,
                     &["execute", "--apr", apr, "--json"],
                 )
                 .stdout(std::process::Stdio::piped())

@@ -11,9 +11,9 @@
 mod common;
 
 use common::*;
-use dot_authorize_build_step::cases;
-use dot_authorize_build_step::fixtures::role_for;
-use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::disposable::cases;
+use dot_authorize_build_step::disposable::fixtures::role_for;
+use dot_authorize_build_step::disposable::pgtemp::{Cluster, SUPERUSER};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

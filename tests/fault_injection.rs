@@ -21,7 +21,7 @@ fn fault_injection_needs_the_failpoints_feature() {
 #[cfg(feature = "failpoints")]
 mod with_failpoints {
     use super::common::*;
-    use dot_authorize_build_step::fixtures::role_for;
+    use dot_authorize_build_step::disposable::fixtures::role_for;
     use std::io::BufRead;
     use std::process::{Child, Stdio};
 

@@ -280,19 +280,19 @@ fn a_manual_insert_and_update_from_psql_are_refused() {
 }
 
 fn key_env(
-    keys: &dot_authorize_build_step::fixtures::KeyFiles,
+    keys: &dot_authorize_build_step::disposable::fixtures::KeyFiles,
 ) -> Vec<(&'static str, std::path::PathBuf)> {
     vec![
         (
-            dot_authorize_build_step::signing::SIGNING_KEY_ENV,
+            dot_authorize_build_step::integrity::signing::SIGNING_KEY_ENV,
             keys.signing_key.clone(),
         ),
         (
-            dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
+            dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV,
             keys.trusted_dir.clone(),
         ),
         (
-            dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV,
+            dot_authorize_build_step::integrity::approval::ALLOWED_SIGNERS_ENV,
             keys.allowed_signers.clone(),
         ),
     ]

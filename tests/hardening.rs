@@ -5,7 +5,9 @@
 //! reads, argv and stdout faults, timeouts, hidden characters, `--by ""`.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{CONSUMER_ROLE, HANDLER_ROLE, HARDEN_SQL, PROPOSER_ROLE};
+use dot_authorize_build_step::disposable::fixtures::{
+    CONSUMER_ROLE, HANDLER_ROLE, HARDEN_SQL, PROPOSER_ROLE,
+};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
@@ -634,7 +636,7 @@ fn approver_identity_case_whitespace_and_invisible_twins_do_not_make_a_quorum() 
         db.vote(apr, "alice", "approve", Some(&d));
         // A twin of a vote already there is refused by the database itself
         // (one vote per identity); any other is stored and not counted.
-        let twin = dot_authorize_build_step::fixtures::insert_vote(
+        let twin = dot_authorize_build_step::disposable::fixtures::insert_vote(
             &mut db.superuser(),
             apr,
             second,

@@ -24,7 +24,7 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
         .collect();
     assert!(failing.is_empty(), "failing cases:\n{}", failing.join("\n"));
     run.expect(0, "OK", "HARNESS_PASSED");
-    let fixtures: usize = dot_authorize_build_step::cases::suites()
+    let fixtures: usize = dot_authorize_build_step::disposable::cases::suites()
         .iter()
         .map(|(_, s)| s.cases.len())
         .sum();
@@ -36,8 +36,8 @@ fn harness_runs_every_fixture_and_both_races_and_all_pass() {
     assert_eq!(json["passed"], cases.len());
     assert_eq!(json["failed"], 0);
     // It names the server it ran on: the one PG_BIN (or the search) finds.
-    let bin = dot_authorize_build_step::pgtemp::find_bindir().unwrap();
-    let (_, version) = dot_authorize_build_step::pgtemp::server_version(&bin).unwrap();
+    let bin = dot_authorize_build_step::disposable::pgtemp::find_bindir().unwrap();
+    let (_, version) = dot_authorize_build_step::disposable::pgtemp::server_version(&bin).unwrap();
     assert_eq!(
         json["server"],
         format!("{version} in {}", bin.display()),

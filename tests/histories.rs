@@ -237,7 +237,7 @@ fn argv_for(world: &World, op: &Op) -> Option<Vec<String>> {
             let plan = if *right { plan } else { "WRONG-PLAN".into() };
             // The grant's own action set, whatever the live vocabulary is now.
             let vocabulary = vocabulary_at(world.grants.get(&code).map_or(0, |g| g.vocabulary));
-            let mut a = dot_authorize_build_step::cases::consume_argv(
+            let mut a = dot_authorize_build_step::disposable::cases::consume_argv(
                 &format!("GBA-C1-{code}"),
                 &plan,
                 &vocabulary,
@@ -431,11 +431,14 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
                     .iter()
                     .map(|argv| {
                         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-                        db.command_as(dot_authorize_build_step::fixtures::role_for(&refs), &refs)
-                            .stdout(std::process::Stdio::piped())
-                            .stderr(std::process::Stdio::piped())
-                            .spawn()
-                            .unwrap()
+                        db.command_as(
+                            dot_authorize_build_step::disposable::fixtures::role_for(&refs),
+                            &refs,
+                        )
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
                     })
                     .collect();
                 let got: Vec<String> = children
@@ -492,10 +495,15 @@ fn run(pg: &Pg, ops: &[Op]) -> Result<Tally, String> {
                         consumed_at = consumed_at - interval '2 days', revoked_at = revoked_at - interval '2 days' \
                       WHERE request_ref = '{code}'; SET session_replication_role = origin;"
                 ));
-                let key =
-                    dot_authorize_build_step::signing::load_signing_key(&pg.keys().signing_key)
-                        .unwrap();
-                dot_authorize_build_step::cases::resign_grants(&mut db.superuser(), &key).unwrap();
+                let key = dot_authorize_build_step::integrity::signing::load_signing_key(
+                    &pg.keys().signing_key,
+                )
+                .unwrap();
+                dot_authorize_build_step::disposable::cases::resign_grants(
+                    &mut db.superuser(),
+                    &key,
+                )
+                .unwrap();
                 g.expired = true;
             }
         }

@@ -19,7 +19,7 @@ fn interleavings_need_the_failpoints_feature() {
 #[cfg(feature = "failpoints")]
 mod with_failpoints {
     use super::common::*;
-    use dot_authorize_build_step::fixtures::role_for;
+    use dot_authorize_build_step::disposable::fixtures::role_for;
     use std::io::BufRead;
     use std::path::PathBuf;
     use std::process::{Child, Stdio};

@@ -10,8 +10,8 @@
 //! name; the README's parity table is this test's output, verbatim.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
-use dot_authorize_build_step::pgtemp::{loopback_address, Cluster};
+use dot_authorize_build_step::disposable::fixtures::{self, TEMPLATE_DB};
+use dot_authorize_build_step::disposable::pgtemp::{loopback_address, Cluster};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ fn psql() -> PathBuf {
     if p.is_file() {
         return p;
     }
-    dot_authorize_build_step::pgtemp::find_bindir()
+    dot_authorize_build_step::disposable::pgtemp::find_bindir()
         .map(|d| d.join("psql"))
         .filter(|p| p.is_file())
         .expect("a psql beside the server")

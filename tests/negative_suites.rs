@@ -1,7 +1,7 @@
 //! The negative suites' coverage: every SPEC code has a fixture. The cases
 //! themselves run once, through `harness` (tests/harness.rs), and once
 //! through a pooler (tests/pooler_and_round_trips.rs).
-use dot_authorize_build_step::cases::suites;
+use dot_authorize_build_step::disposable::cases::suites;
 
 #[test]
 fn every_spec_reject_code_has_at_least_one_fixture() {

@@ -4,7 +4,7 @@
 //! tests/untrusted_inputs.rs, 3 in tests/signing_and_evidence.rs).
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{CONSUMER_ROLE, HANDLER_ROLE};
+use dot_authorize_build_step::disposable::fixtures::{CONSUMER_ROLE, HANDLER_ROLE};
 use std::time::{Duration, Instant};
 
 fn sqlstate(e: &postgres::Error) -> String {
@@ -250,7 +250,7 @@ fn a_spend_written_by_hand_on_a_grant_no_longer_backed_is_never_answered_ok() {
         "reject",
         Some(&digest(&valid_payload())),
     );
-    let key = dot_authorize_build_step::policy::request_key("R-MINE");
+    let key = dot_authorize_build_step::decide::policy::request_key("R-MINE");
     let mut consumer = pg.cluster.connect(CONSUMER_ROLE, &db.name).unwrap();
     consumer
         .batch_execute(&format!(
@@ -282,7 +282,7 @@ fn the_evidence_log_never_holds_a_request_id() {
     argv.extend(["--request-id".into(), "R-TOPSECRET".into()]);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let mut cmd = db.command_as(CONSUMER_ROLE, &argv);
-    cmd.env(dot_authorize_build_step::evidence::ENV, &log);
+    cmd.env(dot_authorize_build_step::integrity::evidence::ENV, &log);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
@@ -292,7 +292,7 @@ fn the_evidence_log_never_holds_a_request_id() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("R-TOPSECRET"), "{text}");
     assert!(
-        text.contains(&dot_authorize_build_step::policy::request_key(
+        text.contains(&dot_authorize_build_step::decide::policy::request_key(
             "R-TOPSECRET"
         )),
         "{text}"

@@ -4,8 +4,8 @@
 //! superuser's unsigned or replayed approvals, and the grant's named quorum.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{self, HANDLER_ROLE, PROPOSER_ROLE};
-use dot_authorize_build_step::pgtemp::{Pgbouncer, PGBOUNCER_PORT};
+use dot_authorize_build_step::disposable::fixtures::{self, HANDLER_ROLE, PROPOSER_ROLE};
+use dot_authorize_build_step::disposable::pgtemp::{Pgbouncer, PGBOUNCER_PORT};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -94,7 +94,9 @@ fn finding_1_a_reviewer_votes_under_other_peoples_names() {
     // carol signed them.
     let forged = |who: &str| {
         let key = fixtures::test_approver_key("alice");
-        let m = dot_authorize_build_step::approval::message("APR-F1", who, "approve", &d).unwrap();
+        let m =
+            dot_authorize_build_step::integrity::approval::message("APR-F1", who, "approve", &d)
+                .unwrap();
         key.sign("dot-apr-approval", ssh_key::HashAlg::Sha512, &m)
             .unwrap()
             .to_pem(ssh_key::LineEnding::LF)
@@ -663,7 +665,7 @@ fn review_signs_through_ssh_agent_with_the_key_the_allowed_signers_list() {
         let mut args = vec!["review", "--apr", "APR-AG", "--approve", "--json"];
         args.extend(extra);
         let mut cmd = db.command_as(who, &args);
-        cmd.env_remove(dot_authorize_build_step::approval::APPROVER_KEY_ENV)
+        cmd.env_remove(dot_authorize_build_step::integrity::approval::APPROVER_KEY_ENV)
             .env("SSH_AUTH_SOCK", &agent.sock);
         Run {
             argv: args.iter().map(|s| s.to_string()).collect(),

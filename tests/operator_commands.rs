@@ -472,10 +472,10 @@ fn list_names_the_revoker_shows_whole_cells_and_says_n_of_m_when_the_limit_cut_i
 
     // Without trusted keys the cell says so in a word, explained once.
     let mut cmd = db.command_as(
-        dot_authorize_build_step::fixtures::role_for(&["list"]),
+        dot_authorize_build_step::disposable::fixtures::role_for(&["list"]),
         &["list"],
     );
-    cmd.env_remove(dot_authorize_build_step::signing::TRUSTED_KEYS_ENV);
+    cmd.env_remove(dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV);
     let output = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout).to_string();
     assert_eq!(output.status.code(), Some(0), "{text}");

@@ -5,7 +5,7 @@
 //! tables before and after.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE};
+use dot_authorize_build_step::disposable::fixtures::{CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE};
 use serde_json::Value;
 
 fn mint(db: &Db<'_>, apr: &str, plan: &str) {
@@ -146,14 +146,14 @@ fn list_prints_every_format_sorts_filters_and_writes_nothing() {
     // Without trusted keys the question is refused, not guessed.
     run_without(
         &db,
-        dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
+        dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV,
         &["list", "--forged", "--json"],
     )
     .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
     // -o json is --json for a refusal too: the one verdict on stdout.
     run_without(
         &db,
-        dot_authorize_build_step::signing::TRUSTED_KEYS_ENV,
+        dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV,
         &["list", "--forged", "-o", "json"],
     )
     .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
@@ -302,7 +302,7 @@ fn aprs_list_and_show_say_who_voted_what_counts_and_what_execute_would_answer() 
     // Without allowed signers nothing is counted, and the table says so.
     let unsigned = run_without(
         &db,
-        dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV,
+        dot_authorize_build_step::integrity::approval::ALLOWED_SIGNERS_ENV,
         &["aprs", "list", "--json"],
     );
     unsigned.expect(0, "OK", "LISTED");
@@ -383,7 +383,7 @@ fn aprs_list_and_show_say_who_voted_what_counts_and_what_execute_would_answer() 
     // is the one it would give: ERROR_ALLOWED_SIGNERS.
     let blind = run_without(
         &db,
-        dot_authorize_build_step::approval::ALLOWED_SIGNERS_ENV,
+        dot_authorize_build_step::integrity::approval::ALLOWED_SIGNERS_ENV,
         &["aprs", "show", "--apr", "APR-V3", "--json"],
     );
     blind.expect(0, "OK", "SHOWN");
@@ -535,7 +535,7 @@ fn yaml_output_reads_back_as_the_same_data_whatever_the_strings_hold() {
         "nested": [[1, [2, []]], [{"x": {"y": [{}]}}]],
         "k: weird\nkey": true,
     });
-    let yaml = dot_authorize_build_step::yaml::to_yaml(&tricky);
+    let yaml = dot_authorize_build_step::commands::yaml::to_yaml(&tricky);
     assert_eq!(yaml_to_json(&yaml), tricky, "{yaml}");
 }
 

@@ -129,7 +129,10 @@ fn the_readme_table_is_the_pinned_majors_and_the_debian_server_and_what_ci_runs_
     sorted.dedup();
     assert_eq!(majors, sorted, "one row per major, in order");
     let (lo, hi) = (sorted[0], *sorted.last().unwrap());
-    assert_eq!(lo, dot_authorize_build_step::pgtemp::OLDEST_MAJOR);
+    assert_eq!(
+        lo,
+        dot_authorize_build_step::disposable::pgtemp::OLDEST_MAJOR
+    );
     assert_eq!(
         sorted,
         (lo..=hi).collect::<Vec<_>>(),

@@ -10,9 +10,11 @@
 
 mod common;
 use common::*;
-use dot_authorize_build_step::cases;
-use dot_authorize_build_step::fixtures::{self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE};
-use dot_authorize_build_step::pgtemp::{Pgbouncer, PGBOUNCER_PORT};
+use dot_authorize_build_step::disposable::cases;
+use dot_authorize_build_step::disposable::fixtures::{
+    self, CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE,
+};
+use dot_authorize_build_step::disposable::pgtemp::{Pgbouncer, PGBOUNCER_PORT};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};

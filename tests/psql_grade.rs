@@ -247,7 +247,7 @@ fn version_names_the_commit_and_the_format_versions() {
     assert!(
         text.contains(&format!(
             "verdict schema_version {}",
-            dot_authorize_build_step::verdict::SCHEMA_VERSION
+            dot_authorize_build_step::commands::verdict::SCHEMA_VERSION
         )) && text.contains("cser-v1"),
         "{text}"
     );

@@ -10,9 +10,9 @@
 mod common;
 
 use common::*;
-use dot_authorize_build_step::cases::exit_for;
-use dot_authorize_build_step::fixtures::role_for;
-use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::disposable::cases::exit_for;
+use dot_authorize_build_step::disposable::fixtures::role_for;
+use dot_authorize_build_step::disposable::pgtemp::{Cluster, SUPERUSER};
 use std::process::Command;
 use std::time::Duration;
 
@@ -285,7 +285,7 @@ fn a_logical_walsender_is_no_standby() {
         .restart()
         .expect("restart with wal_level logical");
     db.sql("SELECT pg_create_logical_replication_slot('dot_abs_test', 'test_decoding')");
-    let bin = dot_authorize_build_step::pgtemp::find_psql()
+    let bin = dot_authorize_build_step::disposable::pgtemp::find_psql()
         .expect("psql")
         .parent()
         .unwrap()

@@ -8,8 +8,8 @@
 //! an APR approved once its quorum passes.
 mod common;
 use common::{patch_by_hand, BIN, CASE_LINE, MANIFEST_DIR, STANDIN};
-use dot_authorize_build_step::fixtures::SCHEMA_SQL;
-use dot_authorize_build_step::pgtemp::{self, Cluster, SUPERUSER};
+use dot_authorize_build_step::disposable::fixtures::SCHEMA_SQL;
+use dot_authorize_build_step::disposable::pgtemp::{self, Cluster, SUPERUSER};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

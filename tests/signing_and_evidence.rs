@@ -5,8 +5,8 @@
 
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::KeyFiles;
-use dot_authorize_build_step::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
+use dot_authorize_build_step::disposable::fixtures::KeyFiles;
+use dot_authorize_build_step::integrity::signing::{SIGNING_KEY_ENV, TRUSTED_KEYS_ENV};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,10 @@ fn with_keys(cmd: &mut std::process::Command, signing: &Path, trusted: &Path) {
 }
 
 fn run_with(db: &Db<'_>, signing: &Path, trusted: &Path, args: &[&str]) -> Run {
-    let mut cmd = db.command_as(dot_authorize_build_step::fixtures::role_for(args), args);
+    let mut cmd = db.command_as(
+        dot_authorize_build_step::disposable::fixtures::role_for(args),
+        args,
+    );
     with_keys(&mut cmd, signing, trusted);
     Run {
         argv: args.iter().map(|s| s.to_string()).collect(),
@@ -455,7 +458,7 @@ fn every_decision_refusals_and_dry_runs_included_is_logged_and_any_edit_is_found
             "revoke", "--apr", "APR-L", "--reason", "r", "--by", "owner", "--json",
         ],
     );
-    cmd.env(dot_authorize_build_step::evidence::ENV, &log);
+    cmd.env(dot_authorize_build_step::integrity::evidence::ENV, &log);
     Run {
         argv: vec![],
         output: cmd.output().unwrap(),

@@ -4,8 +4,10 @@
 //! while bound and never leaves a role half-dropped.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{BIND_SQL, HANDLER_ROLE_SQL, TEMPLATE_DB, UNBIND_SQL};
-use dot_authorize_build_step::pgtemp::SUPERUSER;
+use dot_authorize_build_step::disposable::fixtures::{
+    BIND_SQL, HANDLER_ROLE_SQL, TEMPLATE_DB, UNBIND_SQL,
+};
+use dot_authorize_build_step::disposable::pgtemp::SUPERUSER;
 
 fn handler_ref(db: &Db<'_>) -> String {
     db.superuser()

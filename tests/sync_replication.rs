@@ -13,7 +13,7 @@
 mod common;
 
 use common::*;
-use dot_authorize_build_step::fixtures::role_for;
+use dot_authorize_build_step::disposable::fixtures::role_for;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,7 +125,7 @@ fn a_commit_no_standby_confirms_is_bounded_and_never_ok_nor_is_its_rerun() {
     let before = db.snapshot();
     let other = consume("GBA-C1-APR-SYNC-1", "build-2", "2s");
     bounded(&db, &strs(&other)).expect(
-        dot_authorize_build_step::cases::exit_for("FAIL"),
+        dot_authorize_build_step::disposable::cases::exit_for("FAIL"),
         "FAIL",
         "REJECT_AUTH_ALREADY_CONSUMED",
     );

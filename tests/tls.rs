@@ -4,8 +4,8 @@
 //! encrypted, and one that tried plaintext is refused by the server.
 mod common;
 use common::*;
-use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
-use dot_authorize_build_step::pgtemp::loopback_address;
+use dot_authorize_build_step::disposable::fixtures::{self, TEMPLATE_DB};
+use dot_authorize_build_step::disposable::pgtemp::loopback_address;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use std::path::PathBuf;
 
@@ -153,7 +153,7 @@ fn verify_full_passes_when_the_certificate_names_the_host() {
 fn each_connection_setting_behaves_as_psql_does() {
     // The one beside the server, else the Debian one (a server from the
     // npm packages ships no psql).
-    let psql = dot_authorize_build_step::pgtemp::find_psql()
+    let psql = dot_authorize_build_step::disposable::pgtemp::find_psql()
         .expect("a psql: beside the server, from pg_config, /usr/lib/postgresql/*/bin or $PATH");
     let addr = loopback_address();
     let (pki, cert, key) = pki(&addr.to_string());

@@ -6,8 +6,8 @@
 
 mod common;
 use common::*;
-use dot_authorize_build_step::connect::DOT_SPELLINGS;
-use dot_authorize_build_step::pgtemp::SUPERUSER;
+use dot_authorize_build_step::disposable::pgtemp::SUPERUSER;
+use dot_authorize_build_step::store::connect::DOT_SPELLINGS;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -300,7 +300,7 @@ fn finding_9_a_pgpass_password_goes_only_to_the_host_it_names() {
     );
     assert_eq!(run.verdict(), "ERROR", "{run}");
     // psql, given the same, sends B no password either.
-    let psql = dot_authorize_build_step::pgtemp::find_psql()
+    let psql = dot_authorize_build_step::disposable::pgtemp::find_psql()
         .expect("a psql (apt-get install postgresql-client)");
     let out = std::process::Command::new(psql)
         .args(["-w", "-X", "-c", "SELECT 1"])

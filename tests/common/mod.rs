@@ -4,9 +4,10 @@
 //! snapshot of every governance table and sequence for before/after proofs.
 #![allow(dead_code)]
 
-use dot_authorize_build_step::fixtures::{self, TEMPLATE_DB};
-use dot_authorize_build_step::pgtemp::{Cluster, SUPERUSER};
-use dot_authorize_build_step::{approval, cser};
+use dot_authorize_build_step::canon::cser;
+use dot_authorize_build_step::disposable::fixtures::{self, TEMPLATE_DB};
+use dot_authorize_build_step::disposable::pgtemp::{Cluster, SUPERUSER};
+use dot_authorize_build_step::integrity::approval;
 use postgres::Client;
 use serde_json::Value;
 use std::process::{Command, Output};
@@ -33,19 +34,22 @@ pub const VOCABULARY: [&str; 14] = [
     "c1_version_check",
 ];
 
-pub const MANIFEST_HASH: &str = dot_authorize_build_step::cases::VALID_MANIFEST_HASH;
+pub const MANIFEST_HASH: &str = dot_authorize_build_step::disposable::cases::VALID_MANIFEST_HASH;
 
 /// A payload `execute` accepts (the one every fixture case starts from).
 pub fn valid_payload() -> Value {
     let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-    dot_authorize_build_step::cases::valid_payload(&vocabulary)
+    dot_authorize_build_step::disposable::cases::valid_payload(&vocabulary)
 }
 
 /// `consume` with the exact binding of a grant minted from `valid_payload`.
 pub fn consume_args(auth: &str) -> Vec<String> {
     let vocabulary: Vec<String> = VOCABULARY.iter().map(|s| s.to_string()).collect();
-    let mut argv =
-        dot_authorize_build_step::cases::consume_argv(auth, "LEGO1-C1-PLAN", &vocabulary);
+    let mut argv = dot_authorize_build_step::disposable::cases::consume_argv(
+        auth,
+        "LEGO1-C1-PLAN",
+        &vocabulary,
+    );
     argv.extend(["--by".into(), "c1-build".into(), "--json".into()]);
     argv
 }
@@ -69,7 +73,7 @@ static SHARED: std::sync::OnceLock<Pg> = std::sync::OnceLock::new();
 /// when the test process exits (and by the next cluster's reaper if the
 /// process is killed).
 extern "C" fn stop_shared_cluster() {
-    dot_authorize_build_step::pgtemp::teardown_all();
+    dot_authorize_build_step::disposable::pgtemp::teardown_all();
 }
 
 impl Pg {
@@ -328,7 +332,7 @@ impl Db<'_> {
     }
 }
 
-pub use dot_authorize_build_step::cases::Gate;
+pub use dot_authorize_build_step::disposable::cases::Gate;
 
 /// Starts `n` copies of the binary with `args` and waits for all of them.
 pub fn spawn_all(db: &Db<'_>, n: usize, args: &[&str], gate: Option<Gate>) -> Vec<Run> {
@@ -342,7 +346,7 @@ pub fn spawn_mixed(db: &Db<'_>, argvs: &[&[&str]], gate: Option<Gate>) -> Vec<Ru
         .iter()
         .map(|a| a.iter().map(|s| s.to_string()).collect())
         .collect();
-    let outputs = dot_authorize_build_step::cases::spawn_released(
+    let outputs = dot_authorize_build_step::disposable::cases::spawn_released(
         &db.pg.cluster,
         std::path::Path::new(BIN),
         &db.name,
@@ -444,7 +448,7 @@ pub fn patch_by_hand(v2_2_0: &str, case_line: &str) -> String {
             MARKER,
             &format!(
                 "{}\n\n{MARKER}",
-                dot_authorize_build_step::patch::ARM.trim_end()
+                dot_authorize_build_step::decide::patch::ARM.trim_end()
             ),
             1,
         )

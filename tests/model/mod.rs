@@ -74,7 +74,7 @@ pub struct World {
 
 /// SPEC §9 approver identity: trimmed, ASCII case-insensitive; a name with
 /// a control, invisible or non-ASCII character is nobody.
-use dot_authorize_build_step::fixtures::TEST_APPROVERS;
+use dot_authorize_build_step::disposable::fixtures::TEST_APPROVERS;
 
 pub fn identity(name: &str) -> Option<String> {
     let t = name.trim_matches(' ');

@@ -5,15 +5,15 @@
 //! row per check. Needs nothing but this binary and PostgreSQL's server
 //! binaries.
 
-use crate::cases::{self, Gate, Outcome};
-use crate::fixtures::{self, HANDLER_ROLE};
-use crate::pgtemp::{Cluster, SUPERUSER};
+use crate::disposable::cases::{self, Gate, Outcome};
+use crate::disposable::fixtures::{self, HANDLER_ROLE};
+use crate::disposable::pgtemp::{Cluster, SUPERUSER};
 use std::path::Path;
 
 pub struct Report {
     pub rows: Vec<Outcome>,
     /// A cluster kept with --keep: where it is, its databases, how to stop it.
-    pub kept: Option<crate::pgtemp::Kept>,
+    pub kept: Option<crate::disposable::pgtemp::Kept>,
     pub socket_dir: String,
     /// The server it ran on (`Cluster::server`).
     pub server: String,
@@ -91,7 +91,7 @@ fn tear_down_on_signals() -> Result<(), String> {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-            crate::pgtemp::teardown_all();
+            crate::disposable::pgtemp::teardown_all();
             eprintln!(
                 "harness: interrupted by signal {signal}; its PostgreSQL is stopped and removed"
             );
@@ -286,7 +286,7 @@ fn hostile_inputs(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String>
     let mut rows = Vec::new();
 
     let mut failures = Vec::new();
-    for spelling in crate::connect::DOT_SPELLINGS {
+    for spelling in crate::store::connect::DOT_SPELLINGS {
         let out = run(
             &["execute", "--apr", "APR-C1-HOSTILE", "--dry-run", "--json"],
             &[("PGOPTIONS", spelling.as_ref())],
@@ -320,7 +320,7 @@ fn hostile_inputs(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String>
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let result = (|| -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt as _;
-        let arm = crate::patch::ARM;
+        let arm = crate::decide::patch::ARM;
         let evil = format!(
             "#!/usr/bin/env bash\n{arm}\nexecute_authorize_build_step() {{ apr_mark_applied \"$1\"; }}\n\
              case $1 in\n    authorize_build_step) execute_authorize_build_step \"$2\" ;;\nesac\n"
@@ -494,7 +494,7 @@ fn one_person(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
         )
         .map(|r| r.get(0))
         .map_err(|e| e.to_string())?;
-    let digest = crate::cser::digest(&payload).map_err(|e| e.to_string())?;
+    let digest = crate::canon::cser::digest(&payload).map_err(|e| e.to_string())?;
     c.execute(
         "INSERT INTO apr_requests (apr_code, action_code, proposed_action, proposed_by, status) \
          VALUES ('APR-C1-FORGED', 'authorize_build_step', $1, 'proposer', 'approved')",
@@ -502,14 +502,19 @@ fn one_person(cluster: &Cluster, bin: &Path) -> Result<Vec<Outcome>, String> {
     )
     .map_err(|e| e.to_string())?;
     // bob's vote, signed with alice's key: a key not listed for bob.
-    let alices = crate::approval::message("APR-C1-FORGED", "bob", "approve", digest.as_str())
-        .ok()
-        .and_then(|m| {
-            fixtures::test_approver_key("alice")
-                .sign(crate::approval::NAMESPACE, ssh_key::HashAlg::Sha512, &m)
-                .ok()
-        })
-        .and_then(|s| s.to_pem(ssh_key::LineEnding::LF).ok());
+    let alices =
+        crate::integrity::approval::message("APR-C1-FORGED", "bob", "approve", digest.as_str())
+            .ok()
+            .and_then(|m| {
+                fixtures::test_approver_key("alice")
+                    .sign(
+                        crate::integrity::approval::NAMESPACE,
+                        ssh_key::HashAlg::Sha512,
+                        &m,
+                    )
+                    .ok()
+            })
+            .and_then(|s| s.to_pem(ssh_key::LineEnding::LF).ok());
     c.execute(
         "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
          VALUES ('APR-C1-FORGED', 'bob', 'approve', $1, $2), ('APR-C1-FORGED', 'carol', 'approve', $1, NULL)",
@@ -793,13 +798,13 @@ fn summarize(counts: &std::collections::BTreeMap<String, usize>) -> String {
 /// The human table: one row per check and the closing `N passed, M failed`.
 /// What `harness` prints for a human: the table, how to reach a kept
 /// cluster, and, like every command, the verdict as the last line.
-pub fn text(report: &Report, verdict: &crate::verdict::Verdict) -> String {
+pub fn text(report: &Report, verdict: &crate::commands::verdict::Verdict) -> String {
     let mut text = table(report);
     text.push_str(&format!("server: {}\n", report.server));
     if let Some(kept) = &report.kept {
         text.push_str(&format!(
             "cluster kept (marked {}, so no other run reaps it):\n  socket dir: {} (PGHOST)\n  data dir: {}\n  databases: {}\n  stop it with: {}\n",
-            crate::pgtemp::KEPT_MARK,
+            crate::disposable::pgtemp::KEPT_MARK,
             kept.socket_dir,
             kept.data_dir,
             kept.databases.join(", "),
@@ -810,7 +815,7 @@ pub fn text(report: &Report, verdict: &crate::verdict::Verdict) -> String {
         "{} {}: {}\n",
         verdict.kind().as_str(),
         verdict.code(),
-        crate::verdict::escape(&verdict.message)
+        crate::commands::verdict::escape(&verdict.message)
     ));
     text
 }
@@ -899,8 +904,8 @@ mod tests {
         assert!(lines[2].starts_with("consume/expired") && lines[2].ends_with("FAIL"));
         assert!(text.contains("FAIL consume/expired: expected OK, got FAIL"));
         assert_eq!(lines.last(), Some(&"1 passed, 1 failed"));
-        let v = crate::verdict::Verdict::new(
-            crate::verdict::Status::Reject(crate::reject::Reject::HarnessFailed),
+        let v = crate::commands::verdict::Verdict::new(
+            crate::commands::verdict::Status::Reject(crate::decide::reject::Reject::HarnessFailed),
             "1 passed, 1 failed",
         );
         let full = super::text(&report, &v);
@@ -918,7 +923,7 @@ mod tests {
     fn a_kept_cluster_is_printed_with_its_socket_and_data_dirs_and_databases() {
         let report = Report {
             rows: vec![row("execute/real_run_mode", vec![])],
-            kept: Some(crate::pgtemp::Kept {
+            kept: Some(crate::disposable::pgtemp::Kept {
                 stop_with: "pg_ctl -D /x/data -m fast stop && rm -rf /x".into(),
                 socket_dir: "/x/sock".into(),
                 data_dir: "/x/data".into(),
@@ -927,8 +932,8 @@ mod tests {
             socket_dir: "/x/sock".into(),
             server: "postgres (PostgreSQL) 18.4 in /x/bin".into(),
         };
-        let v = crate::verdict::Verdict::new(
-            crate::verdict::Status::Done(crate::reject::Done::HarnessPassed),
+        let v = crate::commands::verdict::Verdict::new(
+            crate::commands::verdict::Status::Done(crate::decide::reject::Done::HarnessPassed),
             "1 passed, 0 failed",
         );
         let text = super::text(&report, &v);

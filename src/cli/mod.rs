@@ -1,6 +1,7 @@
 //! The command line (clap derive). Parsing only: no IO, no decisions.
 //! `--help` carries an example per subcommand and the EXIT STATUS section.
 
+pub mod docs;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -171,8 +172,8 @@ pub struct DurabilityOption {
     /// confirm); replicated[:N]: also N streaming standbys (default 1) have flushed the commit,
     /// within the statement timeout, else ERROR_COMMIT_UNKNOWN (else DOT_ABS_DURABILITY;
     /// absent: local)
-    #[arg(long, value_name = "MODE", value_parser = crate::db::Durability::parse)]
-    pub durability: Option<crate::db::Durability>,
+    #[arg(long, value_name = "MODE", value_parser = crate::store::db::Durability::parse)]
+    pub durability: Option<crate::store::db::Durability>,
 }
 
 /// Everything a command was told about where and how to run, whichever of
@@ -189,7 +190,7 @@ pub struct Settings {
     pub trusted_keys: Option<PathBuf>,
     pub allowed_signers: Option<PathBuf>,
     pub evidence_log: Option<PathBuf>,
-    pub durability: Option<crate::db::Durability>,
+    pub durability: Option<crate::store::db::Durability>,
 }
 
 impl Cli {
@@ -1006,12 +1007,12 @@ fn reject_reason(s: &str) -> Result<String, String> {
 /// Control characters and the invisible or direction-changing format
 /// characters that make two different strings look alike.
 pub fn is_hidden(c: char) -> bool {
-    crate::verdict::is_hidden(c)
+    crate::commands::verdict::is_hidden(c)
 }
 
 /// consume's idempotency key: 1-128 of [A-Za-z0-9._:-].
 fn request_id(s: &str) -> Result<String, String> {
-    if crate::policy::is_plan_ref(s) {
+    if crate::decide::policy::is_plan_ref(s) {
         Ok(s.to_owned())
     } else {
         Err("must be 1-128 characters of [A-Za-z0-9._:-]".into())

@@ -10,8 +10,8 @@
 //! The pure half (binding, sign, verify, parsing key text) has no IO; the
 //! loaders at the bottom read key files and check who may read them.
 
-use crate::cser;
-use crate::policy::Grant;
+use crate::canon::cser;
+use crate::decide::policy::Grant;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey as DalekSigningKey, VerifyingKey};
@@ -306,7 +306,7 @@ pub(crate) fn running_uid() -> Result<u32, String> {
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
-    let (bytes, meta) = crate::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
+    let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
         .map_err(|e| format!("signing key {shown}: {}", e.describe()))?;
     let uid = running_uid()?;
     if meta.uid() != uid {
@@ -360,7 +360,7 @@ pub fn load_trusted(path: &Path) -> Result<TrustedKeys, String> {
             .collect();
         files.sort();
         for file in files {
-            let (bytes, meta) = crate::manifest::read_regular_with_meta(&file, MAX_KEY_FILE)
+            let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(&file, MAX_KEY_FILE)
                 .map_err(|e| format!("trusted key {}: {}", file.display(), e.describe()))?;
             guarded(&file.display().to_string(), &meta)?;
             let text = String::from_utf8(bytes)
@@ -368,7 +368,7 @@ pub fn load_trusted(path: &Path) -> Result<TrustedKeys, String> {
             trusted.add_text(&text, &file.display().to_string())?;
         }
     } else {
-        let (bytes, meta) = crate::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
+        let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
             .map_err(|e| format!("trusted keys {shown}: {}", e.describe()))?;
         guarded(&shown.to_string(), &meta)?;
         let text =

@@ -4,10 +4,10 @@
 //! grant is bound to: the hash of the canonical bytes and the action set.
 //! Pure but for `load`, which reads the one file it is given.
 
-use crate::cser::{self, Sha256Hex};
-use crate::payload;
-use crate::policy::{Stop, Vocabulary};
-use crate::reject::Reject;
+use crate::canon::cser::{self, Sha256Hex};
+use crate::decide::payload;
+use crate::decide::policy::{Stop, Vocabulary};
+use crate::decide::reject::Reject;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;

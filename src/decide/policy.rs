@@ -3,11 +3,11 @@
 //! never touch the database, the clock or the environment. `Validated` can
 //! only be built here, so nothing can be minted from an unchecked payload.
 
-use crate::approval::AllowedSigners;
-use crate::cser::{self, Sha256Hex};
-use crate::payload::{self, RawRequest};
-use crate::reject::{Fault, Reject};
-use crate::signing::TrustedKeys;
+use crate::canon::cser::{self, Sha256Hex};
+use crate::decide::payload::{self, RawRequest};
+use crate::decide::reject::{Fault, Reject};
+use crate::integrity::approval::AllowedSigners;
+use crate::integrity::signing::TrustedKeys;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -661,9 +661,10 @@ fn countable(
         None => Err("no payload_digest".into()),
         Some(d) if d != digest.as_str() => Err("a payload_digest of another payload".into()),
         Some(d) => {
-            let message = crate::approval::message(&apr.apr_code, &v.approver, "approve", d)
-                .map_err(|e| format!("no message to verify ({e})"))?;
-            let ok = crate::approval::verify(
+            let message =
+                crate::integrity::approval::message(&apr.apr_code, &v.approver, "approve", d)
+                    .map_err(|e| format!("no message to verify ({e})"))?;
+            let ok = crate::integrity::approval::verify(
                 signed.allowed,
                 &v.approver,
                 &message,
@@ -817,7 +818,7 @@ fn check_quorum(
 pub fn check_no_active_grant(others: &[Grant], trusted: &TrustedKeys) -> Result<(), Stop> {
     match others
         .iter()
-        .find(|g| crate::signing::verify_grant(trusted, g).is_ok())
+        .find(|g| crate::integrity::signing::verify_grant(trusted, g).is_ok())
     {
         None => Ok(()),
         Some(g) => Err(Stop::reject(
@@ -1141,7 +1142,7 @@ pub struct Backing<'a> {
 /// binding (REJECT_GRANT_FORGED): whoever can write the table, the marker
 /// or a superuser included, cannot make such a row.
 pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
-    crate::signing::verify_grant(trusted, grant).map_err(|forgery| {
+    crate::integrity::signing::verify_grant(trusted, grant).map_err(|forgery| {
         Stop::Reject(
             Reject::GrantForged,
             format!(
@@ -1366,7 +1367,7 @@ pub fn decide_revoke(
     let Some(grant) = grant else {
         return Err(Stop::reject(Reject::AuthNotFound, "no grant found"));
     };
-    let forged = crate::signing::verify_grant(trusted, grant)
+    let forged = crate::integrity::signing::verify_grant(trusted, grant)
         .err()
         .map(|f| f.to_string());
     match grant.status.as_str() {
@@ -1438,7 +1439,7 @@ pub fn decide_bulk_revoke(
         .into_iter()
         .filter(|g| g.status == "active")
         .filter_map(|grant| {
-            let forged = crate::signing::verify_grant(trusted, &grant)
+            let forged = crate::integrity::signing::verify_grant(trusted, &grant)
                 .err()
                 .map(|f| f.to_string());
             selector
@@ -1509,7 +1510,7 @@ pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
             trusted: is_trusted,
             ..KeyTally::default()
         });
-        if crate::signing::verify_grant(trusted, g).is_ok() {
+        if crate::integrity::signing::verify_grant(trusted, g).is_ok() {
             match g.status.as_str() {
                 "active" => t.active += 1,
                 "consumed" => t.consumed += 1,
@@ -1818,8 +1819,9 @@ mod tests {
             approver: who.into(),
             decision: decision.into(),
             payload_digest: digest.map(str::to_owned),
-            signature: digest
-                .and_then(|d| crate::fixtures::sign_test_vote("APR-1", who, decision, d)),
+            signature: digest.and_then(|d| {
+                crate::disposable::fixtures::sign_test_vote("APR-1", who, decision, d)
+            }),
         }
     }
 
@@ -1830,7 +1832,7 @@ mod tests {
     static ALLOWED: std::sync::OnceLock<AllowedSigners> = std::sync::OnceLock::new();
 
     fn load_allowed() -> AllowedSigners {
-        AllowedSigners::parse(&crate::fixtures::test_allowed_signers(), "test").unwrap()
+        AllowedSigners::parse(&crate::disposable::fixtures::test_allowed_signers(), "test").unwrap()
     }
 
     /// The votes with the test approvers' allowed signers, judged at the
@@ -1897,15 +1899,15 @@ mod tests {
             2,
         );
         g.quorum = Some(t.quorum().to_json());
-        let (signature, key_id) = crate::signing::sign_grant(&test_key(), &g).unwrap();
+        let (signature, key_id) = crate::integrity::signing::sign_grant(&test_key(), &g).unwrap();
         g.signature = Some(signature);
         g.key_id = Some(key_id);
         g
     }
 
     /// A fixed key for the pure tests (no secret: it signs nothing real).
-    fn test_key() -> crate::signing::SigningKey {
-        crate::signing::SigningKey::from_seed([42; 32])
+    fn test_key() -> crate::integrity::signing::SigningKey {
+        crate::integrity::signing::SigningKey::from_seed([42; 32])
     }
 
     fn trusted() -> TrustedKeys {
@@ -2500,12 +2502,12 @@ mod tests {
         let votes = quorum_for(&payload);
         let handler = bound();
         let good = grant_for(&payload);
-        let other_key = crate::signing::SigningKey::from_seed([43; 32]);
+        let other_key = crate::integrity::signing::SigningKey::from_seed([43; 32]);
         let only_other = TrustedKeys::default().with(&other_key.public());
         let mut unsigned = good.clone();
         unsigned.signature = None;
         let mut resigned = good.clone();
-        let (sig, id) = crate::signing::sign_grant(&other_key, &good).unwrap();
+        let (sig, id) = crate::integrity::signing::sign_grant(&other_key, &good).unwrap();
         resigned.signature = Some(sig);
         resigned.key_id = Some(id);
         let t = trusted();
@@ -2618,7 +2620,7 @@ mod tests {
         other_plan.auth_code = "GBA-C1-APR-0".into();
         other_plan.plan_ref = Some("OTHER".into());
         other_plan.signature = Some(
-            crate::signing::sign_grant(&test_key(), &other_plan)
+            crate::integrity::signing::sign_grant(&test_key(), &other_plan)
                 .unwrap()
                 .0,
         );

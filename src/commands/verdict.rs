@@ -2,8 +2,8 @@
 //! ERROR), its stable code, the exact reason, and the facts an operator needs.
 //! Rendering only: the human summary and the single `--json` object.
 
-use crate::policy::Stop;
-use crate::reject::{Done, Fault, Reject, Severity};
+use crate::decide::policy::Stop;
+use crate::decide::reject::{Done, Fault, Reject, Severity};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 

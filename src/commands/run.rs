@@ -2,19 +2,19 @@
 //! call the shell, turn every `Stop` into its verdict. No exit numbers here
 //! (main owns them) and no SQL (db owns it).
 
-use crate::approval::{self, AllowedSigners};
+use crate::canon::cser;
+use crate::canon::manifest;
 use crate::cli::{
     AprsCommand, Cli, Command, ConsumeArgs, EvidenceCommand, Format, ManifestCommand, ProposeArgs,
     ProposePatchArgs, RevokeArgs, Settings,
 };
-use crate::connect::{self, Timeouts};
-use crate::cser;
-use crate::db::{self, GrantKey};
-use crate::manifest;
-use crate::policy::{Presented, Stop};
-use crate::reject::{Done, Fault, Reject};
-use crate::signing::{self, SigningKey, TrustedKeys};
-use crate::verdict::{Status, Verdict};
+use crate::commands::verdict::{Status, Verdict};
+use crate::decide::policy::{Presented, Stop};
+use crate::decide::reject::{Done, Fault, Reject};
+use crate::integrity::approval::{self, AllowedSigners};
+use crate::integrity::signing::{self, SigningKey, TrustedKeys};
+use crate::store::connect::{self, Timeouts};
+use crate::store::db::{self, GrantKey};
 
 /// What a command prints.
 pub enum Output {
@@ -42,10 +42,11 @@ pub fn run(cli: &Cli) -> Output {
             | Command::ProposePatch(_)
     );
     let settings = cli.settings();
-    let log_path = path_option(&settings.evidence_log, crate::evidence::ENV);
+    let log_path = path_option(&settings.evidence_log, crate::integrity::evidence::ENV);
     let log = match log_path {
         Some(path) if deciding => match log_signer(&settings).and_then(|key| {
-            crate::evidence::Log::open(&path, key).map_err(|e| Stop::Fault(Fault::EvidenceLog, e))
+            crate::integrity::evidence::Log::open(&path, key)
+                .map_err(|e| Stop::Fault(Fault::EvidenceLog, e))
         }) {
             Ok(log) => Some(log),
             Err(stop) => return Output::Verdict(Verdict::from(stop)),
@@ -200,7 +201,7 @@ fn command_name(command: &Command) -> &'static str {
 /// stands in the database; re-running the command, which is idempotent,
 /// records it once the log is fixed).
 fn record_evidence(
-    mut log: crate::evidence::Log,
+    mut log: crate::integrity::evidence::Log,
     cli: &Cli,
     settings: &Settings,
     output: Output,
@@ -229,19 +230,19 @@ fn record_evidence(
 }
 
 fn record_one(
-    log: &mut crate::evidence::Log,
+    log: &mut crate::integrity::evidence::Log,
     cli: &Cli,
     settings: &Settings,
     v: Verdict,
 ) -> Output {
-    let (os_user, os_uid) = crate::evidence::os_user();
+    let (os_user, os_uid) = crate::integrity::evidence::os_user();
     let db_user = resolve(settings)
         .ok()
         .and_then(|t| t.config.get_user().map(str::to_owned));
     let mut record = serde_json::Map::new();
     record.insert(
         "at".into(),
-        crate::signing::signed_time(&chrono::Utc::now()).into(),
+        crate::integrity::signing::signed_time(&chrono::Utc::now()).into(),
     );
     record.insert("command".into(), command_name(&cli.command).into());
     let argv: Vec<String> = std::env::args_os()
@@ -254,7 +255,7 @@ fn record_one(
     record.insert("db_user".into(), db_user.into());
     let mut verdict = v.to_json();
     if let Some(id) = verdict.get("request_id").and_then(|x| x.as_str()) {
-        verdict["request_id"] = format!("sha256:{}", crate::policy::request_key(id)).into();
+        verdict["request_id"] = format!("sha256:{}", crate::decide::policy::request_key(id)).into();
     }
     record.insert("verdict".into(), verdict);
     match log.append(record) {
@@ -270,7 +271,7 @@ fn record_one(
                     "the outcome was {} {} but it is not in the evidence log ({e}); {}",
                     v.kind().as_str(),
                     v.code(),
-                    if v.kind() == crate::verdict::Kind::Ok {
+                    if v.kind() == crate::commands::verdict::Kind::Ok {
                         "the database change stands: fix the log and re-run the same command to record it"
                     } else {
                         "nothing was written to the database"
@@ -308,7 +309,7 @@ fn log_signer(settings: &Settings) -> Result<SigningKey, Stop> {
 /// consume's idempotency key answers as its spender, so the evidence log
 /// (which others may read) holds only what the table holds: its SHA-256.
 fn redact_request_id(argv: Vec<String>) -> Vec<String> {
-    let hidden = |id: &str| format!("sha256:{}", crate::policy::request_key(id));
+    let hidden = |id: &str| format!("sha256:{}", crate::decide::policy::request_key(id));
     let mut out = Vec::with_capacity(argv.len());
     let mut next_is_id = false;
     for a in argv {
@@ -417,7 +418,7 @@ fn execute(settings: &Settings, apr: &str, dry_run: bool, evidence_head: Option<
 /// A grant as `list` and `show` print it, with its signature checked
 /// against the trusted keys when there are any, and who revoked it.
 fn grant_json(
-    g: &crate::policy::Grant,
+    g: &crate::decide::policy::Grant,
     revoked: &db::Revocation,
     trusted: Option<&TrustedKeys>,
 ) -> serde_json::Value {
@@ -441,13 +442,13 @@ fn grant_json(
         "action_set": g.action_set,
         "apr_digest": g.apr_digest,
         "rollback_plan_ref": g.rollback_plan_ref,
-        "granted_at": crate::verdict::timestamp(&g.granted_at),
+        "granted_at": crate::commands::verdict::timestamp(&g.granted_at),
         "granted_by": g.granted_by,
-        "expires_at": crate::verdict::timestamp(&g.expires_at),
-        "consumed_at": g.consumed_at.as_ref().map(crate::verdict::timestamp),
+        "expires_at": crate::commands::verdict::timestamp(&g.expires_at),
+        "consumed_at": g.consumed_at.as_ref().map(crate::commands::verdict::timestamp),
         "consumed_by": g.consumed_by,
         "consume_request_id": g.consume_request_id,
-        "revoked_at": revoked.at.as_ref().map(crate::verdict::timestamp),
+        "revoked_at": revoked.at.as_ref().map(crate::commands::verdict::timestamp),
         "revoked_by": revoked.by,
         "revoke_reason": revoked.reason,
         "key_id": g.key_id,
@@ -460,10 +461,10 @@ fn grant_json(
 /// What the signature check says when there are no trusted keys.
 const UNCHECKED: &str = "not checked (no trusted keys)";
 
-fn approvers(g: &crate::policy::Grant) -> Option<Vec<String>> {
+fn approvers(g: &crate::decide::policy::Grant) -> Option<Vec<String>> {
     g.quorum
         .as_ref()
-        .and_then(crate::policy::Quorum::from_json)
+        .and_then(crate::decide::policy::Quorum::from_json)
         .map(|q| q.0.into_iter().map(|m| m.approver).collect())
 }
 
@@ -570,7 +571,7 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
         Err(done) => return *done,
     };
     let wide = format == Format::Wide;
-    let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
+    let esc = |s: Option<&str>| crate::commands::verdict::escape(s.unwrap_or(""));
     let cells: Vec<Vec<String>> = listed
         .grants
         .iter()
@@ -585,21 +586,21 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
                 esc(Some(&g.auth_code)),
                 esc(Some(&g.status)),
                 esc(g.plan_ref.as_deref()),
-                crate::verdict::timestamp(&g.expires_at),
+                crate::commands::verdict::timestamp(&g.expires_at),
                 signature_word(signature).to_owned(),
                 esc(by),
             ];
             if wide {
                 row.extend([
                     esc(Some(&g.request_ref)),
-                    crate::verdict::timestamp(&g.granted_at),
+                    crate::commands::verdict::timestamp(&g.granted_at),
                     esc(g.granted_by.as_deref()),
                     esc(g.key_id.as_deref()),
                     esc(Some(
                         &approvers(g).map_or_else(|| "-".into(), |a| a.join(",")),
                     )),
                     // The whole check, FORGED's reason included.
-                    crate::verdict::escape(signature),
+                    crate::commands::verdict::escape(signature),
                 ]);
             }
             row
@@ -669,7 +670,7 @@ fn listing(
         Format::Yaml => {
             let v = v.detail(key, rows.to_vec());
             Err(Box::new(Output::Raw(
-                crate::yaml::to_yaml(&v.to_json()).into_bytes(),
+                crate::commands::yaml::to_yaml(&v.to_json()).into_bytes(),
             )))
         }
         Format::Table | Format::Wide | Format::Jsonl => Ok((v, message)),
@@ -691,10 +692,10 @@ fn refusal(command: &str, format: Format, v: Verdict) -> Output {
         Format::Yaml => {
             let text = format!(
                 "{}{} {}: {}\n",
-                crate::yaml::to_yaml(&v.to_json()),
+                crate::commands::yaml::to_yaml(&v.to_json()),
                 v.kind().as_str(),
                 v.code(),
-                crate::verdict::escape(&v.message)
+                crate::commands::verdict::escape(&v.message)
             );
             Output::Text(text, v)
         }
@@ -713,18 +714,19 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
     let digest = apr
         .payload_text
         .as_deref()
-        .and_then(|t| crate::jsonb::read_exact(t).ok())
+        .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
         .filter(|p| !p.is_null())
-        .and_then(|p| crate::cser::digest(&p).ok());
-    let votes: Vec<crate::policy::Vote> = view.votes.iter().map(|d| d.vote.clone()).collect();
+        .and_then(|p| crate::canon::cser::digest(&p).ok());
+    let votes: Vec<crate::decide::policy::Vote> =
+        view.votes.iter().map(|d| d.vote.clone()).collect();
     let required = view
         .min_approvals
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m >= 1);
     let tally = match (allowed, &digest, required) {
-        (Some(allowed), Some(d), Some(min)) => Some(crate::policy::tally(
+        (Some(allowed), Some(d), Some(min)) => Some(crate::decide::policy::tally(
             apr,
-            &crate::policy::Signed {
+            &crate::decide::policy::Signed {
                 votes: &votes,
                 allowed,
                 now: view.now,
@@ -741,13 +743,13 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
     } else {
         "not checked (the action has no min_approvals)"
     };
-    let empty = crate::policy::Tally {
+    let empty = crate::decide::policy::Tally {
         required: required.unwrap_or(0),
         counted: std::collections::BTreeMap::new(),
         not_counted: Vec::new(),
         proposer_rejected: false,
     };
-    let standings = crate::policy::standings(tally.as_ref().unwrap_or(&empty), apr, &votes);
+    let standings = crate::decide::policy::standings(tally.as_ref().unwrap_or(&empty), apr, &votes);
     let vote_json: Vec<serde_json::Value> = view
         .votes
         .iter()
@@ -757,7 +759,7 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
             serde_json::json!({
                 "approver": d.vote.approver,
                 "decision": d.vote.decision,
-                "decided_at": d.decided_at.as_ref().map(crate::verdict::timestamp),
+                "decided_at": d.decided_at.as_ref().map(crate::commands::verdict::timestamp),
                 "payload_digest": d.vote.payload_digest,
                 "signed": d.vote.signature.is_some(),
                 "counts": judged.then_some(st.counts),
@@ -778,9 +780,9 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
         "status": apr.status,
         "proposed_by": apr.proposed_by,
         "session_code": view.session_code,
-        "created_at": crate::verdict::timestamp(&view.created_at),
-        "approved_at": view.approved_at.as_ref().map(crate::verdict::timestamp),
-        "applied_at": view.applied_at.as_ref().map(crate::verdict::timestamp),
+        "created_at": crate::commands::verdict::timestamp(&view.created_at),
+        "approved_at": view.approved_at.as_ref().map(crate::commands::verdict::timestamp),
+        "applied_at": view.applied_at.as_ref().map(crate::commands::verdict::timestamp),
         "age_seconds": (view.now - view.created_at).num_seconds().max(0),
         "payload_digest": digest.as_ref().map(|d| d.as_str().to_owned()),
         "approvals": count("approve"),
@@ -832,7 +834,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
     };
     let wide = format == Format::Wide;
     let text_of = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => crate::verdict::escape(s),
+        serde_json::Value::String(s) => crate::commands::verdict::escape(s),
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     };
@@ -899,7 +901,7 @@ fn keys(settings: &Settings, jsonl: bool) -> Output {
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
         Ok(Ok(g)) => g,
     };
-    let tally = crate::policy::key_tally(&grants, &trusted);
+    let tally = crate::decide::policy::key_tally(&grants, &trusted);
     let rows: Vec<serde_json::Value> = tally
         .iter()
         .map(|k| {
@@ -932,7 +934,7 @@ fn keys(settings: &Settings, jsonl: bool) -> Output {
             vec![
                 k.key_id
                     .as_deref()
-                    .map_or_else(|| "(unsigned)".to_owned(), crate::verdict::escape),
+                    .map_or_else(|| "(unsigned)".to_owned(), crate::commands::verdict::escape),
                 if k.trusted { "yes" } else { "no" }.to_owned(),
                 k.active.to_string(),
                 k.consumed.to_string(),
@@ -1136,18 +1138,18 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
         let g = &s.grant;
         let revoked = &s.revocation;
         let mut history = vec![serde_json::json!({
-            "at": crate::verdict::timestamp(&g.granted_at), "event": "minted",
+            "at": crate::commands::verdict::timestamp(&g.granted_at), "event": "minted",
             "by": g.granted_by,
         })];
         if let Some(at) = &g.consumed_at {
             history.push(serde_json::json!({
-                "at": crate::verdict::timestamp(at), "event": "consumed",
+                "at": crate::commands::verdict::timestamp(at), "event": "consumed",
                 "by": g.consumed_by, "request_id": g.consume_request_id,
             }));
         }
         if let Some(at) = &revoked.at {
             history.push(serde_json::json!({
-                "at": crate::verdict::timestamp(at), "event": "revoked",
+                "at": crate::commands::verdict::timestamp(at), "event": "revoked",
                 "by": revoked.by, "reason": revoked.reason,
             }));
         }
@@ -1155,7 +1157,7 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
         let expired = g.status == "active" && g.expires_at <= s.now;
         if expired {
             history.push(serde_json::json!({
-                "at": crate::verdict::timestamp(&g.expires_at), "event": "expired",
+                "at": crate::commands::verdict::timestamp(&g.expires_at), "event": "expired",
             }));
         }
         let state = if expired {
@@ -1184,12 +1186,12 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
     }));
     match output {
         // The human form is the grant once: its lines, then the verdict line.
-        Output::Verdict(v) if !settings.json && v.kind() == crate::verdict::Kind::Ok => {
+        Output::Verdict(v) if !settings.json && v.kind() == crate::commands::verdict::Kind::Ok => {
             let mut text: String = v.human_results();
             text.push_str(&format!(
                 "OK {}: {}\n",
                 v.code(),
-                crate::verdict::escape(&v.message)
+                crate::commands::verdict::escape(&v.message)
             ));
             Output::Text(text, v)
         }
@@ -1246,18 +1248,21 @@ fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
             "granted",
             format!(
                 "{} by {}",
-                crate::verdict::timestamp(&g.granted_at),
+                crate::commands::verdict::timestamp(&g.granted_at),
                 opt(&g.granted_by)
             ),
         ),
-        ("expires_at", crate::verdict::timestamp(&g.expires_at)),
+        (
+            "expires_at",
+            crate::commands::verdict::timestamp(&g.expires_at),
+        ),
     ];
     if let Some(at) = &g.consumed_at {
         facts.push((
             "consumed",
             format!(
                 "{} by {} (request id {})",
-                crate::verdict::timestamp(at),
+                crate::commands::verdict::timestamp(at),
                 opt(&g.consumed_by),
                 opt(&g.consume_request_id)
             ),
@@ -1269,7 +1274,7 @@ fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
             "revoked",
             format!(
                 "{} by {}: {}",
-                crate::verdict::timestamp(at),
+                crate::commands::verdict::timestamp(at),
                 opt(&r.by),
                 opt(&r.reason)
             ),
@@ -1341,7 +1346,7 @@ fn review(settings: &Settings, a: &crate::cli::ReviewArgs) -> Output {
     let tag = |s: Stop| (s, Some(a.apr.clone()));
     verdict(with_db(settings, |c| {
         let read = db::read_for_review(c, &a.apr).map_err(tag)?;
-        let mut vote = crate::policy::decide_review(
+        let mut vote = crate::decide::policy::decide_review(
             &read.facts,
             a.approve,
             a.by.as_deref(),
@@ -1481,7 +1486,7 @@ fn keygen(out: &std::path::Path) -> Output {
 /// by a trusted key; with `--db`, every grant a trusted key signed with an
 /// evidence anchor finds the anchor and its MINTED line in the log.
 fn evidence_verify(settings: &Settings, file: &std::path::Path, against_db: bool) -> Output {
-    let bytes = match crate::evidence::read(file) {
+    let bytes = match crate::integrity::evidence::read(file) {
         Ok(b) => b,
         Err(e) => return Output::Verdict(Verdict::fault(Fault::EvidenceLog, e)),
     };
@@ -1489,7 +1494,7 @@ fn evidence_verify(settings: &Settings, file: &std::path::Path, against_db: bool
         Ok(t) => t,
         Err(stop) => return Output::Verdict(Verdict::from(stop)),
     };
-    let entries = match crate::evidence::verify(&bytes, &trusted) {
+    let entries = match crate::integrity::evidence::verify(&bytes, &trusted) {
         Ok(e) => e,
         Err(b) => {
             return Output::Verdict(
@@ -1526,16 +1531,18 @@ fn evidence_verify(settings: &Settings, file: &std::path::Path, against_db: bool
     let (signed, unsigned): (Vec<_>, Vec<_>) = grants
         .iter()
         .partition(|g| signing::verify_grant(&trusted, g).is_ok());
-    let anchors: Vec<crate::evidence::Anchor> = signed
+    let anchors: Vec<crate::integrity::evidence::Anchor> = signed
         .iter()
         .filter_map(|g| {
-            g.evidence_head.as_ref().map(|h| crate::evidence::Anchor {
-                auth_code: g.auth_code.clone(),
-                head: h.clone(),
-            })
+            g.evidence_head
+                .as_ref()
+                .map(|h| crate::integrity::evidence::Anchor {
+                    auth_code: g.auth_code.clone(),
+                    head: h.clone(),
+                })
         })
         .collect();
-    let missing = crate::evidence::missing_anchors(&entries, &anchors);
+    let missing = crate::integrity::evidence::missing_anchors(&entries, &anchors);
     let not_signed: Vec<&str> = unsigned.iter().map(|g| g.auth_code.as_str()).collect();
     if missing.is_empty() {
         let mut v = Verdict::done(
@@ -1658,7 +1665,7 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         v.apr = args.apr.clone();
         Output::Verdict(v)
     };
-    let cap = crate::patch::MAX_CONTENT_BYTES as u64;
+    let cap = crate::decide::patch::MAX_CONTENT_BYTES as u64;
     let content = match manifest::read_regular(&args.new_content, cap) {
         Ok(c) => c,
         Err(manifest::ReadError::TooLarge) => {
@@ -1677,7 +1684,7 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
             ))
         }
     };
-    let request = crate::patch::PatchRequest {
+    let request = crate::decide::patch::PatchRequest {
         content,
         file_path: args.file_path.clone(),
         dot_code: args.dot_code.clone(),
@@ -1685,10 +1692,10 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         test_plan: args.test_plan.clone(),
         restore: args.restore,
     };
-    if let Err(stop) = crate::patch::check(&request) {
+    if let Err(stop) = crate::decide::patch::check(&request) {
         return refuse(stop);
     }
-    let payload = crate::patch::payload(&request);
+    let payload = crate::decide::patch::payload(&request);
     let digest = match cser::digest(&payload) {
         Ok(d) => d,
         Err(e) => return refuse(Stop::Fault(Fault::Io, e.to_string())),
@@ -1721,8 +1728,8 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         db::insert_apr(
             c,
             &apr,
-            crate::patch::REQUEST_TYPE,
-            crate::patch::ACTION_CODE,
+            crate::decide::patch::REQUEST_TYPE,
+            crate::decide::patch::ACTION_CODE,
             &payload,
             &args.by,
             Some(&args.session),
@@ -1747,7 +1754,7 @@ fn show_patch(
     let result = with_db(settings, |c| {
         let (action, payload) =
             db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
-        if action != crate::patch::ACTION_CODE {
+        if action != crate::decide::patch::ACTION_CODE {
             return Err((
                 Stop::Reject(
                     Reject::AprWrongAction,
@@ -1756,7 +1763,8 @@ fn show_patch(
                 Some(apr.to_owned()),
             ));
         }
-        let bytes = crate::patch::verify(&payload).map_err(|s| (s, Some(apr.to_owned())))?;
+        let bytes =
+            crate::decide::patch::verify(&payload).map_err(|s| (s, Some(apr.to_owned())))?;
         let mut v = Verdict::done(
             Done::PatchVerified,
             "the new content matches its recorded SHA-256",
@@ -1789,7 +1797,7 @@ fn show_patch(
             v = v.detail("written_to", path.display().to_string());
         }
         if let Some(path) = against {
-            let cap = crate::patch::MAX_CONTENT_BYTES as u64 * 4;
+            let cap = crate::decide::patch::MAX_CONTENT_BYTES as u64 * 4;
             let current = manifest::read_regular(path, cap).map_err(|e| {
                 (
                     Stop::Fault(
@@ -1799,7 +1807,7 @@ fn show_patch(
                     None,
                 )
             })?;
-            let diff = crate::patch::unified_diff(
+            let diff = crate::decide::patch::unified_diff(
                 &String::from_utf8_lossy(&current),
                 &String::from_utf8_lossy(&bytes),
                 &path.display().to_string(),
@@ -1837,7 +1845,7 @@ fn harness(json: bool, keep: bool) -> Output {
             ))
         }
     };
-    let report = match crate::harness::run(&bin, keep) {
+    let report = match crate::disposable::harness::run(&bin, keep) {
         Ok(r) => r,
         Err(e) => {
             return Output::Verdict(Verdict::fault(
@@ -1883,7 +1891,7 @@ fn harness(json: bool, keep: bool) -> Output {
     if json {
         return Output::Verdict(v.detail("cases", rows));
     }
-    let text = crate::harness::text(&report, &v);
+    let text = crate::disposable::harness::text(&report, &v);
     Output::Text(text, v)
 }
 
@@ -2143,13 +2151,13 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
         )
     };
     // REAL_RUN is refused before anything is read: first in SPEC's order.
-    if args.mode == crate::payload::MODE_REAL_RUN {
+    if args.mode == crate::decide::payload::MODE_REAL_RUN {
         return refuse(Stop::Reject(
             Reject::RealRunBlocked,
             "REAL_RUN is never authorized by a C1 build-prep grant".into(),
         ));
     }
-    if args.mode != crate::payload::MODE_DRY_RUN {
+    if args.mode != crate::decide::payload::MODE_DRY_RUN {
         return Output::Usage(format!(
             "--mode {:?}: only DRY_RUN (or REAL_RUN, always refused) is known",
             args.mode
@@ -2250,9 +2258,9 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
 /// listed), and revokes all of them or none.
 fn revoke_bulk(settings: &Settings, args: &RevokeArgs) -> Output {
     let selector = match (&args.plan, &args.key_id, args.forged) {
-        (Some(p), _, _) => crate::policy::Selector::Plan(p),
-        (None, Some(k), _) => crate::policy::Selector::KeyId(k),
-        (None, None, true) => crate::policy::Selector::Forged,
+        (Some(p), _, _) => crate::decide::policy::Selector::Plan(p),
+        (None, Some(k), _) => crate::decide::policy::Selector::KeyId(k),
+        (None, None, true) => crate::decide::policy::Selector::Forged,
         (None, None, false) => {
             return Output::Usage(
                 "give one of --auth-code CODE, --apr CODE, --plan P, --key-id ID, --forged".into(),
@@ -2395,8 +2403,8 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         }
         Err(e) => return refuse(Stop::Reject(Reject::Ttl, e)),
     };
-    let request = crate::propose::Request {
-        payload: crate::propose::payload(
+    let request = crate::decide::propose::Request {
+        payload: crate::decide::propose::payload(
             &hash,
             &action_set,
             &args.plan_ref,
@@ -2417,7 +2425,9 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
-        (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => crate::propose::offline(&request),
+        (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {
+            crate::decide::propose::offline(&request)
+        }
         (Err(stop), _) => Err(stop),
     };
     match result {
@@ -2473,12 +2483,12 @@ impl Output {
     /// verdict line (not the facts again).
     fn and_then_text(self, json: bool) -> Output {
         match self {
-            Output::Verdict(v) if !json && v.kind() == crate::verdict::Kind::Ok => {
+            Output::Verdict(v) if !json && v.kind() == crate::commands::verdict::Kind::Ok => {
                 let mut text: String = v.human_results();
                 text.push_str(&format!(
                     "OK {}: {}\n",
                     v.code(),
-                    crate::verdict::escape(&v.message)
+                    crate::commands::verdict::escape(&v.message)
                 ));
                 Output::Text(text, v)
             }

@@ -30,8 +30,8 @@
 //! concurrent handlers queue, never interleave or fork the chain. The
 //! database is never touched from here.
 
-use crate::cser;
-use crate::signing::{SigningKey, TrustedKeys};
+use crate::canon::cser;
+use crate::integrity::signing::{SigningKey, TrustedKeys};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -229,7 +229,7 @@ fn check_owned_and_private(shown: &str, meta: &std::fs::Metadata) -> Result<(), 
             kind_of(&meta.file_type())
         ));
     }
-    let uid = crate::signing::running_uid()?;
+    let uid = crate::integrity::signing::running_uid()?;
     if meta.uid() != uid {
         return Err(format!(
             "evidence log {shown} is owned by uid {}, not by the user running the handler (uid {uid})",
@@ -514,7 +514,7 @@ pub fn missing_anchors(entries: &[Entry], anchors: &[Anchor]) -> Vec<(String, St
 /// The user running the handler: name from /etc/passwd when it has one,
 /// and the uid (from /proc/self, which the kernel owns).
 pub fn os_user() -> (Option<String>, Option<u32>) {
-    let uid = crate::signing::running_uid().ok();
+    let uid = crate::integrity::signing::running_uid().ok();
     let name = uid.and_then(|uid| {
         std::fs::read_to_string("/etc/passwd")
             .ok()

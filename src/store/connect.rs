@@ -50,10 +50,10 @@ pub struct Target {
     pub config: Config,
     pub timeouts: Timeouts,
     /// sslmode and root certificates, with libpq's meanings (see `tls`).
-    pub tls: crate::tls::Mode,
-    pub roots: Option<crate::tls::Roots>,
+    pub tls: crate::store::tls::Mode,
+    pub roots: Option<crate::store::tls::Roots>,
     /// sslsni and the TLS protocol range.
-    pub tls_options: crate::tls::Options,
+    pub tls_options: crate::store::tls::Options,
     /// sslcert, sslkey, sslpassword as given (else PGSSLCERT, PGSSLKEY),
     /// and HOME for libpq's defaults; read only when TLS is used.
     pub client_cert: CertSpec,
@@ -82,8 +82,8 @@ pub struct CertSpec {
 }
 
 impl CertSpec {
-    pub fn resolve(&self) -> Result<Option<crate::tls::ClientCert>, String> {
-        crate::tls::client_cert(
+    pub fn resolve(&self) -> Result<Option<crate::store::tls::ClientCert>, String> {
+        crate::store::tls::client_cert(
             self.cert.as_deref(),
             self.key.as_deref(),
             self.password.as_deref(),
@@ -890,13 +890,13 @@ pub fn resolve_with(
     // silently turn `require` into plaintext); likewise sslrootcert, then
     // ~/.postgresql/root.crt.
     let tls_mode = match given.get("sslmode") {
-        Some(m) => crate::tls::Mode::parse(m)?,
-        None => crate::tls::Mode::Prefer,
+        Some(m) => crate::store::tls::Mode::parse(m)?,
+        None => crate::store::tls::Mode::Prefer,
     };
     let roots = given
         .get("sslrootcert")
         .map(|r| roots_of(r))
-        .or_else(|| crate::tls::default_roots(env("HOME").as_deref()));
+        .or_else(|| crate::store::tls::default_roots(env("HOME").as_deref()));
     // Only a TCP host can use TLS: a list of sockets alone needs no root
     // (libpq never opens one there).
     let all_sockets = config.get_hostaddrs().is_empty()
@@ -906,7 +906,7 @@ pub fn resolve_with(
             .all(|h| matches!(h, Host::Unix(_)));
     if matches!(
         tls_mode,
-        crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
+        crate::store::tls::Mode::VerifyCa | crate::store::tls::Mode::VerifyFull
     ) && roots.is_none()
         && !all_sockets
     {
@@ -924,7 +924,7 @@ pub fn resolve_with(
             && !all_sockets
             && matches!(
                 tls_mode,
-                crate::tls::Mode::VerifyCa | crate::tls::Mode::VerifyFull
+                crate::store::tls::Mode::VerifyCa | crate::store::tls::Mode::VerifyFull
             )
         {
             return Err(format!(
@@ -935,11 +935,11 @@ pub fn resolve_with(
         }
     }
     config.ssl_mode(match tls_mode {
-        crate::tls::Mode::Disable | crate::tls::Mode::Allow => SslMode::Disable,
-        crate::tls::Mode::Prefer => SslMode::Prefer,
+        crate::store::tls::Mode::Disable | crate::store::tls::Mode::Allow => SslMode::Disable,
+        crate::store::tls::Mode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
-    let mut tls_options = crate::tls::Options::default();
+    let mut tls_options = crate::store::tls::Options::default();
     match given.get("sslsni").map(String::as_str) {
         None | Some("1") => {}
         Some("0") => tls_options.sni = false,
@@ -1232,11 +1232,11 @@ fn is_c_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
 }
 
-fn roots_of(value: &str) -> crate::tls::Roots {
+fn roots_of(value: &str) -> crate::store::tls::Roots {
     if value == "system" {
-        crate::tls::Roots::System
+        crate::store::tls::Roots::System
     } else {
-        crate::tls::Roots::File(PathBuf::from(value))
+        crate::store::tls::Roots::File(PathBuf::from(value))
     }
 }
 
@@ -1301,7 +1301,7 @@ fn load_service(
 /// file of at most 1 MiB, opened without blocking, so that a FIFO or a
 /// device in its place is skipped, never waited on.
 fn config_text(path: &Path) -> Option<String> {
-    let bytes = crate::manifest::read_regular(path, 1 << 20).ok()?;
+    let bytes = crate::canon::manifest::read_regular(path, 1 << 20).ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -1332,7 +1332,7 @@ pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     if let Some(h) = env("HOME").filter(|h| !h.is_empty()) {
         return Some(h);
     }
-    let uid = crate::signing::running_uid().ok()?.to_string();
+    let uid = crate::integrity::signing::running_uid().ok()?.to_string();
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
@@ -1343,7 +1343,7 @@ pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 /// The operating-system user running this process, by uid (as libpq's
 /// getpwuid), from /etc/passwd.
 pub fn os_user() -> Option<String> {
-    crate::evidence::os_user().0
+    crate::integrity::evidence::os_user().0
 }
 
 fn default_socket_dir() -> String {
@@ -1545,8 +1545,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(t.tls, crate::tls::Mode::VerifyFull);
-        assert_eq!(t.roots, Some(crate::tls::Roots::System));
+        assert_eq!(t.tls, crate::store::tls::Mode::VerifyFull);
+        assert_eq!(t.roots, Some(crate::store::tls::Roots::System));
         // A socket never uses TLS: verify-full there needs no root (libpq).
         assert!(resolve(
             Some("host=/run/sock user=u sslmode=verify-full"),
@@ -1571,7 +1571,10 @@ mod tests {
             Timeouts::default(),
         )
         .unwrap();
-        assert_eq!(t.roots, Some(crate::tls::Roots::File("/etc/ca.pem".into())));
+        assert_eq!(
+            t.roots,
+            Some(crate::store::tls::Roots::File("/etc/ca.pem".into()))
+        );
     }
 
     #[test]

@@ -14,17 +14,17 @@
 //! locked read, compare-and-swap, COMMIT); a path that writes nothing ends
 //! with ROLLBACK (see `Tx::end_unwritten`).
 
-use crate::approval::AllowedSigners;
 pub use crate::cli::{GrantSort, Since};
-use crate::connect::{Target, Timeouts};
-use crate::payload;
-use crate::policy::{
+use crate::commands::verdict::Verdict;
+use crate::decide::payload;
+use crate::decide::policy::{
     self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
     Stop, Vocabulary, Vote,
 };
-use crate::reject::{Done, Fault, Reject};
-use crate::signing::{SigningKey, TrustedKeys};
-use crate::verdict::Verdict;
+use crate::decide::reject::{Done, Fault, Reject};
+use crate::integrity::approval::AllowedSigners;
+use crate::integrity::signing::{SigningKey, TrustedKeys};
+use crate::store::connect::{Target, Timeouts};
 use chrono::{DateTime, Utc};
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
@@ -35,7 +35,7 @@ use serde_json::Value;
 pub struct Conn {
     pub client: Client,
     timeouts: Timeouts,
-    schema: crate::connect::Schema,
+    schema: crate::store::connect::Schema,
     /// Whether the session is a superuser's, learnt with the first BEGIN.
     pub superuser: Option<bool>,
     /// The TLS the session was opened with: a cancel request (see
@@ -57,7 +57,7 @@ impl Conn {
     fn new(
         client: Client,
         timeouts: Timeouts,
-        schema: crate::connect::Schema,
+        schema: crate::store::connect::Schema,
         tls: Option<rustls::ClientConfig>,
         warnings: Warnings,
     ) -> Conn {
@@ -136,8 +136,8 @@ pub struct Failed {
 /// and refused (a login, a TLS verification, a missing database), no:
 /// "if a connection is established successfully, but authentication
 /// fails, the remaining hosts in the list are not tried".
-pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Conn, Failed> {
-    use crate::tls::Mode;
+pub fn connect(target: &Target, want: crate::store::connect::SessionAttrs) -> Result<Conn, Failed> {
+    use crate::store::tls::Mode;
     // Never TLS over a Unix-domain socket: libpq uses none there, whatever
     // sslmode says, and the server offers none.
     let unix = matches!(
@@ -170,8 +170,8 @@ pub fn connect(target: &Target, want: crate::connect::SessionAttrs) -> Result<Co
 
 fn connect_once(
     target: &Target,
-    want: crate::connect::SessionAttrs,
-    mode: crate::tls::Mode,
+    want: crate::store::connect::SessionAttrs,
+    mode: crate::store::tls::Mode,
 ) -> Result<Conn, Failed> {
     let mut config = target.config.clone();
     let warnings = collect_warnings(&mut config);
@@ -183,15 +183,17 @@ fn connect_once(
         ),
         next_host: matches!(kind, Fault::Timeout | Fault::DbUnreachable),
     };
-    let tls = if mode == crate::tls::Mode::Disable {
+    let tls = if mode == crate::store::tls::Mode::Disable {
         config.ssl_mode(postgres::config::SslMode::Disable);
         None
     } else {
         config.ssl_mode(match mode {
-            crate::tls::Mode::Allow | crate::tls::Mode::Prefer => postgres::config::SslMode::Prefer,
+            crate::store::tls::Mode::Allow | crate::store::tls::Mode::Prefer => {
+                postgres::config::SslMode::Prefer
+            }
             _ => postgres::config::SslMode::Require,
         });
-        if mode == crate::tls::Mode::VerifyFull && target.hostaddr_only {
+        if mode == crate::store::tls::Mode::VerifyFull && target.hostaddr_only {
             return Err(fail(
                 Fault::DbTls,
                 "sslmode=verify-full needs a host name to verify the certificate against, and \
@@ -201,13 +203,13 @@ fn connect_once(
         }
         let cert = match target.client_cert.resolve() {
             Ok(Some(c)) => Some(
-                crate::tls::load_client_cert(&c)
+                crate::store::tls::load_client_cert(&c)
                     .map_err(|e| fail(Fault::DbAuth, format!("client certificate: {e}")))?,
             ),
             Ok(None) => None,
             Err(e) => return Err(fail(Fault::DbAuth, format!("client certificate: {e}"))),
         };
-        crate::tls::client_config(mode, target.roots.as_ref(), &target.tls_options, cert)
+        crate::store::tls::client_config(mode, target.roots.as_ref(), &target.tls_options, cert)
             .map_err(|e| fail(Fault::DbTls, format!("TLS: {e}")))?
     };
     let cancel_tls = tls.clone();
@@ -269,9 +271,9 @@ fn connect_once(
 /// `pg_is_in_recovery()` for primary/standby), or `None` when it does.
 fn unsuited(
     client: &mut Client,
-    want: crate::connect::SessionAttrs,
+    want: crate::store::connect::SessionAttrs,
 ) -> Result<Option<&'static str>, postgres::Error> {
-    use crate::connect::SessionAttrs as S;
+    use crate::store::connect::SessionAttrs as S;
     let one = |client: &mut Client, sql: &str| -> Result<Option<String>, postgres::Error> {
         for m in client.simple_query(sql)? {
             if let postgres::SimpleQueryMessage::Row(row) = m {
@@ -414,7 +416,7 @@ pub fn fault(e: &postgres::Error) -> Stop {
         // stamp trigger, staged/harden-tables.staged.sql): that is the
         // grant's fact, not the environment's.
         Some(c) if c.code() == "DG007" => {
-            return Stop::Reject(crate::reject::Reject::AuthExpired, text)
+            return Stop::Reject(crate::decide::reject::Reject::AuthExpired, text)
         }
         Some(c) if c.code().starts_with("DG") => Fault::GuardRefused,
         Some(c)
@@ -617,7 +619,7 @@ impl<'c> Tx<'c> {
     /// or warned is ERROR_COMMIT_UNKNOWN, never OK (SPEC §10): the write
     /// may not survive a failover.
     fn commit(mut self) -> Result<(), Stop> {
-        crate::failpoint::hit("before-commit")?;
+        crate::store::failpoint::hit("before-commit")?;
         self.open = false;
         if let Ok(mut w) = self.warnings.lock() {
             w.clear();
@@ -644,7 +646,7 @@ impl<'c> Tx<'c> {
             .lock()
             .map(|mut w| std::mem::take(&mut *w))
             .unwrap_or_else(|_| vec!["the warnings could not be read".into()]);
-        let result = crate::failpoint::lose_commit(result.as_ref().err())
+        let result = crate::store::failpoint::lose_commit(result.as_ref().err())
             .map_or_else(|| result.or_fault(), Err);
         if cancelled || !warned.is_empty() {
             let why = if cancelled {
@@ -1044,7 +1046,7 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         action_set: r.try_get("action_set")?,
         scope: r
             .try_get::<_, Option<String>>("scope")?
-            .and_then(|t| crate::jsonb::read(&t).ok()),
+            .and_then(|t| crate::canon::jsonb::read(&t).ok()),
         apr_digest: r.try_get("apr_digest")?,
         single_use: r.try_get::<_, Option<bool>>("single_use")?.unwrap_or(false),
         commit_allowed: r
@@ -1064,7 +1066,7 @@ fn grant_of(r: &Row) -> Result<Grant, postgres::Error> {
         key_id: r.try_get("key_id")?,
         quorum: r
             .try_get::<_, Option<String>>("grant_quorum")?
-            .and_then(|t| crate::jsonb::read(&t).ok()),
+            .and_then(|t| crate::canon::jsonb::read(&t).ok()),
         evidence_head: r.try_get("evidence_head")?,
     })
 }
@@ -1101,7 +1103,7 @@ fn decision_of(r: &Row) -> Result<Decision, Stop> {
                 // not, null is malformed (a FAIL), never an ERROR.
                 payload: text
                     .as_deref()
-                    .and_then(|t| crate::jsonb::read(t).ok())
+                    .and_then(|t| crate::canon::jsonb::read(t).ok())
                     .unwrap_or(Value::Null),
                 payload_text: text,
             })
@@ -1265,7 +1267,7 @@ pub fn execute(
         Tx::begin(conn, true)?
     } else {
         let tx = Tx::begin_then(conn, false, &lock_apr(apr_code))?;
-        crate::failpoint::hit("execute-after-apr-lock")?;
+        crate::store::failpoint::hit("execute-after-apr-lock")?;
         tx
     };
     let sql = select_for_execute(!dry_run, &tx.quorum_fn);
@@ -1317,13 +1319,16 @@ pub fn execute(
             .expires_at(grant.expires_at)
             .dry_run(dry_run)
             .detail("grant_status", grant.status.clone())
-            .detail("granted_at", crate::verdict::timestamp(&grant.granted_at))
+            .detail(
+                "granted_at",
+                crate::commands::verdict::timestamp(&grant.granted_at),
+            )
             .detail("apr_digest", grant.apr_digest.clone().unwrap_or_default()));
         }
         Execute::Mint(v, q) => (v, q),
     };
     let (validated, quorum) = validated;
-    crate::failpoint::hit("execute-after-quorum-check")?;
+    crate::store::failpoint::hit("execute-after-quorum-check")?;
     let auth_code = auth_code_for(apr_code);
     let mint_facts = |v: Verdict| {
         v.apr(apr_code)
@@ -1373,7 +1378,7 @@ pub fn execute(
     };
     let mut grant = minted_grant(&auth_code, apr_code, &validated, granted_at, &quorum);
     grant.evidence_head = keys.evidence_head.map(str::to_owned);
-    let (signature, key_id) = crate::signing::sign_grant(signing_key, &grant)
+    let (signature, key_id) = crate::integrity::signing::sign_grant(signing_key, &grant)
         .map_err(|e| Stop::Fault(Fault::SigningKey, e))?;
     grant.signature = Some(signature);
     grant.key_id = Some(key_id);
@@ -1434,7 +1439,7 @@ pub fn execute(
         forged.extend(blocking);
     };
     let expires_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-    crate::failpoint::hit("execute-after-insert")?;
+    crate::store::failpoint::hit("execute-after-insert")?;
     tx.commit()?;
     Ok(
         mint_facts(Verdict::done(Done::Minted, format!("minted {auth_code}")))
@@ -1606,7 +1611,7 @@ pub fn consume(
         tx.end_unwritten();
         return Ok(v);
     }
-    crate::failpoint::hit("consume-before-update")?;
+    crate::store::failpoint::hit("consume-before-update")?;
     let sql = consume_grant(&tx.quorum_fn);
     let changed = tx.query_opt(
         &sql,
@@ -1626,7 +1631,7 @@ pub fn consume(
     match changed {
         Some(row) => {
             let consumed_at: DateTime<Utc> = row.try_get(0).or_fault()?;
-            crate::failpoint::hit("consume-after-update")?;
+            crate::store::failpoint::hit("consume-after-update")?;
             tx.commit()?;
             let mut spent = grant.clone();
             spent.consumed_at = Some(consumed_at);
@@ -1669,7 +1674,7 @@ fn consumed_verdict(
         .detail("request_id", request_id)
         .detail("consumed_by", g.consumed_by.clone().unwrap_or_default());
     if let Some(at) = &g.consumed_at {
-        v = v.detail("consumed_at", crate::verdict::timestamp(at));
+        v = v.detail("consumed_at", crate::commands::verdict::timestamp(at));
     }
     v
 }
@@ -1748,7 +1753,10 @@ pub fn revoke(
                 Done::Revoked,
                 format!("revoked {}{note}", grant.auth_code),
             ))
-            .detail("revoked_at", crate::verdict::timestamp(&revoked_at))
+            .detail(
+                "revoked_at",
+                crate::commands::verdict::timestamp(&revoked_at),
+            )
             .detail("revoked_by", by)
             .detail("revoke_reason", reason))
         }
@@ -1805,7 +1813,7 @@ fn bulk_row(s: &policy::Selected) -> Value {
         "apr": g.request_ref,
         "plan_ref": g.plan_ref,
         "key_id": g.key_id,
-        "expires_at": crate::verdict::timestamp(&g.expires_at),
+        "expires_at": crate::commands::verdict::timestamp(&g.expires_at),
         "signature": if s.forged.is_some() { "FORGED" } else { "verified" },
     })
 }
@@ -1924,7 +1932,7 @@ pub fn revoke_bulk(
                 None => v,
             };
             let v = match at.get(&g.auth_code) {
-                Some(t) => v.detail("revoked_at", crate::verdict::timestamp(t)),
+                Some(t) => v.detail("revoked_at", crate::commands::verdict::timestamp(t)),
                 None => v,
             };
             v.detail("revoked_by", by).detail("revoke_reason", reason)
@@ -1943,7 +1951,7 @@ pub fn revoke_bulk(
 
 /// The bulk set as a table: what the dry run shows is what the run revokes.
 fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
-    let esc = |s: Option<&str>| crate::verdict::escape(s.unwrap_or(""));
+    let esc = |s: Option<&str>| crate::commands::verdict::escape(s.unwrap_or(""));
     let cells: Vec<[String; 6]> = set
         .iter()
         .map(|s| {
@@ -1953,7 +1961,7 @@ fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
                 esc(Some(&g.request_ref)),
                 esc(g.plan_ref.as_deref()),
                 esc(g.key_id.as_deref()),
-                crate::verdict::timestamp(&g.expires_at),
+                crate::commands::verdict::timestamp(&g.expires_at),
                 if s.forged.is_some() {
                     "FORGED"
                 } else {
@@ -2030,9 +2038,9 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
     let text: Option<String> = row.try_get(3).or_fault()?;
     let canonical = text
         .as_deref()
-        .and_then(|t| crate::jsonb::read_exact(t).ok())
+        .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
         .filter(|p| !p.is_null())
-        .and_then(|p| crate::cser::canonical(&p).ok());
+        .and_then(|p| crate::canon::cser::canonical(&p).ok());
     let read = ReviewRead {
         facts: policy::ReviewFacts {
             apr_code: apr_code.to_owned(),
@@ -2041,7 +2049,7 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
             login: row.try_get(4).or_fault()?,
             digest: canonical
                 .as_deref()
-                .map(|c| crate::cser::Sha256Hex::of(c.as_bytes())),
+                .map(|c| crate::canon::cser::Sha256Hex::of(c.as_bytes())),
         },
         payload_text: text,
         canonical,
@@ -2376,7 +2384,7 @@ fn apr_view_of(r: &Row) -> Result<AprView, Stop> {
             proposed_by: r.try_get("proposed_by").or_fault()?,
             payload: text
                 .as_deref()
-                .and_then(|t| crate::jsonb::read(t).ok())
+                .and_then(|t| crate::canon::jsonb::read(t).ok())
                 .unwrap_or(Value::Null),
             payload_text: text,
         },
@@ -2529,10 +2537,13 @@ pub fn readback(
             check(
                 "expires_at > granted_at, within the TTL cap",
                 g.expires_at > g.granted_at && ttl <= payload::TTL_CAP_SECONDS,
-                format!("{} (ttl {ttl}s)", crate::verdict::timestamp(&g.expires_at)),
+                format!(
+                    "{} (ttl {ttl}s)",
+                    crate::commands::verdict::timestamp(&g.expires_at)
+                ),
             );
             let signed = match trusted {
-                Ok(t) => crate::signing::verify_grant(t, g)
+                Ok(t) => crate::integrity::signing::verify_grant(t, g)
                     .map(|()| format!("key {}", g.key_id.as_deref().unwrap_or("")))
                     .map_err(|f| f.to_string()),
                 Err(why) => Err(why.to_owned()),
@@ -2604,7 +2615,7 @@ pub fn readback(
             check(
                 "APR applied_at is set",
                 applied_at.is_some(),
-                applied_at.map_or("NULL".into(), |t| crate::verdict::timestamp(&t)),
+                applied_at.map_or("NULL".into(), |t| crate::commands::verdict::timestamp(&t)),
             );
         }
         None => check("the APR exists", false, "no row".into()),
@@ -2684,7 +2695,7 @@ fn insert_proposed(
 /// APR (never approved, never a grant), or say what would be inserted.
 pub fn propose(
     conn: &mut Conn,
-    request: &crate::propose::Request,
+    request: &crate::decide::propose::Request,
     dry_run: bool,
 ) -> Result<Verdict, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
@@ -2697,11 +2708,11 @@ pub fn propose(
     let vocabulary = vocabulary_of(&row, 0)?;
     let stamp: String = row.try_get(1).or_fault()?;
     let request = &request.with_live_action_set(&vocabulary);
-    let validated = crate::propose::check(request, Some(&vocabulary))?;
-    let apr = crate::propose::apr_code(request, &stamp, &validated);
+    let validated = crate::decide::propose::check(request, Some(&vocabulary))?;
+    let apr = crate::decide::propose::apr_code(request, &stamp, &validated);
     if dry_run {
         tx.end_unwritten();
-        return Ok(crate::propose::verdict(
+        return Ok(crate::decide::propose::verdict(
             Done::WouldPropose,
             &apr,
             request,
@@ -2719,7 +2730,7 @@ pub fn propose(
         request.session.as_deref(),
     )?;
     tx.commit()?;
-    Ok(crate::propose::verdict(
+    Ok(crate::decide::propose::verdict(
         Done::Proposed,
         &apr,
         request,
@@ -2772,7 +2783,7 @@ pub fn read_apr_payload(conn: &mut Conn, apr: &str) -> Result<(String, Value), S
             // and hash it, so nothing may be silently truncated.
             let payload = text
                 .as_deref()
-                .and_then(|t| crate::jsonb::read_exact(t).ok())
+                .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
                 .unwrap_or(Value::Null);
             Ok((action, payload))
         }

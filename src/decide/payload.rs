@@ -3,7 +3,7 @@
 //! "is this the right shape" (REJECT_PAYLOAD_MALFORMED); whether the values
 //! are acceptable is `policy`'s job. Pure: no IO.
 
-use crate::reject::Reject;
+use crate::decide::reject::Reject;
 use serde_json::{Map, Value};
 
 pub const ACTION_CODE: &str = "authorize_build_step";

@@ -6,9 +6,9 @@
 //! unchanged unless the verdict is a write. `cargo test` and `harness` run
 //! the same files through this one runner.
 
-use crate::cser;
-use crate::fixtures::{self, TEMPLATE_DB};
-use crate::pgtemp::{Cluster, PgTempError, SUPERUSER};
+use crate::canon::cser;
+use crate::disposable::fixtures::{self, TEMPLATE_DB};
+use crate::disposable::pgtemp::{Cluster, PgTempError, SUPERUSER};
 use postgres::Client;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -239,7 +239,10 @@ pub fn command(
         Ok(keys) => keys.apply(&mut cmd),
         // The handler then refuses with ERROR_SIGNING_KEY, naming why.
         Err(e) => {
-            cmd.env(crate::signing::SIGNING_KEY_ENV, format!("(test keys: {e})"));
+            cmd.env(
+                crate::integrity::signing::SIGNING_KEY_ENV,
+                format!("(test keys: {e})"),
+            );
         }
     }
     cmd.args(args)
@@ -274,7 +277,7 @@ pub fn snapshot(client: &mut Client) -> Result<String, postgres::Error> {
     for rel in relations {
         let name: String = rel.get(0);
         let kind: String = rel.get(1);
-        let quoted = crate::pgtemp::ident(&name);
+        let quoted = crate::disposable::pgtemp::ident(&name);
         let sql = if kind == "S" {
             format!("SELECT format('%s %s', last_value, is_called) FROM {quoted}")
         } else {
@@ -434,7 +437,7 @@ pub fn run_case(
     }
     if setup.resign {
         let keys = fixtures::test_keys(cluster)?;
-        let key = crate::signing::load_signing_key(&keys.signing_key)?;
+        let key = crate::integrity::signing::load_signing_key(&keys.signing_key)?;
         resign_grants(&mut admin, &key)?;
     }
 
@@ -509,7 +512,7 @@ fn drop_database(cluster: &Cluster, name: &str) -> Result<(), PgTempError> {
     let mut admin = cluster.connect(SUPERUSER, "postgres")?;
     admin.batch_execute(&format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        crate::pgtemp::ident(name)
+        crate::disposable::pgtemp::ident(name)
     ))?;
     Ok(())
 }
@@ -737,14 +740,14 @@ pub fn tally(outputs: &[std::process::Output]) -> std::collections::BTreeMap<Str
 /// of the handler.
 pub fn resign_grants(
     admin: &mut Client,
-    key: &crate::signing::SigningKey,
+    key: &crate::integrity::signing::SigningKey,
 ) -> Result<usize, String> {
-    let grants = crate::db::read_all_grants(admin).map_err(|s| format!("{s:?}"))?;
+    let grants = crate::store::db::read_all_grants(admin).map_err(|s| format!("{s:?}"))?;
     let mut tx = admin.transaction().map_err(|e| e.to_string())?;
     tx.batch_execute("SET LOCAL session_replication_role = replica")
         .map_err(|e| e.to_string())?;
     for g in &grants {
-        let (signature, key_id) = crate::signing::sign_grant(key, g)?;
+        let (signature, key_id) = crate::integrity::signing::sign_grant(key, g)?;
         tx.execute(
             "UPDATE governance_build_authorization SET signature = $1, key_id = $2 WHERE auth_code = $3",
             &[&signature, &key_id, &g.auth_code],

@@ -287,31 +287,31 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
             "Refused by name: the tool does not do what they ask (a usage error, never ignored).",
         ));
         vars.push((
-            crate::connect::SCHEMA_ENV,
+            crate::store::connect::SCHEMA_ENV,
             "The schema, when --schema is not given.",
         ));
     }
     if top || has("signing-key") {
         vars.push((
-            crate::signing::SIGNING_KEY_ENV,
+            crate::integrity::signing::SIGNING_KEY_ENV,
             "Stands in for --signing-key.",
         ));
     }
     if top || has("trusted-keys") {
         vars.push((
-            crate::signing::TRUSTED_KEYS_ENV,
+            crate::integrity::signing::TRUSTED_KEYS_ENV,
             "Stands in for --trusted-keys.",
         ));
     }
     if top || has("allowed-signers") {
         vars.push((
-            crate::approval::ALLOWED_SIGNERS_ENV,
+            crate::integrity::approval::ALLOWED_SIGNERS_ENV,
             "Stands in for --allowed-signers.",
         ));
     }
     if top || has("sign-key") {
         vars.push((
-            crate::approval::APPROVER_KEY_ENV,
+            crate::integrity::approval::APPROVER_KEY_ENV,
             "Stands in for --sign-key.",
         ));
         vars.push((
@@ -320,10 +320,16 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
         ));
     }
     if top || has("evidence-log") {
-        vars.push((crate::evidence::ENV, "Stands in for --evidence-log."));
+        vars.push((
+            crate::integrity::evidence::ENV,
+            "Stands in for --evidence-log.",
+        ));
     }
     if top || has("durability") {
-        vars.push((crate::db::DURABILITY_ENV, "Stands in for --durability."));
+        vars.push((
+            crate::store::db::DURABILITY_ENV,
+            "Stands in for --durability.",
+        ));
     }
     if top || path.first().is_some_and(|p| p == "harness") {
         vars.push((

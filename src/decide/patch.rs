@@ -4,14 +4,14 @@
 //! dispatcher, and verifies a stored payload for approvers. Pure except for
 //! `bash -n`, which reads the content on its standard input (no file).
 
-use crate::cser::Sha256Hex;
-use crate::policy::Stop;
-use crate::reject::{Fault, Reject};
+use crate::canon::cser::Sha256Hex;
+use crate::decide::policy::Stop;
+use crate::decide::reject::{Fault, Reject};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// The staged arm, compiled in: what the new dispatcher must contain.
-pub const ARM: &str = include_str!("../staged/dot-apr-execute.authorize_build_step.arm.sh");
+pub const ARM: &str = include_str!("../../staged/dot-apr-execute.authorize_build_step.arm.sh");
 pub const ARM_FUNCTION: &str = "execute_authorize_build_step";
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
 pub const ACTION_CODE: &str = "patch_ops_code";

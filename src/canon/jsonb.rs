@@ -376,17 +376,21 @@ mod tests {
         assert_eq!(read_exact(r#"{"a": "[[[[\"]]"}"#).unwrap()["a"], "[[[[\"]]");
         assert_eq!(cursor, &Value::Null);
         let v = read(&deep("\"REAL_RUN\"")).unwrap();
-        assert!(crate::payload::mentions_real_run(&v));
+        assert!(crate::decide::payload::mentions_real_run(&v));
         // A key named REAL_RUN is not a value, first or not.
         let key = format!(
             "{{\"k\": {}{{\"a\": 2, \"REAL_RUN\": 1}}{}}}",
             "[".repeat(100),
             "]".repeat(100)
         );
-        assert!(!crate::payload::mentions_real_run(&read(&key).unwrap()));
+        assert!(!crate::decide::payload::mentions_real_run(
+            &read(&key).unwrap()
+        ));
         // Objects deep inside a skipped subtree.
         let objs = format!("{}\"REAL_RUN\"{}", "{\"a\": ".repeat(300), "}".repeat(300));
-        assert!(crate::payload::mentions_real_run(&read(&objs).unwrap()));
+        assert!(crate::decide::payload::mentions_real_run(
+            &read(&objs).unwrap()
+        ));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! `before-commit`, `after-commit` (COMMIT sent and answered).
 //! Without the feature every point is a no-op the compiler removes.
 
-use crate::policy::Stop;
-use crate::reject::Fault;
+use crate::decide::policy::Stop;
+use crate::decide::reject::Fault;
 
 #[cfg(feature = "failpoints")]
 fn action(name: &str) -> Option<String> {
@@ -79,7 +79,7 @@ fn wait_for(name: &str, file: &str) -> Result<(), Stop> {
 /// connection exception) is ERROR_COMMIT_UNKNOWN, never "unreachable"; the `after-commit` point acts after a commit succeeded.
 pub fn lose_commit(err: Option<&postgres::Error>) -> Option<Stop> {
     match err {
-        Some(e) if e.code().is_none() || crate::db::connection_lost(e) => Some(Stop::Fault(
+        Some(e) if e.code().is_none() || crate::store::db::connection_lost(e) => Some(Stop::Fault(
             Fault::CommitUnknown,
             format!("the connection was lost while committing: {e}"),
         )),

@@ -2,24 +2,25 @@
 //! nothing but the binary and PostgreSQL's server binaries.
 
 /// The model of the live governance database (SPEC §5).
-pub const SCHEMA_SQL: &str = include_str!("../fixtures/schema.sql");
+pub const SCHEMA_SQL: &str = include_str!("../../fixtures/schema.sql");
 /// The constraints that refuse what the handler would never write (staged;
 /// SPEC §9). Already in `SCHEMA_SQL`; applying it there is a no-op.
-pub const HARDEN_SQL: &str = include_str!("../staged/harden-tables.staged.sql");
+pub const HARDEN_SQL: &str = include_str!("../../staged/harden-tables.staged.sql");
 /// Votes and proposals bound to their login, one vote per identity, the
 /// quorum's names pinned (staged; SPEC §10).
-pub const APPROVALS_BOUND_SQL: &str = include_str!("../staged/approvals-bound.staged.sql");
+pub const APPROVALS_BOUND_SQL: &str = include_str!("../../staged/approvals-bound.staged.sql");
 /// The least-privilege roles (staged; SPEC §8, §9).
-pub const HANDLER_ROLE_SQL: &str = include_str!("../staged/handler-role.staged.sql");
+pub const HANDLER_ROLE_SQL: &str = include_str!("../../staged/handler-role.staged.sql");
 /// What `--durability replicated` reads: standbys' flushed WAL (staged).
-pub const DURABILITY_SQL: &str = include_str!("../staged/durability.staged.sql");
+pub const DURABILITY_SQL: &str = include_str!("../../staged/durability.staged.sql");
 /// The approvers' group role for `review` (staged).
-pub const REVIEWER_ROLE_SQL: &str = include_str!("../staged/reviewer-role.staged.sql");
+pub const REVIEWER_ROLE_SQL: &str = include_str!("../../staged/reviewer-role.staged.sql");
 /// Binds authorize_build_step to its handler (staged; SPEC §8).
-pub const BIND_SQL: &str = include_str!("../staged/bind-authorize_build_step-handler.staged.sql");
+pub const BIND_SQL: &str =
+    include_str!("../../staged/bind-authorize_build_step-handler.staged.sql");
 /// The exact reverse of `BIND_SQL`.
 pub const UNBIND_SQL: &str =
-    include_str!("../staged/unbind-authorize_build_step-handler.staged.sql");
+    include_str!("../../staged/unbind-authorize_build_step-handler.staged.sql");
 
 /// The minter: the role `execute`, `revoke` and `readback` run as.
 pub const HANDLER_ROLE: &str = "dot_authorize_build_step";
@@ -44,8 +45,9 @@ pub const TEMPLATE_DB: &str = "governance_template";
 
 /// Starts a disposable cluster with the governance template loaded (schema
 /// and roles, handler still unbound).
-pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
-    let cluster = crate::pgtemp::Cluster::start()?;
+pub fn governance_cluster(
+) -> Result<crate::disposable::pgtemp::Cluster, crate::disposable::pgtemp::PgTempError> {
+    let cluster = crate::disposable::pgtemp::Cluster::start()?;
     cluster.create_database(
         TEMPLATE_DB,
         &[
@@ -64,13 +66,16 @@ pub fn governance_cluster() -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgT
 pub const CASE_FILES: &[(&str, &str)] = &[
     (
         "execute.json",
-        include_str!("../fixtures/cases/execute.json"),
+        include_str!("../../fixtures/cases/execute.json"),
     ),
     (
         "consume.json",
-        include_str!("../fixtures/cases/consume.json"),
+        include_str!("../../fixtures/cases/consume.json"),
     ),
-    ("revoke.json", include_str!("../fixtures/cases/revoke.json")),
+    (
+        "revoke.json",
+        include_str!("../../fixtures/cases/revoke.json"),
+    ),
 ];
 
 /// The key pair a disposable cluster's handler signs with: `signing.key`
@@ -113,10 +118,11 @@ pub fn sign_test_vote(
     payload_digest: &str,
 ) -> Option<String> {
     let key = test_approver_key(TEST_APPROVERS.iter().find(|n| **n == approver)?);
-    let message = crate::approval::message(apr_code, approver, decision, payload_digest).ok()?;
+    let message =
+        crate::integrity::approval::message(apr_code, approver, decision, payload_digest).ok()?;
     let sig = key
         .sign(
-            crate::approval::NAMESPACE,
+            crate::integrity::approval::NAMESPACE,
             ssh_key::HashAlg::Sha512,
             &message,
         )
@@ -183,13 +189,13 @@ pub fn test_allowed_signers() -> String {
                 .expect("an Ed25519 public key has an OpenSSH form");
             format!(
                 "{name} namespaces=\"{}\" {public}\n",
-                crate::approval::NAMESPACE
+                crate::integrity::approval::NAMESPACE
             )
         })
         .collect()
 }
 
-pub fn test_keys(cluster: &crate::pgtemp::Cluster) -> Result<KeyFiles, String> {
+pub fn test_keys(cluster: &crate::disposable::pgtemp::Cluster) -> Result<KeyFiles, String> {
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = MADE.lock().unwrap_or_else(|p| p.into_inner());
     let dir = cluster.scratch_dir().join("keys");
@@ -202,7 +208,7 @@ pub fn keys_in(dir: &std::path::Path) -> Result<KeyFiles, String> {
     let signing_key = dir.join("signing.key");
     let allowed_signers = dir.join("allowed_signers");
     if signing_key.exists() {
-        let key = crate::signing::load_signing_key(&signing_key)?;
+        let key = crate::integrity::signing::load_signing_key(&signing_key)?;
         return Ok(KeyFiles {
             signing_key,
             trusted_dir: dir.to_owned(),
@@ -210,7 +216,7 @@ pub fn keys_in(dir: &std::path::Path) -> Result<KeyFiles, String> {
             allowed_signers,
         });
     }
-    let made = crate::signing::keygen(dir)?;
+    let made = crate::integrity::signing::keygen(dir)?;
     std::fs::write(&allowed_signers, test_allowed_signers())
         .map_err(|e| format!("{}: {e}", allowed_signers.display()))?;
     write_approver_keys(&dir.join("approvers"))?;
@@ -225,9 +231,18 @@ pub fn keys_in(dir: &std::path::Path) -> Result<KeyFiles, String> {
 impl KeyFiles {
     /// Sets the handler's key environment on a command.
     pub fn apply(&self, cmd: &mut std::process::Command) {
-        cmd.env(crate::signing::SIGNING_KEY_ENV, &self.signing_key)
-            .env(crate::signing::TRUSTED_KEYS_ENV, &self.trusted_dir)
-            .env(crate::approval::ALLOWED_SIGNERS_ENV, &self.allowed_signers);
+        cmd.env(
+            crate::integrity::signing::SIGNING_KEY_ENV,
+            &self.signing_key,
+        )
+        .env(
+            crate::integrity::signing::TRUSTED_KEYS_ENV,
+            &self.trusted_dir,
+        )
+        .env(
+            crate::integrity::approval::ALLOWED_SIGNERS_ENV,
+            &self.allowed_signers,
+        );
     }
 }
 
@@ -260,8 +275,8 @@ pub fn governance_cluster_with_tls(
     cert_pem: &str,
     key_pem: &str,
     addr: std::net::Ipv4Addr,
-) -> Result<crate::pgtemp::Cluster, crate::pgtemp::PgTempError> {
-    let cluster = crate::pgtemp::Cluster::start_with_tls(cert_pem, key_pem, addr)?;
+) -> Result<crate::disposable::pgtemp::Cluster, crate::disposable::pgtemp::PgTempError> {
+    let cluster = crate::disposable::pgtemp::Cluster::start_with_tls(cert_pem, key_pem, addr)?;
     cluster.create_database(
         TEMPLATE_DB,
         &[

@@ -2,11 +2,11 @@
 //! manifest so the hash and action set cannot drift from the file. Pure:
 //! building and checking; `db::propose` does the one insert.
 
-use crate::manifest::Manifest;
-use crate::payload;
-use crate::policy::{self, Stop, Validated, Vocabulary};
-use crate::reject::Done;
-use crate::verdict::Verdict;
+use crate::canon::manifest::Manifest;
+use crate::commands::verdict::Verdict;
+use crate::decide::payload;
+use crate::decide::policy::{self, Stop, Validated, Vocabulary};
+use crate::decide::reject::Done;
 use serde_json::{json, Value};
 
 /// Everything a proposal needs, parsed from the command line.
@@ -65,7 +65,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
         // --manifest-hash: only the live vocabulary can give the action set.
         let live = live.ok_or_else(|| {
             Stop::Fault(
-                crate::reject::Fault::DbUnreachable,
+                crate::decide::reject::Fault::DbUnreachable,
                 "with --manifest-hash the action set is the live C1 vocabulary, and no database answered; \
                  give --manifest FILE to check offline"
                     .into(),
@@ -79,7 +79,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
     let own = Vocabulary::new(manifest.action_set.iter().cloned());
     let vocabulary = live.or(own.as_ref()).ok_or_else(|| {
         Stop::Reject(
-            crate::reject::Reject::ManifestInvalid,
+            crate::decide::reject::Reject::ManifestInvalid,
             "manifest has no operations".into(),
         )
     })?;

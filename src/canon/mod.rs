@@ -1,0 +1,6 @@
+//! Canonical forms: the one JSON hasher (cser), JSONB's text, manifests.
+//! Uses only [`crate::sys`]; never the database, the network or the clock.
+
+pub mod cser;
+pub mod jsonb;
+pub mod manifest;

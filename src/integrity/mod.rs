@@ -1,0 +1,6 @@
+//! Signatures and evidence: binding grants to keys, verifying signed
+//! approvals, the evidence log. Uses the layers below; never the database.
+
+pub mod approval;
+pub mod evidence;
+pub mod signing;

@@ -1,0 +1,1 @@
+//! The operating system, read safely: named files and the running user.
