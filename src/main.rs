@@ -93,7 +93,7 @@ fn usage(json: bool, message: &str) -> ExitCode {
     let _ = write!(
         std::io::stderr(),
         "{}",
-        dot_authorize_build_step::commands::verdict::escape_lines(message)
+        dot_authorize_build_step::canon::text::escape_lines(message)
     );
     if json {
         let obj = serde_json::json!({

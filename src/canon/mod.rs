@@ -4,3 +4,4 @@
 pub mod cser;
 pub mod jsonb;
 pub mod manifest;
+pub mod text;

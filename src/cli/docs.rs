@@ -327,7 +327,7 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
     }
     if top || has("durability") {
         vars.push((
-            crate::store::db::DURABILITY_ENV,
+            crate::decide::durability::DURABILITY_ENV,
             "Stands in for --durability.",
         ));
     }

@@ -172,8 +172,8 @@ pub struct DurabilityOption {
     /// confirm); replicated[:N]: also N streaming standbys (default 1) have flushed the commit,
     /// within the statement timeout, else ERROR_COMMIT_UNKNOWN (else DOT_ABS_DURABILITY;
     /// absent: local)
-    #[arg(long, value_name = "MODE", value_parser = crate::store::db::Durability::parse)]
-    pub durability: Option<crate::store::db::Durability>,
+    #[arg(long, value_name = "MODE", value_parser = crate::decide::durability::Durability::parse)]
+    pub durability: Option<crate::decide::durability::Durability>,
 }
 
 /// Everything a command was told about where and how to run, whichever of
@@ -190,7 +190,7 @@ pub struct Settings {
     pub trusted_keys: Option<PathBuf>,
     pub allowed_signers: Option<PathBuf>,
     pub evidence_log: Option<PathBuf>,
-    pub durability: Option<crate::store::db::Durability>,
+    pub durability: Option<crate::decide::durability::Durability>,
 }
 
 impl Cli {
@@ -1007,7 +1007,7 @@ fn reject_reason(s: &str) -> Result<String, String> {
 /// Control characters and the invisible or direction-changing format
 /// characters that make two different strings look alike.
 pub fn is_hidden(c: char) -> bool {
-    crate::commands::verdict::is_hidden(c)
+    crate::canon::text::is_hidden(c)
 }
 
 /// consume's idempotency key: 1-128 of [A-Za-z0-9._:-].

@@ -121,14 +121,13 @@ fn warn_if_superuser(output: Output) -> Output {
 /// A path from its flag, else from the environment (empty means unset).
 /// `--durability`, else DOT_ABS_DURABILITY, else local; a value that is
 /// neither is a usage error.
-fn durability(settings: &Settings) -> Result<db::Durability, String> {
+fn durability(settings: &Settings) -> Result<crate::decide::durability::Durability, String> {
     match settings.durability {
         Some(d) => Ok(d),
-        None => match std::env::var(db::DURABILITY_ENV) {
-            Ok(v) if !v.is_empty() => {
-                db::Durability::parse(&v).map_err(|e| format!("{}: {e}", db::DURABILITY_ENV))
-            }
-            _ => Ok(db::Durability::Local),
+        None => match std::env::var(crate::decide::durability::DURABILITY_ENV) {
+            Ok(v) if !v.is_empty() => crate::decide::durability::Durability::parse(&v)
+                .map_err(|e| format!("{}: {e}", crate::decide::durability::DURABILITY_ENV)),
+            _ => Ok(crate::decide::durability::Durability::Local),
         },
     }
 }
@@ -235,7 +234,7 @@ fn record_one(
     settings: &Settings,
     v: Verdict,
 ) -> Output {
-    let (os_user, os_uid) = crate::integrity::evidence::os_user();
+    let (os_user, os_uid) = crate::sys::user::os_user();
     let db_user = resolve(settings)
         .ok()
         .and_then(|t| t.config.get_user().map(str::to_owned));
@@ -442,13 +441,13 @@ fn grant_json(
         "action_set": g.action_set,
         "apr_digest": g.apr_digest,
         "rollback_plan_ref": g.rollback_plan_ref,
-        "granted_at": crate::commands::verdict::timestamp(&g.granted_at),
+        "granted_at": crate::canon::text::timestamp(&g.granted_at),
         "granted_by": g.granted_by,
-        "expires_at": crate::commands::verdict::timestamp(&g.expires_at),
-        "consumed_at": g.consumed_at.as_ref().map(crate::commands::verdict::timestamp),
+        "expires_at": crate::canon::text::timestamp(&g.expires_at),
+        "consumed_at": g.consumed_at.as_ref().map(crate::canon::text::timestamp),
         "consumed_by": g.consumed_by,
         "consume_request_id": g.consume_request_id,
-        "revoked_at": revoked.at.as_ref().map(crate::commands::verdict::timestamp),
+        "revoked_at": revoked.at.as_ref().map(crate::canon::text::timestamp),
         "revoked_by": revoked.by,
         "revoke_reason": revoked.reason,
         "key_id": g.key_id,
@@ -571,7 +570,7 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
         Err(done) => return *done,
     };
     let wide = format == Format::Wide;
-    let esc = |s: Option<&str>| crate::commands::verdict::escape(s.unwrap_or(""));
+    let esc = |s: Option<&str>| crate::canon::text::escape(s.unwrap_or(""));
     let cells: Vec<Vec<String>> = listed
         .grants
         .iter()
@@ -586,21 +585,21 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
                 esc(Some(&g.auth_code)),
                 esc(Some(&g.status)),
                 esc(g.plan_ref.as_deref()),
-                crate::commands::verdict::timestamp(&g.expires_at),
+                crate::canon::text::timestamp(&g.expires_at),
                 signature_word(signature).to_owned(),
                 esc(by),
             ];
             if wide {
                 row.extend([
                     esc(Some(&g.request_ref)),
-                    crate::commands::verdict::timestamp(&g.granted_at),
+                    crate::canon::text::timestamp(&g.granted_at),
                     esc(g.granted_by.as_deref()),
                     esc(g.key_id.as_deref()),
                     esc(Some(
                         &approvers(g).map_or_else(|| "-".into(), |a| a.join(",")),
                     )),
                     // The whole check, FORGED's reason included.
-                    crate::commands::verdict::escape(signature),
+                    crate::canon::text::escape(signature),
                 ]);
             }
             row
@@ -695,7 +694,7 @@ fn refusal(command: &str, format: Format, v: Verdict) -> Output {
                 crate::commands::yaml::to_yaml(&v.to_json()),
                 v.kind().as_str(),
                 v.code(),
-                crate::commands::verdict::escape(&v.message)
+                crate::canon::text::escape(&v.message)
             );
             Output::Text(text, v)
         }
@@ -759,7 +758,7 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
             serde_json::json!({
                 "approver": d.vote.approver,
                 "decision": d.vote.decision,
-                "decided_at": d.decided_at.as_ref().map(crate::commands::verdict::timestamp),
+                "decided_at": d.decided_at.as_ref().map(crate::canon::text::timestamp),
                 "payload_digest": d.vote.payload_digest,
                 "signed": d.vote.signature.is_some(),
                 "counts": judged.then_some(st.counts),
@@ -780,9 +779,9 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
         "status": apr.status,
         "proposed_by": apr.proposed_by,
         "session_code": view.session_code,
-        "created_at": crate::commands::verdict::timestamp(&view.created_at),
-        "approved_at": view.approved_at.as_ref().map(crate::commands::verdict::timestamp),
-        "applied_at": view.applied_at.as_ref().map(crate::commands::verdict::timestamp),
+        "created_at": crate::canon::text::timestamp(&view.created_at),
+        "approved_at": view.approved_at.as_ref().map(crate::canon::text::timestamp),
+        "applied_at": view.applied_at.as_ref().map(crate::canon::text::timestamp),
         "age_seconds": (view.now - view.created_at).num_seconds().max(0),
         "payload_digest": digest.as_ref().map(|d| d.as_str().to_owned()),
         "approvals": count("approve"),
@@ -834,7 +833,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
     };
     let wide = format == Format::Wide;
     let text_of = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => crate::commands::verdict::escape(s),
+        serde_json::Value::String(s) => crate::canon::text::escape(s),
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     };
@@ -934,7 +933,7 @@ fn keys(settings: &Settings, jsonl: bool) -> Output {
             vec![
                 k.key_id
                     .as_deref()
-                    .map_or_else(|| "(unsigned)".to_owned(), crate::commands::verdict::escape),
+                    .map_or_else(|| "(unsigned)".to_owned(), crate::canon::text::escape),
                 if k.trusted { "yes" } else { "no" }.to_owned(),
                 k.active.to_string(),
                 k.consumed.to_string(),
@@ -1138,18 +1137,18 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
         let g = &s.grant;
         let revoked = &s.revocation;
         let mut history = vec![serde_json::json!({
-            "at": crate::commands::verdict::timestamp(&g.granted_at), "event": "minted",
+            "at": crate::canon::text::timestamp(&g.granted_at), "event": "minted",
             "by": g.granted_by,
         })];
         if let Some(at) = &g.consumed_at {
             history.push(serde_json::json!({
-                "at": crate::commands::verdict::timestamp(at), "event": "consumed",
+                "at": crate::canon::text::timestamp(at), "event": "consumed",
                 "by": g.consumed_by, "request_id": g.consume_request_id,
             }));
         }
         if let Some(at) = &revoked.at {
             history.push(serde_json::json!({
-                "at": crate::commands::verdict::timestamp(at), "event": "revoked",
+                "at": crate::canon::text::timestamp(at), "event": "revoked",
                 "by": revoked.by, "reason": revoked.reason,
             }));
         }
@@ -1157,7 +1156,7 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
         let expired = g.status == "active" && g.expires_at <= s.now;
         if expired {
             history.push(serde_json::json!({
-                "at": crate::commands::verdict::timestamp(&g.expires_at), "event": "expired",
+                "at": crate::canon::text::timestamp(&g.expires_at), "event": "expired",
             }));
         }
         let state = if expired {
@@ -1191,7 +1190,7 @@ fn show(settings: &Settings, auth_code: Option<&str>, apr: Option<&str>) -> Outp
             text.push_str(&format!(
                 "OK {}: {}\n",
                 v.code(),
-                crate::commands::verdict::escape(&v.message)
+                crate::canon::text::escape(&v.message)
             ));
             Output::Text(text, v)
         }
@@ -1248,21 +1247,18 @@ fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
             "granted",
             format!(
                 "{} by {}",
-                crate::commands::verdict::timestamp(&g.granted_at),
+                crate::canon::text::timestamp(&g.granted_at),
                 opt(&g.granted_by)
             ),
         ),
-        (
-            "expires_at",
-            crate::commands::verdict::timestamp(&g.expires_at),
-        ),
+        ("expires_at", crate::canon::text::timestamp(&g.expires_at)),
     ];
     if let Some(at) = &g.consumed_at {
         facts.push((
             "consumed",
             format!(
                 "{} by {} (request id {})",
-                crate::commands::verdict::timestamp(at),
+                crate::canon::text::timestamp(at),
                 opt(&g.consumed_by),
                 opt(&g.consume_request_id)
             ),
@@ -1274,7 +1270,7 @@ fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
             "revoked",
             format!(
                 "{} by {}: {}",
-                crate::commands::verdict::timestamp(at),
+                crate::canon::text::timestamp(at),
                 opt(&r.by),
                 opt(&r.reason)
             ),
@@ -1399,7 +1395,7 @@ fn sign_vote(
             .map(std::path::PathBuf::from)
     };
     if let Some(path) = &a.signature {
-        let bytes = manifest::read_regular(path, 16 * 1024)
+        let bytes = crate::sys::file::read_regular(path, 16 * 1024)
             .map_err(|e| key_fault(format!("signature {}: {}", path.display(), e.describe())))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| key_fault(format!("signature {} is not text", path.display())))?;
@@ -1410,7 +1406,7 @@ fn sign_vote(
         .clone()
         .or_else(|| std::env::var_os(approval::APPROVER_KEY_ENV).map(std::path::PathBuf::from));
     if let Some(path) = &sign_key {
-        let bytes = manifest::read_regular(path, 64 * 1024)
+        let bytes = crate::sys::file::read_regular(path, 64 * 1024)
             .map_err(|e| key_fault(format!("approval key {}: {}", path.display(), e.describe())))?;
         if approval::is_private_key_file(&String::from_utf8_lossy(&bytes)) {
             return approval::sign_with_key_file(path, message)
@@ -1666,9 +1662,9 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         Output::Verdict(v)
     };
     let cap = crate::decide::patch::MAX_CONTENT_BYTES as u64;
-    let content = match manifest::read_regular(&args.new_content, cap) {
+    let content = match crate::sys::file::read_regular(&args.new_content, cap) {
         Ok(c) => c,
-        Err(manifest::ReadError::TooLarge) => {
+        Err(crate::sys::file::ReadError::TooLarge) => {
             return refuse(Stop::Reject(
                 Reject::PatchTooLarge,
                 format!("the new content is larger than {cap} bytes"),
@@ -1798,7 +1794,7 @@ fn show_patch(
         }
         if let Some(path) = against {
             let cap = crate::decide::patch::MAX_CONTENT_BYTES as u64 * 4;
-            let current = manifest::read_regular(path, cap).map_err(|e| {
+            let current = crate::sys::file::read_regular(path, cap).map_err(|e| {
                 (
                     Stop::Fault(
                         Fault::Io,
@@ -1927,11 +1923,11 @@ fn with_db<T>(
 /// before anything is written, and an OK write (or state found written)
 /// answered only once N standbys have flushed it.
 fn durable(
-    durability: db::Durability,
+    durability: crate::decide::durability::Durability,
     f: impl Fn(&mut db::Conn) -> Attempt,
 ) -> impl Fn(&mut db::Conn) -> Attempt {
     move |c: &mut db::Conn| -> Attempt {
-        let db::Durability::Replicated(n) = durability else {
+        let crate::decide::durability::Durability::Replicated(n) = durability else {
             return f(c);
         };
         c.durability = durability;
@@ -2488,7 +2484,7 @@ impl Output {
                 text.push_str(&format!(
                     "OK {}: {}\n",
                     v.code(),
-                    crate::commands::verdict::escape(&v.message)
+                    crate::canon::text::escape(&v.message)
                 ));
                 Output::Text(text, v)
             }

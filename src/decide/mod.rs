@@ -3,6 +3,7 @@
 //! the environment, the database or the clock; times and signature results
 //! are passed in.
 
+pub mod durability;
 pub mod patch;
 pub mod payload;
 pub mod policy;

@@ -815,7 +815,7 @@ pub fn text(report: &Report, verdict: &crate::commands::verdict::Verdict) -> Str
         "{} {}: {}\n",
         verdict.kind().as_str(),
         verdict.code(),
-        crate::commands::verdict::escape(&verdict.message)
+        crate::canon::text::escape(&verdict.message)
     ));
     text
 }

@@ -636,10 +636,9 @@ fn hex(bytes: &[u8]) -> String {
 pub fn load_allowed_signers(path: &Path) -> Result<AllowedSigners, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
-    let (bytes, meta) =
-        crate::canon::manifest::read_regular_with_meta(path, MAX_ALLOWED_SIGNERS_FILE)
-            .map_err(|e| format!("allowed signers {shown}: {}", e.describe()))?;
-    let uid = crate::integrity::signing::running_uid()?;
+    let (bytes, meta) = crate::sys::file::read_regular_with_meta(path, MAX_ALLOWED_SIGNERS_FILE)
+        .map_err(|e| format!("allowed signers {shown}: {}", e.describe()))?;
+    let uid = crate::sys::user::running_uid()?;
     if meta.uid() != uid && meta.uid() != 0 {
         return Err(format!(
             "allowed signers {shown} is owned by uid {}, not by the running user (uid {uid}) or root",
@@ -666,7 +665,7 @@ pub fn is_private_key_file(text: &str) -> bool {
 /// Reads an OpenSSH public key (`.pub`) file: its first key line.
 pub fn read_public_key(path: &Path) -> Result<PublicKey, String> {
     let shown = path.display();
-    let bytes = crate::canon::manifest::read_regular(path, MAX_KEY_FILE)
+    let bytes = crate::sys::file::read_regular(path, MAX_KEY_FILE)
         .map_err(|e| format!("public key {shown}: {}", e.describe()))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("public key {shown} is not text"))?;
     if is_private_key_file(&text) {
@@ -690,9 +689,9 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, String> {
 pub fn sign_with_key_file(path: &Path, message: &[u8]) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
-    let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
+    let (bytes, meta) = crate::sys::file::read_regular_with_meta(path, MAX_KEY_FILE)
         .map_err(|e| format!("approval key {shown}: {}", e.describe()))?;
-    let uid = crate::integrity::signing::running_uid()?;
+    let uid = crate::sys::user::running_uid()?;
     if meta.uid() != uid {
         return Err(format!(
             "approval key {shown} is owned by uid {}, not by the user signing (uid {uid})",

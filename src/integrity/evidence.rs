@@ -229,7 +229,7 @@ fn check_owned_and_private(shown: &str, meta: &std::fs::Metadata) -> Result<(), 
             kind_of(&meta.file_type())
         ));
     }
-    let uid = crate::integrity::signing::running_uid()?;
+    let uid = crate::sys::user::running_uid()?;
     if meta.uid() != uid {
         return Err(format!(
             "evidence log {shown} is owned by uid {}, not by the user running the handler (uid {uid})",
@@ -509,25 +509,6 @@ pub fn missing_anchors(entries: &[Entry], anchors: &[Anchor]) -> Vec<(String, St
         }
     }
     missing
-}
-
-/// The user running the handler: name from /etc/passwd when it has one,
-/// and the uid (from /proc/self, which the kernel owns).
-pub fn os_user() -> (Option<String>, Option<u32>) {
-    let uid = crate::integrity::signing::running_uid().ok();
-    let name = uid.and_then(|uid| {
-        std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|text| {
-                text.lines().find_map(|l| {
-                    let mut f = l.split(':');
-                    let name = f.next()?;
-                    let _ = f.next();
-                    (f.next()? == uid.to_string()).then(|| name.to_owned())
-                })
-            })
-    });
-    (name, uid)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 use crate::canon::cser;
 use crate::decide::policy::Grant;
+use crate::sys::user::running_uid;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey as DalekSigningKey, VerifyingKey};
@@ -291,22 +292,13 @@ pub fn verify_grant(trusted: &TrustedKeys, g: &Grant) -> Result<(), Forgery> {
 // key files (IO)
 // ---------------------------------------------------------------------------
 
-/// The uid this process runs as (from /proc/self, which the kernel owns);
-/// key checks and the evidence log's `os_uid` both use it.
-pub(crate) fn running_uid() -> Result<u32, String> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .map_err(|e| format!("cannot tell which user this is (/proc/self: {e})"))
-}
-
 /// Loads the private key. It must be a regular file owned by the running
 /// user that neither group nor others may read or write: a key others can
 /// read is a key others can mint with.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
-    let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
+    let (bytes, meta) = crate::sys::file::read_regular_with_meta(path, MAX_KEY_FILE)
         .map_err(|e| format!("signing key {shown}: {}", e.describe()))?;
     let uid = running_uid()?;
     if meta.uid() != uid {
@@ -360,7 +352,7 @@ pub fn load_trusted(path: &Path) -> Result<TrustedKeys, String> {
             .collect();
         files.sort();
         for file in files {
-            let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(&file, MAX_KEY_FILE)
+            let (bytes, meta) = crate::sys::file::read_regular_with_meta(&file, MAX_KEY_FILE)
                 .map_err(|e| format!("trusted key {}: {}", file.display(), e.describe()))?;
             guarded(&file.display().to_string(), &meta)?;
             let text = String::from_utf8(bytes)
@@ -368,7 +360,7 @@ pub fn load_trusted(path: &Path) -> Result<TrustedKeys, String> {
             trusted.add_text(&text, &file.display().to_string())?;
         }
     } else {
-        let (bytes, meta) = crate::canon::manifest::read_regular_with_meta(path, MAX_KEY_FILE)
+        let (bytes, meta) = crate::sys::file::read_regular_with_meta(path, MAX_KEY_FILE)
             .map_err(|e| format!("trusted keys {shown}: {}", e.describe()))?;
         guarded(&shown.to_string(), &meta)?;
         let text =

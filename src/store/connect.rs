@@ -1301,7 +1301,7 @@ fn load_service(
 /// file of at most 1 MiB, opened without blocking, so that a FIFO or a
 /// device in its place is skipped, never waited on.
 fn config_text(path: &Path) -> Option<String> {
-    let bytes = crate::canon::manifest::read_regular(path, 1 << 20).ok()?;
+    let bytes = crate::sys::file::read_regular(path, 1 << 20).ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -1332,7 +1332,7 @@ pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     if let Some(h) = env("HOME").filter(|h| !h.is_empty()) {
         return Some(h);
     }
-    let uid = crate::integrity::signing::running_uid().ok()?.to_string();
+    let uid = crate::sys::user::running_uid().ok()?.to_string();
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
@@ -1343,7 +1343,7 @@ pub fn home_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 /// The operating-system user running this process, by uid (as libpq's
 /// getpwuid), from /etc/passwd.
 pub fn os_user() -> Option<String> {
-    crate::integrity::evidence::os_user().0
+    crate::sys::user::os_user().0
 }
 
 fn default_socket_dir() -> String {

@@ -16,6 +16,7 @@
 
 pub use crate::cli::{GrantSort, Since};
 use crate::commands::verdict::Verdict;
+use crate::decide::durability::Durability;
 use crate::decide::payload;
 use crate::decide::policy::{
     self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
@@ -723,40 +724,6 @@ impl Drop for Tx<'_> {
     }
 }
 
-/// How durable a write must be before it is answered OK (`--durability`,
-/// DOT_ABS_DURABILITY): `Local`, the server's own commit policy (with
-/// synchronous standbys, their confirmation); `Replicated(n)`, also n
-/// streaming standbys having flushed the WAL up to the commit, for
-/// deployments whose standbys are asynchronous.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    #[default]
-    Local,
-    Replicated(u32),
-}
-
-/// The environment variable standing in for `--durability`.
-pub const DURABILITY_ENV: &str = "DOT_ABS_DURABILITY";
-
-impl Durability {
-    pub fn parse(s: &str) -> Result<Durability, String> {
-        let bad = || {
-            format!("durability {s:?} is not local, replicated or replicated:N (N from 1 to 64)")
-        };
-        match s.split_once(':') {
-            None if s == "local" => Ok(Durability::Local),
-            None if s == "replicated" => Ok(Durability::Replicated(1)),
-            Some(("replicated", n)) if n.bytes().all(|b| b.is_ascii_digit()) => {
-                match n.parse::<u32>() {
-                    Ok(n @ 1..=64) => Ok(Durability::Replicated(n)),
-                    _ => Err(bad()),
-                }
-            }
-            _ => Err(bad()),
-        }
-    }
-}
-
 /// `--durability replicated`'s function (staged/durability.staged.sql),
 /// in the governance schema.
 fn standbys_flushed_fn(conn: &Conn) -> String {
@@ -1321,7 +1288,7 @@ pub fn execute(
             .detail("grant_status", grant.status.clone())
             .detail(
                 "granted_at",
-                crate::commands::verdict::timestamp(&grant.granted_at),
+                crate::canon::text::timestamp(&grant.granted_at),
             )
             .detail("apr_digest", grant.apr_digest.clone().unwrap_or_default()));
         }
@@ -1674,7 +1641,7 @@ fn consumed_verdict(
         .detail("request_id", request_id)
         .detail("consumed_by", g.consumed_by.clone().unwrap_or_default());
     if let Some(at) = &g.consumed_at {
-        v = v.detail("consumed_at", crate::commands::verdict::timestamp(at));
+        v = v.detail("consumed_at", crate::canon::text::timestamp(at));
     }
     v
 }
@@ -1753,10 +1720,7 @@ pub fn revoke(
                 Done::Revoked,
                 format!("revoked {}{note}", grant.auth_code),
             ))
-            .detail(
-                "revoked_at",
-                crate::commands::verdict::timestamp(&revoked_at),
-            )
+            .detail("revoked_at", crate::canon::text::timestamp(&revoked_at))
             .detail("revoked_by", by)
             .detail("revoke_reason", reason))
         }
@@ -1813,7 +1777,7 @@ fn bulk_row(s: &policy::Selected) -> Value {
         "apr": g.request_ref,
         "plan_ref": g.plan_ref,
         "key_id": g.key_id,
-        "expires_at": crate::commands::verdict::timestamp(&g.expires_at),
+        "expires_at": crate::canon::text::timestamp(&g.expires_at),
         "signature": if s.forged.is_some() { "FORGED" } else { "verified" },
     })
 }
@@ -1932,7 +1896,7 @@ pub fn revoke_bulk(
                 None => v,
             };
             let v = match at.get(&g.auth_code) {
-                Some(t) => v.detail("revoked_at", crate::commands::verdict::timestamp(t)),
+                Some(t) => v.detail("revoked_at", crate::canon::text::timestamp(t)),
                 None => v,
             };
             v.detail("revoked_by", by).detail("revoke_reason", reason)
@@ -1951,7 +1915,7 @@ pub fn revoke_bulk(
 
 /// The bulk set as a table: what the dry run shows is what the run revokes.
 fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
-    let esc = |s: Option<&str>| crate::commands::verdict::escape(s.unwrap_or(""));
+    let esc = |s: Option<&str>| crate::canon::text::escape(s.unwrap_or(""));
     let cells: Vec<[String; 6]> = set
         .iter()
         .map(|s| {
@@ -1961,7 +1925,7 @@ fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
                 esc(Some(&g.request_ref)),
                 esc(g.plan_ref.as_deref()),
                 esc(g.key_id.as_deref()),
-                crate::commands::verdict::timestamp(&g.expires_at),
+                crate::canon::text::timestamp(&g.expires_at),
                 if s.forged.is_some() {
                     "FORGED"
                 } else {
@@ -2539,7 +2503,7 @@ pub fn readback(
                 g.expires_at > g.granted_at && ttl <= payload::TTL_CAP_SECONDS,
                 format!(
                     "{} (ttl {ttl}s)",
-                    crate::commands::verdict::timestamp(&g.expires_at)
+                    crate::canon::text::timestamp(&g.expires_at)
                 ),
             );
             let signed = match trusted {
@@ -2615,7 +2579,7 @@ pub fn readback(
             check(
                 "APR applied_at is set",
                 applied_at.is_some(),
-                applied_at.map_or("NULL".into(), |t| crate::commands::verdict::timestamp(&t)),
+                applied_at.map_or("NULL".into(), |t| crate::canon::text::timestamp(&t)),
             );
         }
         None => check("the APR exists", false, "no row".into()),

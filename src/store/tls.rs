@@ -64,7 +64,7 @@ fn load_roots(roots: &Roots) -> Result<RootCertStore, String> {
         }
         Roots::File(path) => {
             // A regular file, opened without blocking (never a FIFO).
-            let pem = crate::canon::manifest::read_regular(path, 1 << 20)
+            let pem = crate::sys::file::read_regular(path, 1 << 20)
                 .map_err(|e| format!("sslrootcert {}: {}", path.display(), e.describe()))?;
             use rustls::pki_types::pem::PemObject as _;
             for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -226,7 +226,7 @@ pub fn load_client_cert(
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     use rustls::pki_types::pem::PemObject as _;
     use std::os::unix::fs::MetadataExt as _;
-    let pem = crate::canon::manifest::read_regular(&c.cert, 1 << 20).map_err(|e| {
+    let pem = crate::sys::file::read_regular(&c.cert, 1 << 20).map_err(|e| {
         format!(
             "could not open certificate file {}: {}",
             c.cert.display(),
@@ -262,7 +262,7 @@ pub fn load_client_cert(
             meta.mode() & 0o7777
         ));
     }
-    let text = crate::canon::manifest::read_regular(&c.key, 1 << 20).map_err(|e| {
+    let text = crate::sys::file::read_regular(&c.key, 1 << 20).map_err(|e| {
         format!(
             "could not open private key file {}: {}",
             c.key.display(),
