@@ -123,8 +123,12 @@ fn rel(path: &Path) -> String {
 
 /// The code of a file without its unit-test modules: everything from a
 /// `#[cfg(test)]` line on is tests by the house's convention (they sit at the
-/// end), and a file that is only tests (`tests.rs`) has no production code.
+/// end), and a file that is only unit tests (`x/tests.rs`, included by
+/// `#[cfg(test)] mod tests;`, opening with `//! Unit tests`) has none.
 fn production(text: &str) -> String {
+    if text.starts_with("//! Unit tests") {
+        return String::new();
+    }
     let mut out = String::new();
     for line in text.lines() {
         if line.trim_start().starts_with("#[cfg(test)]") {
