@@ -1,0 +1,93 @@
+//! `consume`: spend a grant once, bound to what is presented. REAL_RUN and
+//! an unknown mode are refused before anything is read. Never decides
+//! policy, never speaks SQL.
+
+use super::context::Context;
+use super::output::{verdict, Output};
+use crate::canon::manifest;
+use crate::cli::ConsumeArgs;
+use crate::commands::verdict::Verdict;
+use crate::decide::policy::{Presented, Stop};
+use crate::decide::reject::Reject;
+use crate::store::db;
+
+pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
+    let refuse = |stop: Stop| {
+        Output::Verdict(
+            Verdict::from(stop)
+                .auth_code(args.auth_code.clone())
+                .dry_run(args.dry_run),
+        )
+    };
+    // REAL_RUN is refused before anything is read: first in SPEC's order.
+    if args.mode == crate::decide::payload::MODE_REAL_RUN {
+        return refuse(Stop::Reject(
+            Reject::RealRunBlocked,
+            "REAL_RUN is never authorized by a C1 build-prep grant".into(),
+        ));
+    }
+    if args.mode != crate::decide::payload::MODE_DRY_RUN {
+        return Output::Usage(format!(
+            "--mode {:?}: only DRY_RUN (or REAL_RUN, always refused) is known",
+            args.mode
+        ));
+    }
+    let (manifest_hash, action_set) = match (&args.manifest, &args.manifest_hash, &args.action_set)
+    {
+        (Some(path), _, _) => match manifest::load(path) {
+            Ok(m) => (m.hash.as_str().to_owned(), m.action_set),
+            Err(stop) => return refuse(stop),
+        },
+        (None, Some(h), Some(set)) => (h.clone(), set.split(',').map(str::to_owned).collect()),
+        _ => {
+            return Output::Usage(
+                "give --manifest FILE, or --manifest-hash H with --action-set a,b,c".into(),
+            )
+        }
+    };
+    let presented = Presented {
+        carrier: args.carrier.clone(),
+        lane: args.lane.clone(),
+        target: args.target.clone(),
+        plan_ref: args.plan_ref.clone(),
+        mode: args.mode.clone(),
+        manifest_hash,
+        action_set,
+    };
+    let request_id = args
+        .request_id
+        .clone()
+        .unwrap_or_else(crate::cli::fresh_request_id);
+    if let Err(usage) = cx.target() {
+        return Output::Usage(usage);
+    }
+    let (trusted, allowed) = match cx
+        .trusted_keys()
+        .and_then(|t| cx.allowed_signers().map(|a| (t, a)))
+    {
+        Ok(k) => k,
+        Err(stop) => return refuse(stop),
+    };
+    let keys = db::Keys {
+        signing: None,
+        trusted: &trusted,
+        allowed: &allowed,
+        evidence_head: None,
+    };
+    verdict(cx.with_db_settled(|c| {
+        db::consume(
+            c,
+            &args.auth_code,
+            &presented,
+            &args.by,
+            &request_id,
+            args.dry_run,
+            &keys,
+        )
+        .map_err(|s| (s, None))
+    }))
+    .and_fill(|v| {
+        v.auth_code.get_or_insert_with(|| args.auth_code.clone());
+        v.dry_run.get_or_insert(args.dry_run);
+    })
+}

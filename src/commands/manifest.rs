@@ -1,0 +1,51 @@
+//! `manifest hash` and `manifest canon`: a manifest's cser-v1 form and its
+//! SHA-256, from a file or stdin. Never connects.
+
+use super::output::Output;
+use crate::canon::cser;
+use crate::canon::manifest;
+use crate::cli::ManifestCommand;
+use crate::commands::verdict::{Status, Verdict};
+use crate::decide::reject::{Done, Reject};
+
+pub(super) fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
+    let (path, want_hash) = match m {
+        ManifestCommand::Hash { file } => (file, true),
+        ManifestCommand::Canon { file } => (file, false),
+    };
+    let stdin = path.as_os_str() == "-";
+    let read = if stdin {
+        manifest::read_manifest_stdin()
+    } else {
+        manifest::read_manifest(path)
+    };
+    let bytes = match read {
+        Ok(b) => b,
+        Err(stop) => return Output::Verdict(Verdict::from(stop)),
+    };
+    let source = if stdin {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    };
+    match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
+        Ok(canon) if json => {
+            let hash = cser::Sha256Hex::of(canon.as_bytes());
+            let v = Verdict::done(Done::Hashed, format!("cser-v1 SHA-256 of {source}"))
+                .detail("sha256", hash.as_str());
+            Output::Verdict(if want_hash {
+                v
+            } else {
+                v.detail("canonical", canon)
+            })
+        }
+        Ok(canon) if want_hash => {
+            Output::Raw(format!("{}\n", cser::Sha256Hex::of(canon.as_bytes())).into_bytes())
+        }
+        Ok(canon) => Output::Raw(canon.into_bytes()),
+        Err(e) => Output::Verdict(Verdict::new(
+            Status::Reject(Reject::ManifestInvalid),
+            format!("{source} is not cser-v1 JSON: {e}"),
+        )),
+    }
+}
