@@ -54,10 +54,7 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
         manifest_hash,
         action_set,
     };
-    let request_id = args
-        .request_id
-        .clone()
-        .unwrap_or_else(crate::cli::fresh_request_id);
+    let request_id = args.request_id.clone().unwrap_or_else(fresh_request_id);
     if let Err(usage) = cx.target() {
         return Output::Usage(usage);
     }
@@ -90,4 +87,20 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
         v.auth_code.get_or_insert_with(|| args.auth_code.clone());
         v.dry_run.get_or_insert(args.dry_run);
     })
+}
+
+/// A fresh random request id (128 bits from the OS).
+fn fresh_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        // No OS randomness: still unique enough per process and instant.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("req-{hex}")
 }
