@@ -2,7 +2,8 @@
 //! definition generates now: a change to an option without
 //! `scripts/gen-docs` fails here. And the documentation stands alone: a
 //! clone needs nothing outside it to follow a link or a citation.
-use dot_authorize_build_step::cli::docs;
+#[path = "../examples/gen_docs/docs.rs"]
+mod docs;
 
 #[test]
 fn share_holds_the_current_man_page_and_completions() {

@@ -6,7 +6,6 @@
 //! sys, canon and decide.
 
 pub mod command;
-pub mod docs;
 pub mod help;
 pub mod options;
 pub mod validate;

@@ -2,9 +2,12 @@
 //! generated from the clap definition itself so they cannot drift:
 //! `scripts/gen-docs` writes them to `share/`, `scripts/install` installs
 //! them with the binary, and a test checks that the files in `share/` are
-//! what this code generates.
+//! what this code generates. Outside `src/` so that the release binary
+//! does not link clap_mangen and clap_complete (dev-dependencies): the
+//! example `gen_docs` and tests/docs_current.rs include this file with
+//! `#[path]`. Renders only; never writes (main.rs writes share/).
 
-use crate::cli::Cli;
+use dot_authorize_build_step::cli::Cli;
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
@@ -104,7 +107,7 @@ fn man_page(cmd: &clap::Command, path: &[String]) -> Result<Vec<u8>, std::io::Er
             preformatted(&mut w, lines);
         }
     }
-    if let Some(role) = path.first().and_then(|c| crate::cli::role_needed(c)) {
+    if let Some(role) = path.first().and_then(|c| dot_authorize_build_step::cli::role_needed(c)) {
         section(&mut w, "ROLE");
         text(
             &mut w,
@@ -224,7 +227,7 @@ fn fallback_examples(cmd: &clap::Command, path: &[String]) -> Vec<String> {
 
 fn exit_status(w: &mut Vec<u8>) {
     section(w, "EXIT STATUS");
-    for line in crate::cli::EXIT_STATUS
+    for line in dot_authorize_build_step::cli::EXIT_STATUS
         .lines()
         .skip_while(|l| *l != "EXIT STATUS:")
         .skip(1)
@@ -287,31 +290,31 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
             "Refused by name: the tool does not do what they ask (a usage error, never ignored).",
         ));
         vars.push((
-            crate::store::connect::SCHEMA_ENV,
+            dot_authorize_build_step::store::connect::SCHEMA_ENV,
             "The schema, when --schema is not given.",
         ));
     }
     if top || has("signing-key") {
         vars.push((
-            crate::integrity::signing::SIGNING_KEY_ENV,
+            dot_authorize_build_step::integrity::signing::SIGNING_KEY_ENV,
             "Stands in for --signing-key.",
         ));
     }
     if top || has("trusted-keys") {
         vars.push((
-            crate::integrity::signing::TRUSTED_KEYS_ENV,
+            dot_authorize_build_step::integrity::signing::TRUSTED_KEYS_ENV,
             "Stands in for --trusted-keys.",
         ));
     }
     if top || has("allowed-signers") {
         vars.push((
-            crate::integrity::approval::ALLOWED_SIGNERS_ENV,
+            dot_authorize_build_step::integrity::approval::ALLOWED_SIGNERS_ENV,
             "Stands in for --allowed-signers.",
         ));
     }
     if top || has("sign-key") {
         vars.push((
-            crate::integrity::approval::APPROVER_KEY_ENV,
+            dot_authorize_build_step::integrity::approval::APPROVER_KEY_ENV,
             "Stands in for --sign-key.",
         ));
         vars.push((
@@ -321,13 +324,13 @@ fn environment(w: &mut Vec<u8>, cmd: &clap::Command, path: &[String]) {
     }
     if top || has("evidence-log") {
         vars.push((
-            crate::integrity::evidence::ENV,
+            dot_authorize_build_step::integrity::evidence::ENV,
             "Stands in for --evidence-log.",
         ));
     }
     if top || has("durability") {
         vars.push((
-            crate::decide::durability::DURABILITY_ENV,
+            dot_authorize_build_step::decide::durability::DURABILITY_ENV,
             "Stands in for --durability.",
         ));
     }
