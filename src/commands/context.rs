@@ -211,7 +211,9 @@ pub(super) fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
 
 fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
-        connect: std::time::Duration::from_secs(10),
+        // The store's default connect timeout, until a connection string,
+        // PGCONNECT_TIMEOUT or --connect-timeout says otherwise.
+        connect: Timeouts::default().connect,
         lock: settings.lock_timeout,
         statement: settings.statement_timeout,
     };

@@ -28,9 +28,11 @@ pub(super) fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
     } else {
         path.display().to_string()
     };
-    match cser::parse(&bytes).and_then(|v| cser::canonical(&v)) {
-        Ok(canon) if json => {
-            let hash = cser::Sha256Hex::of(canon.as_bytes());
+    // The hash from cser's one hashing function, never a SHA-256 of the
+    // canonical text taken here by hand.
+    let canonical = cser::parse(&bytes).and_then(|v| Ok((cser::canonical(&v)?, cser::digest(&v)?)));
+    match canonical {
+        Ok((canon, hash)) if json => {
             let v = Verdict::done(Done::Hashed, format!("cser-v1 SHA-256 of {source}"))
                 .detail("sha256", hash.as_str());
             Output::Verdict(if want_hash {
@@ -39,10 +41,8 @@ pub(super) fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
                 v.detail("canonical", canon)
             })
         }
-        Ok(canon) if want_hash => {
-            Output::Raw(format!("{}\n", cser::Sha256Hex::of(canon.as_bytes())).into_bytes())
-        }
-        Ok(canon) => Output::Raw(canon.into_bytes()),
+        Ok((_, hash)) if want_hash => Output::Raw(format!("{hash}\n").into_bytes()),
+        Ok((canon, _)) => Output::Raw(canon.into_bytes()),
         Err(e) => Output::Verdict(Verdict::new(
             Status::Reject(Reject::ManifestInvalid),
             format!("{source} is not cser-v1 JSON: {e}"),
