@@ -49,8 +49,6 @@ const NOT_YET: &[&str] = &[
     "decide/policy.rs -> integrity/signing.rs",
     "decide/propose.rs -> commands/verdict.rs",
     "disposable/harness.rs -> commands/verdict.rs",
-    "store/db.rs -> cli/mod.rs",
-    "store/db.rs -> commands/verdict.rs",
     "store/failpoint.rs -> store/db.rs",
 ];
 

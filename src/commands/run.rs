@@ -8,6 +8,7 @@ use crate::cli::{
     AprsCommand, Cli, Command, ConsumeArgs, EvidenceCommand, Format, ManifestCommand, ProposeArgs,
     ProposePatchArgs, RevokeArgs, Settings,
 };
+use crate::commands::outcome;
 use crate::commands::verdict::{Status, Verdict};
 use crate::decide::policy::{Presented, Stop};
 use crate::decide::reject::{Done, Fault, Reject};
@@ -405,7 +406,7 @@ fn execute(settings: &Settings, apr: &str, dry_run: bool, evidence_head: Option<
         evidence_head,
     };
     verdict(with_db_settled(settings, |c| {
-        db::execute(c, apr, dry_run, &keys)
+        outcome::execute(c, apr, dry_run, &keys)
             .map(|v| v.apr(apr.to_owned()))
             .map_err(|s| (s, Some(apr.to_owned())))
     }))
@@ -532,11 +533,11 @@ fn list(settings: &Settings, args: &crate::cli::ListArgs) -> Output {
             .expiring_within
             .map(|d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)),
         key_id: args.key_id.as_deref(),
-        since: args.since,
+        since: args.since.map(Into::into),
         // The signature is checked here, not in SQL: read every match and
         // cut the list after filtering.
         limit: (!args.forged).then_some(args.limit),
-        sort: args.sort_by,
+        sort: args.sort_by.map(Into::into),
     };
     let result = with_db(settings, |c| db::list(c, &filter).map_err(|s| (s, None)));
     let mut listed = match result {
@@ -812,7 +813,7 @@ fn aprs_list(settings: &Settings, args: &crate::cli::AprsListArgs) -> Output {
         status: args.status.as_deref(),
         pending: args.pending,
         action: args.action.as_deref(),
-        since: args.since,
+        since: args.since.map(Into::into),
         limit: args.limit,
     };
     let listed = match with_db(settings, |c| {
@@ -994,7 +995,7 @@ fn aprs_show(settings: &Settings, apr: &str) -> Output {
                     allowed: a,
                     evidence_head: None,
                 };
-                db::execute(c, apr, true, &keys).unwrap_or_else(Verdict::from)
+                outcome::execute(c, apr, true, &keys).unwrap_or_else(Verdict::from)
             }
             (Err(stop), _) | (_, Err(stop)) => Verdict::from(stop.clone()),
         };
@@ -1366,7 +1367,7 @@ fn review(settings: &Settings, a: &crate::cli::ReviewArgs) -> Output {
                     ))
                 })?;
         }
-        let recorded = db::record_vote(c, &read, &vote).map_err(tag)?;
+        let recorded = outcome::record_vote(c, &read, &vote).map_err(tag)?;
         // Not in the database (apr_approvals has no column for it): the
         // verdict, and through it the evidence log, is where it is kept.
         Ok(match &a.reason {
@@ -2200,7 +2201,7 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
         evidence_head: None,
     };
     verdict(with_db_settled(settings, |c| {
-        db::consume(
+        outcome::consume(
             c,
             &args.auth_code,
             &presented,
@@ -2236,7 +2237,8 @@ fn revoke(settings: &Settings, args: &RevokeArgs) -> Output {
         }
     };
     verdict(with_db_settled(settings, |c| {
-        db::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted).map_err(|s| (s, None))
+        outcome::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted)
+            .map_err(|s| (s, None))
     }))
     .and_fill(|v| {
         if v.auth_code.is_none() {
@@ -2302,7 +2304,7 @@ fn revoke_bulk(settings: &Settings, args: &RevokeArgs) -> Output {
     match verdict(with_db(
         settings,
         durable(durability, |c| {
-            db::revoke_bulk(
+            outcome::revoke_bulk(
                 c,
                 selector,
                 &args.reason,
@@ -2418,7 +2420,7 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
     };
     let client = connect(&target);
     let result = match (client, args.dry_run) {
-        (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
+        (Ok(mut c), dry_run) => outcome::propose(&mut c, &request, dry_run),
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
         (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {

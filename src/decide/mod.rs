@@ -8,4 +8,6 @@ pub mod patch;
 pub mod payload;
 pub mod policy;
 pub mod propose;
+pub mod readback;
 pub mod reject;
+pub mod review;

@@ -14,15 +14,15 @@
 //! locked read, compare-and-swap, COMMIT); a path that writes nothing ends
 //! with ROLLBACK (see `Tx::end_unwritten`).
 
-pub use crate::cli::{GrantSort, Since};
-use crate::commands::verdict::Verdict;
 use crate::decide::durability::Durability;
 use crate::decide::payload;
 use crate::decide::policy::{
     self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
     Stop, Vocabulary, Vote,
 };
-use crate::decide::reject::{Done, Fault, Reject};
+use crate::decide::readback;
+use crate::decide::reject::{Fault, Reject};
+use crate::decide::review;
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::{SigningKey, TrustedKeys};
 use crate::store::connect::{Target, Timeouts};
@@ -1221,13 +1221,44 @@ pub struct Keys<'a> {
 // execute
 // ---------------------------------------------------------------------------
 
+/// What a mint carries into its verdict (`commands::outcome`).
+#[derive(Debug, Clone)]
+pub struct Mint {
+    pub auth_code: String,
+    pub plan_ref: String,
+    pub manifest_hash: String,
+    pub ttl_seconds: i64,
+    pub apr_digest: String,
+}
+
+/// What `execute` found or did.
+#[derive(Debug, Clone)]
+pub enum Executed {
+    /// SKIP: the quorum is not met; the recount (required, counted, and
+    /// every approval not counted with why) when there is one.
+    QuorumNotMet { why: String, recount: Option<Value> },
+    /// The grant already minted for this APR; nothing written.
+    AlreadyMinted(Grant),
+    /// A dry run: what would be minted, and when it would expire.
+    WouldMint {
+        mint: Mint,
+        expires_at: DateTime<Utc>,
+    },
+    /// Minted and committed, signed with `key_id`.
+    Minted {
+        mint: Mint,
+        expires_at: DateTime<Utc>,
+        key_id: String,
+    },
+}
+
 /// `execute --apr CODE`: check, then mint exactly one grant (or report it).
 pub fn execute(
     conn: &mut Conn,
     apr_code: &str,
     dry_run: bool,
     keys: &Keys<'_>,
-) -> Result<Verdict, Stop> {
+) -> Result<Executed, Stop> {
     // Under READ COMMITTED every statement after the lock sees what the
     // previous holder committed: the read below is sound.
     let mut tx = if dry_run {
@@ -1258,13 +1289,10 @@ pub fn execute(
         Err(Stop::Reject(Reject::QuorumNotMet, why)) => {
             // SKIP, with the recount in structure: required, counted, and
             // every approval not counted with why.
-            let mut v = Verdict::from(Stop::Reject(Reject::QuorumNotMet, why))
-                .apr(apr_code)
-                .dry_run(dry_run);
-            if let Some(t) = policy::explain_quorum(&facts) {
-                v = v.detail("quorum", t.to_json());
-            }
-            return Ok(v);
+            return Ok(Executed::QuorumNotMet {
+                why,
+                recount: policy::explain_quorum(&facts).map(|t| t.to_json()),
+            });
         }
         other => other?,
     };
@@ -1274,37 +1302,19 @@ pub fn execute(
             // Nothing to write, but where commits wait for standbys the
             // grant found must have reached them too.
             tx.end_found(&grant.auth_code)?;
-            return Ok(Verdict::done(
-                Done::AlreadyMinted,
-                format!(
-                    "grant {} was already minted for this APR; nothing written",
-                    grant.auth_code
-                ),
-            )
-            .apr(apr_code)
-            .auth_code(grant.auth_code.clone())
-            .expires_at(grant.expires_at)
-            .dry_run(dry_run)
-            .detail("grant_status", grant.status.clone())
-            .detail(
-                "granted_at",
-                crate::canon::text::timestamp(&grant.granted_at),
-            )
-            .detail("apr_digest", grant.apr_digest.clone().unwrap_or_default()));
+            return Ok(Executed::AlreadyMinted(grant));
         }
         Execute::Mint(v, q) => (v, q),
     };
     let (validated, quorum) = validated;
     crate::store::failpoint::hit("execute-after-quorum-check")?;
     let auth_code = auth_code_for(apr_code);
-    let mint_facts = |v: Verdict| {
-        v.apr(apr_code)
-            .auth_code(auth_code.clone())
-            .dry_run(dry_run)
-            .detail("plan_ref", validated.plan_ref())
-            .detail("manifest_hash", validated.manifest_hash().as_str())
-            .detail("ttl_seconds", validated.ttl_seconds())
-            .detail("apr_digest", validated.digest().as_str())
+    let mint = Mint {
+        auth_code: auth_code.clone(),
+        plan_ref: validated.plan_ref().to_owned(),
+        manifest_hash: validated.manifest_hash().as_str().to_owned(),
+        ttl_seconds: validated.ttl_seconds(),
+        apr_digest: validated.digest().as_str().to_owned(),
     };
     let (carrier, target, plan_ref) = (
         validated.carrier(),
@@ -1322,13 +1332,10 @@ pub fn execute(
         policy::check_no_active_grant(&others, keys.trusted)?;
         let would_expire = d.now + chrono::TimeDelta::seconds(validated.ttl_seconds());
         tx.end_unwritten();
-        return Ok(mint_facts(Verdict::done(
-            Done::WouldMint,
-            format!(
-                "dry run: would mint {auth_code}; read without locks in a read-only transaction, nothing written"
-            ),
-        ))
-        .expires_at(would_expire));
+        return Ok(Executed::WouldMint {
+            mint,
+            expires_at: would_expire,
+        });
     }
     let Some(signing_key) = keys.signing else {
         return Err(Stop::Fault(
@@ -1408,11 +1415,11 @@ pub fn execute(
     let expires_at: DateTime<Utc> = row.try_get(0).or_fault()?;
     crate::store::failpoint::hit("execute-after-insert")?;
     tx.commit()?;
-    Ok(
-        mint_facts(Verdict::done(Done::Minted, format!("minted {auth_code}")))
-            .expires_at(expires_at)
-            .detail("key_id", signing_key.key_id()),
-    )
+    Ok(Executed::Minted {
+        mint,
+        expires_at,
+        key_id: signing_key.key_id().to_owned(),
+    })
 }
 
 /// The row `execute` is about to insert, as the signature sees it.
@@ -1531,6 +1538,17 @@ impl ConsumeFacts {
     }
 }
 
+/// What `consume` found or did, with the grant as it now stands.
+#[derive(Debug, Clone)]
+pub enum Consumed {
+    /// Already consumed by this same request; nothing written.
+    Replay(Grant),
+    /// A dry run: it would be consumed.
+    Would(Grant),
+    /// Consumed now (the grant with its consume columns as written).
+    Spent(Grant),
+}
+
 /// `consume`: the single-use compare-and-swap active → consumed, stamped
 /// with the caller's idempotency key `request_id`.
 pub fn consume(
@@ -1541,7 +1559,7 @@ pub fn consume(
     request_id: &str,
     dry_run: bool,
     keys: &Keys<'_>,
-) -> Result<Verdict, Stop> {
+) -> Result<Consumed, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     // The real run locks the row as it reads it: a concurrent spend is
     // waited for, and the row read is the one the update will change.
@@ -1553,7 +1571,7 @@ pub fn consume(
             // vetoed grant, say): the whole row is re-checked, signature
             // last (SPEC §9, invariant 7).
             policy::check_grant_backed(g, &facts.backing(keys))?;
-            let v = consumed_verdict(g, auth_code, request_id, dry_run, true);
+            let v = Consumed::Replay(g.clone());
             tx.end_found(auth_code)?;
             return Ok(v);
         }
@@ -1567,14 +1585,7 @@ pub fn consume(
         ));
     };
     if dry_run {
-        let v = Verdict::done(
-            Done::WouldConsume,
-            format!("dry run: {auth_code} would be consumed; read without locks, nothing written"),
-        )
-        .apr(grant.request_ref.clone())
-        .auth_code(auth_code)
-        .dry_run(dry_run)
-        .expires_at(grant.expires_at);
+        let v = Consumed::Would(grant.clone());
         tx.end_unwritten();
         return Ok(v);
     }
@@ -1604,9 +1615,7 @@ pub fn consume(
             spent.consumed_at = Some(consumed_at);
             spent.consumed_by = Some(by.to_owned());
             spent.consume_request_id = Some(policy::request_key(request_id));
-            Ok(consumed_verdict(
-                &spent, auth_code, request_id, false, false,
-            ))
+            Ok(Consumed::Spent(spent))
         }
         None => {
             // The row is locked and unchanged, so only time moved: read
@@ -1621,34 +1630,31 @@ pub fn consume(
     }
 }
 
-fn consumed_verdict(
-    g: &Grant,
-    auth_code: &str,
-    request_id: &str,
-    dry_run: bool,
-    replay: bool,
-) -> Verdict {
-    let message = if replay {
-        format!("{auth_code} was already consumed by this same request (same --request-id and binding); nothing written")
-    } else {
-        format!("consumed {auth_code}; it cannot be used again")
-    };
-    let mut v = Verdict::done(Done::Consumed, message)
-        .apr(g.request_ref.clone())
-        .auth_code(auth_code)
-        .dry_run(dry_run)
-        .expires_at(g.expires_at)
-        .detail("request_id", request_id)
-        .detail("consumed_by", g.consumed_by.clone().unwrap_or_default());
-    if let Some(at) = &g.consumed_at {
-        v = v.detail("consumed_at", crate::canon::text::timestamp(at));
-    }
-    v
-}
-
 // ---------------------------------------------------------------------------
 // revoke
 // ---------------------------------------------------------------------------
+
+/// What `revoke` found or did to one grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// It was revoked before; nothing written.
+    AlreadyRevoked,
+    /// A dry run: it would be revoked.
+    WouldRevoke,
+    /// Revoked now, at this time.
+    Revoked(DateTime<Utc>),
+    /// A concurrent call revoked it first; nothing written.
+    RevokedConcurrently,
+}
+
+/// The grant `revoke` read, why it is forged when no trusted key signed
+/// it, and what was done.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub grant: Grant,
+    pub forged: Option<String>,
+    pub outcome: RevokeOutcome,
+}
 
 /// `revoke`: active → revoked, with who, when and why. Never a DELETE.
 pub fn revoke(
@@ -1658,7 +1664,7 @@ pub fn revoke(
     by: &str,
     dry_run: bool,
     trusted: &TrustedKeys,
-) -> Result<Verdict, Stop> {
+) -> Result<Revoked, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let grant = read_grant(&mut tx, key, !dry_run)?;
     let (decision, forged) = policy::decide_revoke(grant.as_ref(), trusted)?;
@@ -1666,41 +1672,19 @@ pub fn revoke(
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
     // A row no trusted key signed is retired like any other, and the
     // verdict says what it was.
-    let note = forged
-        .as_ref()
-        .map(|why| format!(" (it was forged: no trusted key signed it; {why})"))
-        .unwrap_or_default();
-    let base = |v: Verdict| {
-        let v = v
-            .apr(grant.request_ref.clone())
-            .auth_code(grant.auth_code.clone())
-            .expires_at(grant.expires_at)
-            .dry_run(dry_run);
-        match &forged {
-            Some(why) => v.detail("forged", why.as_str()),
-            None => v,
-        }
+    let done = |outcome| Revoked {
+        grant: grant.clone(),
+        forged: forged.clone(),
+        outcome,
     };
     match decision {
         Revoke::AlreadyRevoked => {
             tx.end_found(&grant.auth_code)?;
-            return Ok(base(Verdict::done(
-                Done::AlreadyRevoked,
-                format!(
-                    "{} was already revoked{note}; nothing written",
-                    grant.auth_code
-                ),
-            )));
+            return Ok(done(RevokeOutcome::AlreadyRevoked));
         }
         Revoke::Revoke if dry_run => {
             tx.end_unwritten();
-            return Ok(base(Verdict::done(
-                Done::WouldRevoke,
-                format!(
-                    "dry run: {} would be revoked{note}; nothing written",
-                    grant.auth_code
-                ),
-            )));
+            return Ok(done(RevokeOutcome::WouldRevoke));
         }
         Revoke::Revoke => {}
     }
@@ -1716,26 +1700,14 @@ pub fn revoke(
         Some(row) => {
             let revoked_at: DateTime<Utc> = row.try_get(0).or_fault()?;
             tx.commit()?;
-            Ok(base(Verdict::done(
-                Done::Revoked,
-                format!("revoked {}{note}", grant.auth_code),
-            ))
-            .detail("revoked_at", crate::canon::text::timestamp(&revoked_at))
-            .detail("revoked_by", by)
-            .detail("revoke_reason", reason))
+            Ok(done(RevokeOutcome::Revoked(revoked_at)))
         }
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
             match policy::decide_revoke(again.as_ref(), trusted)?.0 {
-                Revoke::AlreadyRevoked => tx.end_found(&grant.auth_code).map(|()| {
-                    base(Verdict::done(
-                        Done::AlreadyRevoked,
-                        format!(
-                            "{} was revoked by a concurrent call; nothing written",
-                            grant.auth_code
-                        ),
-                    ))
-                }),
+                Revoke::AlreadyRevoked => tx
+                    .end_found(&grant.auth_code)
+                    .map(|()| done(RevokeOutcome::RevokedConcurrently)),
                 Revoke::Revoke => Err(Stop::Fault(
                     Fault::ConcurrentChange,
                     "the grant changed while it was being revoked; nothing written".into(),
@@ -1769,17 +1741,22 @@ const REVOKE_GRANTS: &str = "UPDATE governance_build_authorization \
      SET status = 'revoked', revoked_at = clock_timestamp(), revoked_by = $2, revoke_reason = $3 \
      WHERE auth_code = ANY($1) AND status = 'active' RETURNING auth_code, revoked_at";
 
-/// One grant of a bulk revoke as the verdicts and the table show it.
-fn bulk_row(s: &policy::Selected) -> Value {
-    let g = &s.grant;
-    serde_json::json!({
-        "auth_code": g.auth_code,
-        "apr": g.request_ref,
-        "plan_ref": g.plan_ref,
-        "key_id": g.key_id,
-        "expires_at": crate::canon::text::timestamp(&g.expires_at),
-        "signature": if s.forged.is_some() { "FORGED" } else { "verified" },
-    })
+/// What a bulk revoke did with the set it selected.
+#[derive(Debug, Clone)]
+pub enum BulkOutcome {
+    /// The set is empty; nothing written.
+    Nothing,
+    /// A dry run: the set would be revoked.
+    Would,
+    /// Every grant of the set revoked, each at its time.
+    Revoked(std::collections::BTreeMap<String, DateTime<Utc>>),
+}
+
+/// The set a bulk revoke selected (in auth_code order), and what was done.
+#[derive(Debug, Clone)]
+pub struct BulkRevoked {
+    pub set: Vec<policy::Selected>,
+    pub outcome: BulkOutcome,
 }
 
 /// Bulk `revoke` (`--plan`, `--key-id`, `--forged`): one transaction that
@@ -1794,7 +1771,7 @@ pub fn revoke_bulk(
     dry_run: bool,
     expect: Option<u64>,
     trusted: &TrustedKeys,
-) -> Result<Verdict, Stop> {
+) -> Result<BulkRevoked, Stop> {
     let (plan, key_id) = match selector {
         policy::Selector::Plan(p) => (Some(p), None),
         policy::Selector::KeyId(k) => (None, Some(k)),
@@ -1807,46 +1784,21 @@ pub fn revoke_bulk(
         &[(&plan, Type::TEXT), (&key_id, Type::TEXT)],
     )?;
     let set = policy::decide_bulk_revoke(read, selector, trusted, expect)?;
-    let which = selector.describe();
-    let rows: Vec<Value> = set.iter().map(bulk_row).collect();
     let codes: Vec<String> = set.iter().map(|s| s.grant.auth_code.clone()).collect();
     let n = set.len();
-    let grants = |n: usize| format!("{n} grant{}", if n == 1 { "" } else { "s" });
-    let summary = |v: Verdict| {
-        let mut v = v
-            .dry_run(dry_run)
-            .detail("selector", which.as_str())
-            .detail("count", n)
-            .detail("grants", rows.clone());
-        v.lines = bulk_table(&set);
-        v
-    };
     if set.is_empty() {
         tx.end_unwritten();
-        // A well-formed id nobody trusts and no row names is most likely a
-        // slip: say so, since the empty set is an OK.
-        let hint = match selector {
-            policy::Selector::KeyId(k) if !trusted.contains(k) => {
-                format!(" ({k} is not a trusted key either: check the id with `keys`)")
-            }
-            _ => String::new(),
-        };
-        return Ok(summary(Verdict::done(
-            Done::NothingToRevoke,
-            format!("no active grant matches {which}{hint}; nothing written"),
-        )));
+        return Ok(BulkRevoked {
+            set,
+            outcome: BulkOutcome::Nothing,
+        });
     }
     if dry_run {
         tx.end_unwritten();
-        return Ok(summary(Verdict::done(
-            Done::WouldRevoke,
-            format!(
-                "dry run: {} would be revoked ({which}): {}; nothing written; to revoke them, \
-                 run again without --dry-run and with --expect {n}",
-                grants(n),
-                codes.join(", ")
-            ),
-        )));
+        return Ok(BulkRevoked {
+            set,
+            outcome: BulkOutcome::Would,
+        });
     }
     let changed = tx.query(
         REVOKE_GRANTS,
@@ -1873,97 +1825,10 @@ pub fn revoke_bulk(
         ));
     }
     tx.commit()?;
-    let each: Vec<Verdict> = set
-        .iter()
-        .map(|s| {
-            let g = &s.grant;
-            let note = s
-                .forged
-                .as_ref()
-                .map(|why| format!(" (it was forged: no trusted key signed it; {why})"))
-                .unwrap_or_default();
-            let v = Verdict::done(
-                Done::Revoked,
-                format!("revoked {}{note} ({which})", g.auth_code),
-            )
-            .apr(g.request_ref.clone())
-            .auth_code(g.auth_code.clone())
-            .expires_at(g.expires_at)
-            .dry_run(false)
-            .detail("selector", which.as_str());
-            let v = match &s.forged {
-                Some(why) => v.detail("forged", why.as_str()),
-                None => v,
-            };
-            let v = match at.get(&g.auth_code) {
-                Some(t) => v.detail("revoked_at", crate::canon::text::timestamp(t)),
-                None => v,
-            };
-            v.detail("revoked_by", by).detail("revoke_reason", reason)
-        })
-        .collect();
-    let mut v = summary(Verdict::done(
-        Done::Revoked,
-        format!("revoked {} ({which}): {}", grants(n), codes.join(", ")),
-    ))
-    .detail("revoked", codes.clone())
-    .detail("revoked_by", by)
-    .detail("revoke_reason", reason);
-    v.each = each;
-    Ok(v)
-}
-
-/// The bulk set as a table: what the dry run shows is what the run revokes.
-fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
-    let esc = |s: Option<&str>| crate::canon::text::escape(s.unwrap_or(""));
-    let cells: Vec<[String; 6]> = set
-        .iter()
-        .map(|s| {
-            let g = &s.grant;
-            [
-                esc(Some(&g.auth_code)),
-                esc(Some(&g.request_ref)),
-                esc(g.plan_ref.as_deref()),
-                esc(g.key_id.as_deref()),
-                crate::canon::text::timestamp(&g.expires_at),
-                if s.forged.is_some() {
-                    "FORGED"
-                } else {
-                    "verified"
-                }
-                .to_owned(),
-            ]
-        })
-        .collect();
-    if cells.is_empty() {
-        return Vec::new();
-    }
-    let header = [
-        "auth_code",
-        "apr",
-        "plan_ref",
-        "key_id",
-        "expires_at",
-        "signature",
-    ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (cell, w) in cells.iter().zip(&widths) {
-            out.push_str(&format!("{cell:<w$}  "));
-        }
-        out.trim_end().to_owned()
-    };
-    let mut out = vec![line(header.to_vec())];
-    for row in &cells {
-        out.push(line(row.iter().map(String::as_str).collect()));
-    }
-    out
+    Ok(BulkRevoked {
+        set,
+        outcome: BulkOutcome::Revoked(at),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1993,27 +1858,16 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
         &[(&apr_code, Type::TEXT)],
     )?;
     let found: Option<String> = row.try_get(0).or_fault()?;
-    if found.is_none() {
-        return Err(Stop::Reject(
-            Reject::AprNotFound,
-            "no APR with this code".into(),
-        ));
-    }
+    review::require_apr(found.is_some())?;
     let text: Option<String> = row.try_get(3).or_fault()?;
-    let canonical = text
-        .as_deref()
-        .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
-        .filter(|p| !p.is_null())
-        .and_then(|p| crate::canon::cser::canonical(&p).ok());
+    let canonical = review::canonical(text.as_deref());
     let read = ReviewRead {
         facts: policy::ReviewFacts {
             apr_code: apr_code.to_owned(),
             status: row.try_get(1).or_fault()?,
             proposed_by: row.try_get(2).or_fault()?,
             login: row.try_get(4).or_fault()?,
-            digest: canonical
-                .as_deref()
-                .map(|c| crate::canon::cser::Sha256Hex::of(c.as_bytes())),
+            digest: review::digest(canonical.as_deref()),
         },
         payload_text: text,
         canonical,
@@ -2026,11 +1880,7 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
 /// `review`, second half: records the vote, only if the payload is still
 /// the one reviewed and this login has not voted yet (under any spelling:
 /// the database keeps one vote per identity, and binds it to the login).
-pub fn record_vote(
-    conn: &mut Conn,
-    read: &ReviewRead,
-    vote: &policy::Vote,
-) -> Result<Verdict, Stop> {
+pub fn record_vote(conn: &mut Conn, read: &ReviewRead, vote: &policy::Vote) -> Result<(), Stop> {
     let apr_code = read.facts.apr_code.as_str();
     let mut tx = Tx::begin(conn, false)?;
     let inserted = tx.query_opt(
@@ -2054,48 +1904,10 @@ pub fn record_vote(
                AND lower(btrim(approver, ' ') COLLATE \"C\") = lower(btrim($2, ' ') COLLATE \"C\")",
             &[(&apr_code, Type::TEXT), (&vote.approver, Type::TEXT)],
         )?;
-        return Err(match voted {
-            Some(r) => {
-                let as_who: String = r.try_get(0).or_fault()?;
-                Stop::Reject(
-                    Reject::AlreadyReviewed,
-                    format!(
-                        "{:?} already voted on {apr_code} (as {as_who:?}); votes are not changed",
-                        vote.approver
-                    ),
-                )
-            }
-            None => Stop::Reject(
-                Reject::AprTampered,
-                "the payload or the APR's status changed while it was being reviewed (signed); nothing recorded"
-                    .into(),
-            ),
-        });
+        let voted_as: Option<String> = voted.map(|r| r.try_get(0)).transpose().or_fault()?;
+        return Err(review::vote_refused(apr_code, &vote.approver, voted_as));
     }
-    tx.commit()?;
-    let digest = vote.payload_digest.clone().unwrap_or_default();
-    Ok(Verdict::done(
-        Done::Reviewed,
-        format!(
-            "{} voted {} on {apr_code} for payload digest {digest}{}",
-            vote.approver,
-            vote.decision,
-            if vote.signature.is_some() {
-                ", signed"
-            } else {
-                ", unsigned"
-            }
-        ),
-    )
-    .apr(apr_code)
-    .detail("approver", vote.approver.as_str())
-    .detail("decision", vote.decision.as_str())
-    .detail("payload_digest", digest.as_str())
-    .detail("signed", vote.signature.is_some())
-    .detail(
-        "canonical_payload",
-        read.canonical.clone().unwrap_or_default(),
-    ))
+    tx.commit()
 }
 
 // ---------------------------------------------------------------------------
@@ -2114,6 +1926,25 @@ pub struct ListFilter<'a> {
     /// signature, which no SQL can check, and cuts the list itself).
     pub limit: Option<i64>,
     pub sort: Option<GrantSort>,
+}
+
+/// `--since`: a span back from the database's clock, or a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(std::time::Duration),
+    At(DateTime<Utc>),
+}
+
+/// The orders `list` reads grants in (`list --sort-by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantSort {
+    GrantedAt,
+    ExpiresAt,
+    AuthCode,
+    Apr,
+    Plan,
+    Status,
+    KeyId,
 }
 
 /// `--since` as SQL parameters: seconds back from the wall clock, or a moment.
@@ -2405,17 +2236,12 @@ fn dated_votes_of(text: &str) -> Result<Vec<DatedVote>, Stop> {
 // readback (seed 004 STEP 7)
 // ---------------------------------------------------------------------------
 
-/// One line of the readback checklist.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub name: String,
-    pub pass: bool,
-    pub seen: String,
-}
+pub use crate::decide::readback::Check;
 
-/// The STEP 7 checklist for one APR, read in a read-only transaction.
-/// `trusted` is `Err(why)` when no trusted keys could be loaded: the
-/// signature line then fails, saying why, and the rest still reads.
+/// The STEP 7 checklist for one APR, read in a read-only transaction and
+/// judged by `decide::readback`. `trusted` is `Err(why)` when no trusted
+/// keys could be loaded: the signature line then fails, saying why, and
+/// the rest still reads.
 pub fn readback(
     conn: &mut Conn,
     apr_code: &str,
@@ -2423,27 +2249,16 @@ pub fn readback(
     allowed: Result<&AllowedSigners, &str>,
 ) -> Result<Vec<Check>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    if tx
+    let exists = tx
         .query_opt(
             "SELECT 1 FROM apr_requests WHERE apr_code = $1",
             &[(&apr_code, Type::TEXT)],
         )?
-        .is_none()
-    {
+        .is_some();
+    if let Err(stop) = readback::require_apr(exists) {
         tx.end_unwritten();
-        return Err(Stop::Reject(
-            Reject::AprNotFound,
-            "no APR with this code: nothing to read back".into(),
-        ));
+        return Err(stop);
     }
-    let mut checks = Vec::new();
-    let mut check = |name: &str, pass: bool, seen: String| {
-        checks.push(Check {
-            name: name.into(),
-            pass,
-            seen,
-        })
-    };
     let count: i64 = tx
         .query_one(
             "SELECT pg_catalog.count(*) FROM governance_build_authorization WHERE request_ref = $1",
@@ -2451,74 +2266,13 @@ pub fn readback(
         )?
         .try_get(0)
         .or_fault()?;
-    check(
-        "grant count for the APR is 1",
-        count == 1,
-        count.to_string(),
-    );
     let grant = read_grant(&mut tx, GrantKey::Apr(apr_code), false)?;
-    let expected_code = auth_code_for(apr_code);
-    match &grant {
+    let grant_read = match &grant {
         Some(g) => {
-            check(
-                "auth_code is GBA-C1-<apr>",
-                g.auth_code == expected_code,
-                g.auth_code.clone(),
-            );
-            check("status is active", g.status == "active", g.status.clone());
-            check(
-                "commit_allowed is false",
-                !g.commit_allowed,
-                g.commit_allowed.to_string(),
-            );
-            check(
-                "requires_sovereign_esign is false",
-                !g.requires_sovereign_esign,
-                g.requires_sovereign_esign.to_string(),
-            );
-            check("single_use is true", g.single_use, g.single_use.to_string());
-            check(
-                "carrier is C1",
-                g.carrier.as_deref() == Some(payload::CARRIER),
-                show(&g.carrier),
-            );
-            let scope_target = g
-                .scope
-                .as_ref()
-                .and_then(|s| s.get("target"))
-                .and_then(Value::as_str);
-            check(
-                "scope->>'target' is DOT_C1_VOCAB_BUILD",
-                scope_target == Some(payload::TARGET),
-                scope_target.unwrap_or("NULL").to_owned(),
-            );
-            check(
-                "request_ref is the APR",
-                g.request_ref == apr_code,
-                g.request_ref.clone(),
-            );
-            let ttl = (g.expires_at - g.granted_at).num_seconds();
-            check(
-                "expires_at > granted_at, within the TTL cap",
-                g.expires_at > g.granted_at && ttl <= payload::TTL_CAP_SECONDS,
-                format!(
-                    "{} (ttl {ttl}s)",
-                    crate::canon::text::timestamp(&g.expires_at)
-                ),
-            );
-            let signed = match trusted {
-                Ok(t) => crate::integrity::signing::verify_grant(t, g)
-                    .map(|()| format!("key {}", g.key_id.as_deref().unwrap_or("")))
-                    .map_err(|f| f.to_string()),
+            let signature = match trusted {
+                Ok(t) => crate::integrity::signing::verify_grant(t, g).map_err(|f| f.to_string()),
                 Err(why) => Err(why.to_owned()),
             };
-            check(
-                "signed by a trusted key",
-                signed.is_ok(),
-                signed.unwrap_or_else(|why| why),
-            );
-            // SPEC §10: the approvals it names verify again, and the row is
-            // one the handler would mint now (invariant 7).
             let backed = match (trusted, allowed) {
                 (Ok(trusted), Ok(allowed)) => {
                     let facts = ConsumeFacts::read(&mut tx, &g.auth_code, false)?;
@@ -2529,30 +2283,20 @@ pub fn readback(
                         evidence_head: None,
                     };
                     match policy::check_grant_backed(g, &facts.backing(&keys)) {
-                        Ok(()) => Ok(policy::Quorum::from_json(
-                            g.quorum.as_ref().unwrap_or(&Value::Null),
-                        )
-                        .map(|q| {
-                            q.0.iter()
-                                .map(|m| m.approver.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default()),
-                        Err(Stop::Reject(r, why)) => Err(format!("{}: {why}", r.code())),
-                        Err(fault) => return Err(fault),
+                        Ok(()) => Ok(()),
+                        Err(stop) => Err(readback::not_backed(stop)?),
                     }
                 }
                 (Err(why), _) | (_, Err(why)) => Err(why.to_owned()),
             };
-            check(
-                "its quorum of signed approvals verifies again",
-                backed.is_ok(),
-                backed.map_or_else(|why| why, |who| format!("approved by {who}")),
-            );
+            Some(readback::GrantRead {
+                grant: g,
+                signature,
+                backed,
+            })
         }
-        None => check("the grant row exists", false, "no row".into()),
-    }
+        None => None,
+    };
     let handler_ref: Option<String> = tx
         .query_opt(
             "SELECT handler_ref FROM apr_action_types WHERE action_code = 'authorize_build_step'",
@@ -2562,40 +2306,27 @@ pub fn readback(
         .transpose()
         .or_fault()?
         .flatten();
-    check(
-        "authorize_build_step handler_ref is bound",
-        handler_ref.as_deref() == Some(payload::HANDLER_REF),
-        handler_ref.unwrap_or_else(|| "NULL".into()),
-    );
-    let apr_row = tx.query_opt(
+    let apr = match tx.query_opt(
         "SELECT status, applied_at FROM apr_requests WHERE apr_code = $1",
         &[(&apr_code, Type::TEXT)],
-    )?;
-    match apr_row {
-        Some(r) => {
-            let status: String = r.try_get(0).or_fault()?;
-            let applied_at: Option<DateTime<Utc>> = r.try_get(1).or_fault()?;
-            check("APR status is applied", status == "applied", status);
-            check(
-                "APR applied_at is set",
-                applied_at.is_some(),
-                applied_at.map_or("NULL".into(), |t| crate::canon::text::timestamp(&t)),
-            );
-        }
-        None => check("the APR exists", false, "no row".into()),
-    }
+    )? {
+        Some(r) => Some((r.try_get(0).or_fault()?, r.try_get(1).or_fault()?)),
+        None => None,
+    };
     let sql = format!("SELECT COALESCE({}($1), false)", tx.quorum_fn);
     let quorum: bool = tx
         .query_one(&sql, &[(&apr_code, Type::TEXT)])?
         .try_get(0)
         .or_fault()?;
-    check("quorum_passed(apr) is true", quorum, quorum.to_string());
     tx.end_unwritten();
-    Ok(checks)
-}
-
-fn show(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "NULL".into())
+    Ok(readback::checklist(&readback::ReadbackFacts {
+        apr_code,
+        count,
+        grant: grant_read,
+        handler_ref,
+        apr,
+        quorum,
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -2655,13 +2386,25 @@ fn insert_proposed(
     ))
 }
 
+/// What `propose` checked, and whether it wrote it.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    pub apr: String,
+    /// The request with its action set as checked (the live vocabulary's
+    /// under `--manifest-hash`).
+    pub request: crate::decide::propose::Request,
+    pub validated: policy::Validated,
+    /// False for a dry run: nothing written.
+    pub written: bool,
+}
+
 /// `propose`: check against the live vocabulary, then insert one `proposed`
 /// APR (never approved, never a grant), or say what would be inserted.
 pub fn propose(
     conn: &mut Conn,
     request: &crate::decide::propose::Request,
     dry_run: bool,
-) -> Result<Verdict, Stop> {
+) -> Result<Proposed, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let row = tx.query_one(
         "SELECT (SELECT pg_catalog.array_agg(action_code ORDER BY action_code) FROM apr_action_types \
@@ -2671,18 +2414,17 @@ pub fn propose(
     )?;
     let vocabulary = vocabulary_of(&row, 0)?;
     let stamp: String = row.try_get(1).or_fault()?;
-    let request = &request.with_live_action_set(&vocabulary);
-    let validated = crate::decide::propose::check(request, Some(&vocabulary))?;
-    let apr = crate::decide::propose::apr_code(request, &stamp, &validated);
+    let request = request.with_live_action_set(&vocabulary);
+    let validated = crate::decide::propose::check(&request, Some(&vocabulary))?;
+    let apr = crate::decide::propose::apr_code(&request, &stamp, &validated);
     if dry_run {
         tx.end_unwritten();
-        return Ok(crate::decide::propose::verdict(
-            Done::WouldPropose,
-            &apr,
+        return Ok(Proposed {
+            apr,
             request,
-            &validated,
-            "dry run: would propose this APR (checked against the live vocabulary); nothing written".into(),
-        ));
+            validated,
+            written: false,
+        });
     }
     insert_proposed(
         &mut tx,
@@ -2694,13 +2436,12 @@ pub fn propose(
         request.session.as_deref(),
     )?;
     tx.commit()?;
-    Ok(crate::decide::propose::verdict(
-        Done::Proposed,
-        &apr,
+    Ok(Proposed {
+        apr,
         request,
-        &validated,
-        format!("proposed {apr}; it needs approval before execute will mint"),
-    ))
+        validated,
+        written: true,
+    })
 }
 
 // ---------------------------------------------------------------------------
