@@ -9,7 +9,10 @@ use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::read::{since_params, Since};
 use crate::store::rows::{apr_view_of, vocabulary_of, AprView};
-use crate::store::sql::INSERT_APR;
+use crate::store::sql::{
+    list_aprs_sql, APR_PAYLOAD, INSERT_APR, INSERT_VOTE, REVIEW_READ, SESSION_USER,
+    VOCABULARY_AND_STAMP, VOTE_OF_IDENTITY,
+};
 use crate::store::tx::Tx;
 use chrono::{DateTime, Utc};
 use postgres::types::Type;
@@ -31,12 +34,7 @@ pub struct ReviewRead {
 /// transaction (a passphrase prompt must not hold one open).
 pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let row = tx.query_one(
-        "SELECT a.apr_code, a.status, a.proposed_by, a.proposed_action::text, session_user::text, \
-                clock_timestamp() \
-           FROM (SELECT $1::text AS code) k LEFT JOIN apr_requests a ON a.apr_code = k.code",
-        &[(&apr_code, Type::TEXT)],
-    )?;
+    let row = tx.query_one(REVIEW_READ, &[(&apr_code, Type::TEXT)])?;
     let found: Option<String> = row.try_get(0).or_fault()?;
     review::require_apr(found.is_some())?;
     let text: Option<String> = row.try_get(3).or_fault()?;
@@ -64,11 +62,7 @@ pub fn record_vote(conn: &mut Conn, read: &ReviewRead, vote: &policy::Vote) -> R
     let apr_code = read.facts.apr_code.as_str();
     let mut tx = Tx::begin(conn, false)?;
     let inserted = tx.query_opt(
-        "INSERT INTO apr_approvals (apr_code, approver, decision, payload_digest, signature) \
-         SELECT $1, $2, $3, $4, $6 WHERE EXISTS (SELECT 1 FROM apr_requests \
-                WHERE apr_code = $1 AND proposed_action::text = $5 \
-                  AND status IN ('proposed', 'approved')) \
-         ON CONFLICT DO NOTHING RETURNING approver",
+        INSERT_VOTE,
         &[
             (&apr_code, Type::TEXT),
             (&vote.approver, Type::TEXT),
@@ -83,8 +77,7 @@ pub fn record_vote(conn: &mut Conn, read: &ReviewRead, vote: &policy::Vote) -> R
         // index may hold several spellings): the first names it.
         let voted = tx
             .query(
-                "SELECT approver FROM apr_approvals WHERE apr_code = $1 \
-               AND lower(btrim(approver, ' ') COLLATE \"C\") = lower(btrim($2, ' ') COLLATE \"C\")",
+                VOTE_OF_IDENTITY,
                 &[(&apr_code, Type::TEXT), (&vote.approver, Type::TEXT)],
             )?
             .into_iter()
@@ -117,29 +110,7 @@ pub struct ListedAprs {
 /// quorum_passed() is what the dispatcher judges every APR by.
 pub fn list_aprs(conn: &mut Conn, f: &AprFilter<'_>) -> Result<ListedAprs, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let sql = format!(
-        "SELECT a.apr_code, a.action_code, a.status, a.proposed_by, a.proposed_action::text AS payload, \
-                a.session_code, LEAST(GREATEST(a.created_at, '0001-01-01Z'), '9999-12-31Z') AS created_at, \
-                LEAST(GREATEST(a.approved_at, '0001-01-01Z'), '9999-12-31Z') AS approved_at, \
-                LEAST(GREATEST(a.applied_at, '0001-01-01Z'), '9999-12-31Z') AS applied_at, t.min_approvals, \
-                (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_array(v.approver, v.decision, \
-                        v.payload_digest, v.signature, \
-                        LEAST(GREATEST(v.decided_at, '0001-01-01Z'), '9999-12-31Z')) ORDER BY v.decided_at, v.approver), '[]')::text \
-                   FROM apr_approvals v WHERE v.apr_code = a.apr_code) AS votes, \
-                COALESCE({}(a.apr_code), false) AS quorum, \
-                (SELECT g.auth_code FROM governance_build_authorization g WHERE g.request_ref = a.apr_code) AS grant_code, \
-                clock_timestamp() AS now, pg_catalog.count(*) OVER () AS total \
-           FROM apr_requests a LEFT JOIN apr_action_types t ON t.action_code = a.action_code \
-          WHERE ($1::text IS NULL OR a.apr_code = $1) AND ($2::text IS NULL OR a.status = $2) \
-            AND ($3::text IS NULL OR a.action_code = $3) \
-            AND ($4::double precision IS NULL \
-                 OR a.created_at >= clock_timestamp() - pg_catalog.make_interval(secs => $4::double precision)) \
-            AND ($5::timestamptz IS NULL OR a.created_at >= $5) \
-            AND (NOT $7::boolean OR a.status = 'proposed' OR (a.status = 'approved' AND NOT EXISTS \
-                 (SELECT 1 FROM governance_build_authorization g WHERE g.request_ref = a.apr_code))) \
-          ORDER BY a.created_at DESC, a.apr_code LIMIT $6",
-        tx.quorum_fn
-    );
+    let sql = list_aprs_sql(&tx.quorum_fn);
     let (since_secs, since_at) = since_params(f.since);
     let rows = tx.query(
         &sql,
@@ -186,10 +157,7 @@ pub(crate) fn insert_proposed(
     if inserted.is_some() {
         return Ok(());
     }
-    let login: String = tx
-        .query_one("SELECT session_user::text", &[])?
-        .try_get(0)
-        .or_fault()?;
+    let login: String = tx.query_one(SESSION_USER, &[])?.try_get(0).or_fault()?;
     if proposed_by != login && tx.client_is_not_superuser() {
         return Err(Stop::Reject(
             Reject::ProposerNotSelf,
@@ -224,12 +192,7 @@ pub fn propose(
     dry_run: bool,
 ) -> Result<Proposed, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
-    let row = tx.query_one(
-        "SELECT (SELECT pg_catalog.array_agg(action_code ORDER BY action_code) FROM apr_action_types \
-                  WHERE act_type = 'C1_VOCAB_OP' AND status = 'active'), \
-                to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
-        &[],
-    )?;
+    let row = tx.query_one(VOCABULARY_AND_STAMP, &[])?;
     let vocabulary = vocabulary_of(&row, 0)?;
     let stamp: String = row.try_get(1).or_fault()?;
     let request = request.with_live_action_set(&vocabulary);
@@ -289,10 +252,7 @@ pub fn insert_apr(
 /// cannot be read exactly), read-only.
 pub fn read_apr_payload(conn: &mut Conn, apr: &str) -> Result<(String, Value), Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let row = tx.query_opt(
-        "SELECT action_code, proposed_action::text FROM apr_requests WHERE apr_code = $1",
-        &[(&apr, Type::TEXT)],
-    )?;
+    let row = tx.query_opt(APR_PAYLOAD, &[(&apr, Type::TEXT)])?;
     tx.end_unwritten();
     match row {
         Some(r) => {

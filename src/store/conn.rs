@@ -8,6 +8,7 @@ use crate::decide::durability::Durability;
 use crate::decide::policy::Stop;
 use crate::decide::reject::Fault;
 use crate::store::connect::{Target, Timeouts};
+use crate::store::sql::{IN_RECOVERY, SHOW_READ_ONLY};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
@@ -266,16 +267,14 @@ pub(crate) fn unsuited(
     };
     Ok(match want {
         S::Any | S::PreferStandby => None,
-        S::ReadWrite => (one(client, "SHOW transaction_read_only")?.as_deref() != Some("off"))
+        S::ReadWrite => (one(client, SHOW_READ_ONLY)?.as_deref() != Some("off"))
             .then_some("session is read-only"),
-        S::ReadOnly => (one(client, "SHOW transaction_read_only")?.as_deref() != Some("on"))
+        S::ReadOnly => (one(client, SHOW_READ_ONLY)?.as_deref() != Some("on"))
             .then_some("session is not read-only"),
-        S::Primary => (one(client, "SELECT pg_catalog.pg_is_in_recovery()")?.as_deref()
-            != Some("f"))
-        .then_some("server is in hot standby mode"),
-        S::Standby => (one(client, "SELECT pg_catalog.pg_is_in_recovery()")?.as_deref()
-            != Some("t"))
-        .then_some("server is not in hot standby mode"),
+        S::Primary => (one(client, IN_RECOVERY)?.as_deref() != Some("f"))
+            .then_some("server is in hot standby mode"),
+        S::Standby => (one(client, IN_RECOVERY)?.as_deref() != Some("t"))
+            .then_some("server is not in hot standby mode"),
     })
 }
 

@@ -6,7 +6,7 @@ use crate::decide::policy::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
 use crate::store::conn::{fault, Conn};
-use crate::store::sql::literal;
+use crate::store::sql::{literal, standbys_flushed, WAL_FLUSHED};
 use postgres::error::SqlState;
 
 /// `--durability replicated`'s function (staged/durability.staged.sql),
@@ -19,10 +19,10 @@ pub(crate) fn standbys_flushed_fn(conn: &Conn) -> String {
 /// function it reads is there and this login may call it, else
 /// ERROR_SCHEMA_CONTRACT (or ERROR_PERMISSION_DENIED) with nothing written.
 pub fn check_durability_contract(conn: &mut Conn) -> Result<(), Stop> {
-    let sql = format!(
-        "BEGIN READ ONLY; {} SELECT {}('0/0'::pg_catalog.pg_lsn); ROLLBACK",
-        conn.timeouts.set_local(),
-        standbys_flushed_fn(conn)
+    let sql = standbys_flushed(
+        &conn.timeouts.set_local(),
+        &standbys_flushed_fn(conn),
+        "'0/0'",
     );
     match conn.client.batch_execute(&sql) {
         Ok(()) => Ok(()),
@@ -57,10 +57,7 @@ pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
     let limit = conn.timeouts.statement;
     let started = std::time::Instant::now();
     let position: String = {
-        let rows = conn
-            .client
-            .simple_query("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")
-            .or_fault()?;
+        let rows = conn.client.simple_query(WAL_FLUSHED).or_fault()?;
         rows.iter()
             .find_map(|m| match m {
                 postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
@@ -68,11 +65,10 @@ pub fn await_replicated(conn: &mut Conn, n: u32) -> Result<(), Stop> {
             })
             .ok_or_else(|| Stop::Fault(Fault::Database, "no WAL position read".into()))?
     };
-    let sql = format!(
-        "BEGIN READ ONLY; {} SELECT {}({}::pg_catalog.pg_lsn); ROLLBACK",
-        conn.timeouts.set_local(),
-        standbys_flushed_fn(conn),
-        literal(&position)
+    let sql = standbys_flushed(
+        &conn.timeouts.set_local(),
+        &standbys_flushed_fn(conn),
+        &literal(&position),
     );
     let mut pause = std::time::Duration::from_millis(2);
     loop {

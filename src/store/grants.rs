@@ -8,7 +8,7 @@ use crate::integrity::signing::{SigningKey, TrustedKeys};
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::rows::{decision_of, grant_of, maybe_grant, Decision};
-use crate::store::sql::{select_for_consume, GRANT_COLUMNS, WRITER_MARKER};
+use crate::store::sql::{all_grants_sql, anchored_grants_sql, grant_by, select_for_consume};
 use crate::store::tx::{Param, Tx};
 use chrono::Utc;
 use postgres::types::Type;
@@ -16,9 +16,7 @@ use postgres::Client;
 
 /// Every grant row, as the decisions read them (tests and the harness).
 pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
-    let sql = format!(
-        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g ORDER BY g.auth_code"
-    );
+    let sql = all_grants_sql();
     let rows = client.query_typed(sql.as_str(), &[]).or_fault()?;
     rows.iter()
         .map(grant_of)
@@ -29,9 +27,7 @@ pub fn read_all_grants(client: &mut Client) -> Result<Vec<Grant>, Stop> {
 /// Every grant row, in one read-only transaction (`keys`).
 pub fn all_grants(conn: &mut Conn) -> Result<Vec<Grant>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let sql = format!(
-        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g ORDER BY g.auth_code"
-    );
+    let sql = all_grants_sql();
     let grants = read_grants(&mut tx, &sql, &[])?;
     tx.end_unwritten();
     Ok(grants)
@@ -67,16 +63,7 @@ pub(crate) fn read_grant(
         GrantKey::AuthCode(c) => ("auth_code", c),
         GrantKey::Apr(a) => ("request_ref", a),
     };
-    let sql = if lock {
-        format!(
-            "SELECT {GRANT_COLUMNS}, {WRITER_MARKER} AS marker FROM governance_build_authorization g \
-             WHERE g.{column} = $1 FOR NO KEY UPDATE OF g"
-        )
-    } else {
-        format!(
-            "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g WHERE g.{column} = $1"
-        )
-    };
+    let sql = grant_by(column, lock);
     match tx.query_opt(&sql, &[(&value, Type::TEXT)])? {
         Some(r) => Ok(Some(grant_of(&r).or_fault()?)),
         None => Ok(None),
@@ -100,10 +87,7 @@ pub struct Keys<'a> {
 /// read-only transaction (`evidence verify --db`).
 pub fn anchored_grants(conn: &mut Conn) -> Result<Vec<Grant>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let sql = format!(
-        "SELECT {GRANT_COLUMNS} FROM governance_build_authorization g \
-         WHERE g.evidence_head IS NOT NULL ORDER BY g.granted_at, g.auth_code"
-    );
+    let sql = anchored_grants_sql();
     let rows = tx.query(&sql, &[])?;
     let grants = rows
         .iter()

@@ -10,7 +10,7 @@ use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::grants::{read_grants, Keys};
 use crate::store::rows::{decision_of, maybe_grant, vocabulary_of};
-use crate::store::sql::{lock_apr, other_active_grants, select_for_execute, INSERT_GRANT};
+use crate::store::sql::{insert_grant, lock_apr, other_active_grants, select_for_execute};
 use crate::store::tx::{Param, Tx};
 use chrono::{DateTime, Utc};
 use postgres::types::Type;
@@ -163,9 +163,10 @@ pub fn execute(
     // refused, the rows that refused it are read and judged, and the insert
     // is made once more past those no trusted key signed.
     let mut forged: Vec<String> = Vec::new();
+    let insert_sql = insert_grant();
     let row = loop {
         let inserted = tx.query_opt(
-            INSERT_GRANT,
+            &insert_sql,
             &[
                 (&grant.auth_code, Type::TEXT),
                 (&grant.request_ref, Type::TEXT),

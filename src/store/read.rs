@@ -9,7 +9,10 @@ use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::grants::{read_grant, ConsumeFacts, GrantKey, Keys};
 use crate::store::rows::{grant_of, revocation_of, Revocation};
-use crate::store::sql::{GRANT_COLUMNS, REVOCATION_COLUMNS};
+use crate::store::sql::{
+    list_grants, quorum_passed, show_grant_sql, APR_APPLIED, APR_EXISTS, GRANT_COUNT,
+    HANDLER_REF_OF,
+};
 use crate::store::tx::Tx;
 use chrono::{DateTime, Utc};
 use postgres::types::Type;
@@ -82,20 +85,7 @@ pub struct Listed {
 /// LIMIT), so it and the rows are one snapshot.
 pub fn list(conn: &mut Conn, f: &ListFilter<'_>) -> Result<Listed, Stop> {
     let mut tx = Tx::begin(conn, true)?;
-    let sql = format!(
-        "SELECT {GRANT_COLUMNS}, {REVOCATION_COLUMNS}, pg_catalog.count(*) OVER () AS total \
-           FROM governance_build_authorization g \
-          WHERE ($1::text IS NULL OR g.status = $1) AND ($2::text IS NULL OR g.request_ref = $2) \
-            AND ($3::text IS NULL OR g.plan_ref = $3) \
-            AND ($4::bigint IS NULL OR (g.status = 'active' AND g.expires_at > clock_timestamp() \
-                 AND g.expires_at <= clock_timestamp() + pg_catalog.make_interval(secs => $4::double precision))) \
-            AND ($6::text IS NULL OR g.key_id = $6) \
-            AND ($7::double precision IS NULL \
-                 OR g.granted_at >= clock_timestamp() - pg_catalog.make_interval(secs => $7::double precision)) \
-            AND ($8::timestamptz IS NULL OR g.granted_at >= $8) \
-          ORDER BY {} LIMIT $5",
-        grant_order(f.sort)
-    );
+    let sql = list_grants(grant_order(f.sort));
     let (since_secs, since_at) = since_params(f.since);
     let rows = tx.query(
         &sql,
@@ -137,12 +127,7 @@ pub fn show_grant(conn: &mut Conn, key: GrantKey<'_>) -> Result<Option<Shown>, S
         GrantKey::AuthCode(c) => ("auth_code", c),
         GrantKey::Apr(a) => ("request_ref", a),
     };
-    let sql = format!(
-        "SELECT {GRANT_COLUMNS}, {REVOCATION_COLUMNS}, \
-                a.status AS apr_status, clock_timestamp() AS now \
-           FROM governance_build_authorization g LEFT JOIN apr_requests a ON a.apr_code = g.request_ref \
-          WHERE g.{column} = $1"
-    );
+    let sql = show_grant_sql(column);
     let row = tx.query_opt(&sql, &[(&value, Type::TEXT)])?;
     tx.end_unwritten();
     row.map(|r| -> Result<Shown, Stop> {
@@ -170,20 +155,14 @@ pub fn readback(
 ) -> Result<Vec<Check>, Stop> {
     let mut tx = Tx::begin(conn, true)?;
     let exists = tx
-        .query_opt(
-            "SELECT 1 FROM apr_requests WHERE apr_code = $1",
-            &[(&apr_code, Type::TEXT)],
-        )?
+        .query_opt(APR_EXISTS, &[(&apr_code, Type::TEXT)])?
         .is_some();
     if let Err(stop) = readback::require_apr(exists) {
         tx.end_unwritten();
         return Err(stop);
     }
     let count: i64 = tx
-        .query_one(
-            "SELECT pg_catalog.count(*) FROM governance_build_authorization WHERE request_ref = $1",
-            &[(&apr_code, Type::TEXT)],
-        )?
+        .query_one(GRANT_COUNT, &[(&apr_code, Type::TEXT)])?
         .try_get(0)
         .or_fault()?;
     let grant = read_grant(&mut tx, GrantKey::Apr(apr_code), false)?;
@@ -218,22 +197,16 @@ pub fn readback(
         None => None,
     };
     let handler_ref: Option<String> = tx
-        .query_opt(
-            "SELECT handler_ref FROM apr_action_types WHERE action_code = 'authorize_build_step'",
-            &[],
-        )?
+        .query_opt(HANDLER_REF_OF, &[])?
         .map(|r| r.try_get(0))
         .transpose()
         .or_fault()?
         .flatten();
-    let apr = match tx.query_opt(
-        "SELECT status, applied_at FROM apr_requests WHERE apr_code = $1",
-        &[(&apr_code, Type::TEXT)],
-    )? {
+    let apr = match tx.query_opt(APR_APPLIED, &[(&apr_code, Type::TEXT)])? {
         Some(r) => Some((r.try_get(0).or_fault()?, r.try_get(1).or_fault()?)),
         None => None,
     };
-    let sql = format!("SELECT COALESCE({}($1), false)", tx.quorum_fn);
+    let sql = quorum_passed(&tx.quorum_fn);
     let quorum: bool = tx
         .query_one(&sql, &[(&apr_code, Type::TEXT)])?
         .try_get(0)

@@ -9,7 +9,7 @@ use crate::decide::policy::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
 use crate::store::conn::{Conn, Warnings, IN_RECOVERY_SEEN, SUPERUSER_SEEN};
-use crate::store::sql::{literal, LIFT_SYNCHRONOUS_COMMIT, LOCK_FOUND_GRANT};
+use crate::store::sql::{begin_transaction, LOCK_FOUND_GRANT};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row};
 
@@ -63,23 +63,13 @@ impl<'c> Tx<'c> {
         // that PUBLIC may create in is refused outright.
         let schema = conn.schema.as_str();
         let replicated = conn.durability != Durability::Local;
-        let sql = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED{}; {} SET LOCAL search_path = {}; \
-             SELECT current_setting('is_superuser'), has_schema_privilege('public', {}, 'CREATE')::text, \
-             (current_setting('synchronous_standby_names') <> '' \
-              AND current_setting('synchronous_commit') NOT IN ('off', 'local'))::text, \
-             pg_catalog.pg_is_in_recovery()::text; {}{}{first}",
-            if read_only { " READ ONLY" } else { "" },
-            conn.timeouts.set_local(),
-            conn.schema.search_path(),
-            literal(schema),
-            if read_only { "" } else { LIFT_SYNCHRONOUS_COMMIT },
-            if replicated {
-                "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' \
-                 THEN set_config('synchronous_commit', 'local', true) END; "
-            } else {
-                ""
-            },
+        let sql = begin_transaction(
+            read_only,
+            &conn.timeouts.set_local(),
+            &conn.schema.search_path(),
+            schema,
+            replicated,
+            first,
         );
         let replies = conn.client.simple_query(&sql).or_fault()?;
         // The second row of a writer: whether LIFT_SYNCHRONOUS_COMMIT
