@@ -6,6 +6,7 @@ use super::context::{path_option, Context};
 use super::output::{verdict, Output};
 use super::render::{listing, refusal, rows_only, span_coarse, table};
 use crate::cli::Format;
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::policy::Stop;
 use crate::decide::reject::{Done, Reject};
@@ -122,7 +123,7 @@ pub(super) fn aprs_list(cx: &Context, args: &crate::cli::AprsListArgs) -> Output
         status: args.status.as_deref(),
         pending: args.pending,
         action: args.action.as_deref(),
-        since: args.since,
+        since: args.since.map(Into::into),
         limit: args.limit,
     };
     let listed = match cx.with_db(|c| db::list_aprs(c, &filter).map_err(|s| (s, None))) {
@@ -227,7 +228,7 @@ pub(super) fn aprs_show(cx: &Context, apr: &str) -> Output {
                     allowed: a,
                     evidence_head: None,
                 };
-                db::execute(c, apr, true, &keys).unwrap_or_else(Verdict::from)
+                outcome::execute(c, apr, true, &keys).unwrap_or_else(Verdict::from)
             }
             (Err(stop), _) | (_, Err(stop)) => Verdict::from(stop.clone()),
         };

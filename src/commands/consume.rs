@@ -6,6 +6,7 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use crate::canon::manifest;
 use crate::cli::ConsumeArgs;
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::policy::{Presented, Stop};
 use crate::decide::reject::Reject;
@@ -72,7 +73,7 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
         evidence_head: None,
     };
     verdict(cx.with_db_settled(|c| {
-        db::consume(
+        outcome::consume(
             c,
             &args.auth_code,
             &presented,

@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::output::{verdict, Output};
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::store::db;
 
@@ -30,7 +31,7 @@ pub(super) fn execute(cx: &Context, apr: &str, dry_run: bool) -> Output {
         evidence_head: cx.evidence_head.as_deref(),
     };
     verdict(cx.with_db_settled(|c| {
-        db::execute(c, apr, dry_run, &keys)
+        outcome::execute(c, apr, dry_run, &keys)
             .map(|v| v.apr(apr.to_owned()))
             .map_err(|s| (s, Some(apr.to_owned())))
     }))

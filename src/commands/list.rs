@@ -35,11 +35,11 @@ pub(super) fn list(cx: &Context, args: &crate::cli::ListArgs) -> Output {
             .expiring_within
             .map(|d| i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)),
         key_id: args.key_id.as_deref(),
-        since: args.since,
+        since: args.since.map(Into::into),
         // The signature is checked here, not in SQL: read every match and
         // cut the list after filtering.
         limit: (!args.forged).then_some(args.limit),
-        sort: args.sort_by,
+        sort: args.sort_by.map(Into::into),
     };
     let result = cx.with_db(|c| db::list(c, &filter).map_err(|s| (s, None)));
     let mut listed = match result {

@@ -15,6 +15,7 @@ pub mod harness;
 pub mod keys;
 pub mod list;
 pub mod manifest;
+pub mod outcome;
 pub mod output;
 pub mod patch;
 pub mod propose;

@@ -6,10 +6,10 @@ use super::context::{connect, Context};
 use super::output::Output;
 use crate::canon::manifest;
 use crate::cli::ProposeArgs;
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::policy::Stop;
 use crate::decide::reject::{Fault, Reject};
-use crate::store::db;
 
 pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
     let refuse = |stop: Stop| {
@@ -66,7 +66,7 @@ pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
     };
     let client = connect(&target);
     let result = match (client, args.dry_run) {
-        (Ok(mut c), dry_run) => db::propose(&mut c, &request, dry_run),
+        (Ok(mut c), dry_run) => outcome::propose(&mut c, &request, dry_run),
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
         (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {

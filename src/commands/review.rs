@@ -4,6 +4,7 @@
 
 use super::context::{path_option, Context};
 use super::output::{verdict, Output};
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::policy::Stop;
 use crate::decide::reject::{Fault, Reject};
@@ -50,7 +51,7 @@ pub(super) fn review(cx: &Context, a: &crate::cli::ReviewArgs) -> Output {
                     ))
                 })?;
         }
-        let recorded = db::record_vote(c, &read, &vote).map_err(tag)?;
+        let recorded = outcome::record_vote(c, &read, &vote).map_err(tag)?;
         // Not in the database (apr_approvals has no column for it): the
         // verdict, and through it the evidence log, is where it is kept.
         Ok(match &a.reason {

@@ -6,9 +6,10 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use super::settle::durable;
 use crate::cli::RevokeArgs;
+use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::reject::Fault;
-use crate::store::db::{self, GrantKey};
+use crate::store::db::GrantKey;
 
 pub(super) fn revoke(cx: &Context, args: &RevokeArgs) -> Output {
     let key = match (&args.auth_code, &args.apr) {
@@ -29,7 +30,8 @@ pub(super) fn revoke(cx: &Context, args: &RevokeArgs) -> Output {
         }
     };
     verdict(cx.with_db_settled(|c| {
-        db::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted).map_err(|s| (s, None))
+        outcome::revoke(c, key, &args.reason, &args.by, args.dry_run, &trusted)
+            .map_err(|s| (s, None))
     }))
     .and_fill(|v| {
         if v.auth_code.is_none() {
@@ -93,7 +95,7 @@ pub(super) fn revoke_bulk(cx: &Context, args: &RevokeArgs) -> Output {
         Err(usage) => return Output::Usage(usage),
     };
     match verdict(cx.with_db(durable(durability, |c| {
-        db::revoke_bulk(
+        outcome::revoke_bulk(
             c,
             selector,
             &args.reason,

@@ -4,8 +4,11 @@
 //! are passed in.
 
 pub mod durability;
+pub mod limits;
 pub mod patch;
 pub mod payload;
 pub mod policy;
 pub mod propose;
+pub mod readback;
 pub mod reject;
+pub mod review;

@@ -4,6 +4,7 @@
 //! Also the timeouts every session runs under. A password is never printed:
 //! `Target::describe` names host, port, user and database only.
 
+use crate::decide::limits;
 use postgres::config::{Host, SslMode};
 use postgres::Config;
 use std::path::{Path, PathBuf};
@@ -35,9 +36,9 @@ impl Timeouts {
 impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
-            connect: Duration::from_secs(10),
-            lock: Duration::from_secs(10),
-            statement: Duration::from_secs(30),
+            connect: limits::DEFAULT_CONNECT_TIMEOUT,
+            lock: limits::DEFAULT_LOCK_TIMEOUT,
+            statement: limits::DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -1001,7 +1002,9 @@ pub fn resolve_with(
         Some(s) => match s.trim().parse::<u64>() {
             // libpq waits at least 2 s ("rounding could cause connection
             // to fail unexpectedly quickly"), so 1 means 2, as there.
-            Ok(n) if (1..=86_400).contains(&n) => Some(Duration::from_secs(n.max(2))),
+            Ok(n) if (1..=limits::MAX_TIMEOUT.as_secs()).contains(&n) => {
+                Some(Duration::from_secs(n.max(2)))
+            }
             _ => {
                 return Err(format!(
                     "PGCONNECT_TIMEOUT {s:?} is not a whole number of seconds from 1 to 86400 \

@@ -75,14 +75,16 @@ fn wait_for(name: &str, file: &str) -> Result<(), Stop> {
 }
 
 /// What a commit's result means: a connection lost while COMMIT was under
-/// way (`db::connection_lost`: no SQLSTATE, a FATAL, a shutdown or a
+/// way (`conn::connection_lost`: no SQLSTATE, a FATAL, a shutdown or a
 /// connection exception) is ERROR_COMMIT_UNKNOWN, never "unreachable"; the `after-commit` point acts after a commit succeeded.
 pub fn lose_commit(err: Option<&postgres::Error>) -> Option<Stop> {
     match err {
-        Some(e) if e.code().is_none() || crate::store::db::connection_lost(e) => Some(Stop::Fault(
-            Fault::CommitUnknown,
-            format!("the connection was lost while committing: {e}"),
-        )),
+        Some(e) if e.code().is_none() || crate::store::conn::connection_lost(e) => {
+            Some(Stop::Fault(
+                Fault::CommitUnknown,
+                format!("the connection was lost while committing: {e}"),
+            ))
+        }
         Some(_) => None,
         None => hit("after-commit").err(),
     }
