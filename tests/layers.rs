@@ -45,8 +45,6 @@ const NOT_YET: &[&str] = &[
     "cli/docs.rs -> integrity/evidence.rs",
     "cli/docs.rs -> integrity/signing.rs",
     "cli/docs.rs -> store/connect.rs",
-    "decide/policy.rs -> integrity/approval.rs",
-    "decide/policy.rs -> integrity/signing.rs",
     "decide/propose.rs -> commands/verdict.rs",
     "disposable/harness.rs -> commands/verdict.rs",
     "store/db.rs -> cli/mod.rs",

@@ -723,9 +723,9 @@ fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json:
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m >= 1);
     let tally = match (allowed, &digest, required) {
-        (Some(allowed), Some(d), Some(min)) => Some(crate::decide::policy::tally(
+        (Some(allowed), Some(d), Some(min)) => Some(crate::integrity::verified::tally(
             apr,
-            &crate::decide::policy::Signed {
+            &crate::integrity::verified::Signed {
                 votes: &votes,
                 allowed,
                 now: view.now,
@@ -900,7 +900,7 @@ fn keys(settings: &Settings, jsonl: bool) -> Output {
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
         Ok(Ok(g)) => g,
     };
-    let tally = crate::decide::policy::key_tally(&grants, &trusted);
+    let tally = crate::integrity::verified::key_tally(&grants, &trusted);
     let rows: Vec<serde_json::Value> = tally
         .iter()
         .map(|k| {

@@ -6,8 +6,6 @@
 use crate::canon::cser::{self, Sha256Hex};
 use crate::decide::payload::{self, RawRequest};
 use crate::decide::reject::{Fault, Reject};
-use crate::integrity::approval::AllowedSigners;
-use crate::integrity::signing::TrustedKeys;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -341,6 +339,34 @@ pub struct Grant {
     pub evidence_head: Option<String>,
 }
 
+/// What `integrity` found of one vote's signature (SPEC §10). Decide never
+/// verifies a signature: the result is handed in as data, computed by
+/// `integrity::verified` before any decision runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// A valid signature over this approval, by a key the allowed signers
+    /// list for the approver: the SHA-256 of the signature.
+    Verified { signature_sha256: String },
+    /// Why the signature does not count.
+    NotCounted(String),
+}
+
+/// A vote and what `integrity` found of its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ballot<'a> {
+    pub vote: &'a Vote,
+    pub signature: SignatureCheck,
+}
+
+/// A grant row and what `integrity` found of its signature: `forged` is
+/// `None` when one of the handler's trusted keys signed its binding, else
+/// why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub grant: Grant,
+    pub forged: Option<String>,
+}
+
 /// The auth code of the grant minted for an APR: `GBA-C1-<apr_code>`.
 pub fn auth_code_for(apr_code: &str) -> String {
     format!("GBA-C1-{apr_code}")
@@ -356,27 +382,27 @@ pub enum Execute {
     Mint(Validated, Quorum),
 }
 
-/// Everything `decide_execute` looks at, read in one transaction.
+/// Everything `decide_execute` looks at, read in one transaction, with the
+/// signatures already checked (`integrity::verified::ExecuteFacts` builds
+/// it from the rows and the keys).
 #[derive(Debug, Clone)]
-pub struct ExecuteFacts<'a> {
+pub struct ExecuteInput<'a> {
     pub apr: Option<&'a Apr>,
     pub handler: Option<&'a Handler>,
-    pub existing: Option<&'a Grant>,
+    /// An existing grant for this APR, with its signature checked.
+    pub existing: Option<&'a Checked>,
     pub vocabulary: &'a Vocabulary,
-    pub votes: &'a [Vote],
+    /// The APR's votes, each with its signature checked.
+    pub ballots: &'a [Ballot<'a>],
     /// What `quorum_passed(apr_code)` returned (NULL reads as false).
     pub quorum_function: bool,
     /// The database's wall clock.
     pub now: DateTime<Utc>,
-    /// The public keys an existing grant's signature must verify against.
-    pub trusted: &'a TrustedKeys,
-    /// Who may sign an approval, with which key (SPEC §10).
-    pub allowed: &'a AllowedSigners,
 }
 
 /// SPEC §4's order for execute, up to (not including) the check for another
 /// APR's active grant, which needs the scope lock the shell takes.
-pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
+pub fn decide_execute(facts: &ExecuteInput<'_>) -> Result<Execute, Stop> {
     let Some(apr) = facts.apr else {
         return Err(Stop::reject(Reject::AprNotFound, "no APR with this code"));
     };
@@ -391,20 +417,19 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
         ));
     }
     check_handler_bound(facts.handler)?;
-    if let Some(grant) = facts.existing {
+    if let Some(checked) = facts.existing {
+        let grant = &checked.grant;
         return match cser::digest(&apr.payload) {
             Ok(d) if grant.apr_digest.as_deref() == Some(d.as_str()) => {
                 // Never OK for a row the handler would not have minted.
                 check_grant_backed(
-                    grant,
-                    &Backing {
+                    checked,
+                    &BackingInput {
                         apr: Some(apr),
                         handler: facts.handler,
-                        votes: facts.votes,
+                        ballots: facts.ballots,
                         quorum_function: facts.quorum_function,
                         now: facts.now,
-                        trusted: facts.trusted,
-                        allowed: facts.allowed,
                     },
                 )?;
                 Ok(Execute::AlreadyMinted)
@@ -413,7 +438,7 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
                 // A row no trusted key signed was never minted: it is named
                 // for what it is (revoke retires it), not taken for a
                 // tampered APR.
-                check_signed(grant, facts.trusted)?;
+                check_signed(checked)?;
                 Err(Stop::reject(
                     Reject::AprTampered,
                     format!(
@@ -456,11 +481,7 @@ pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
     let quorum = check_quorum(
         apr,
         facts.handler,
-        &Signed {
-            votes: facts.votes,
-            allowed: facts.allowed,
-            now: facts.now,
-        },
+        facts.ballots,
         validated.digest(),
         facts.quorum_function,
     )?;
@@ -518,15 +539,6 @@ pub fn proposer_match(name: &str, proposer: &str) -> ProposerMatch {
         (Some(_), Some(_)) => ProposerMatch::Different,
         _ => ProposerMatch::CannotTell,
     }
-}
-
-/// The votes of an APR with what their signatures are checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct Signed<'a> {
-    pub votes: &'a [Vote],
-    pub allowed: &'a AllowedSigners,
-    /// The database's wall clock: validity windows are judged by it.
-    pub now: DateTime<Utc>,
 }
 
 /// One approval a quorum counted: who, and the SHA-256 of the signature
@@ -608,11 +620,12 @@ impl Tally {
 
 /// Counts the signed approvals of `digest` from approvers other than the
 /// proposer, by identity (SPEC §9 approver identity, §10 signed approvals).
-pub fn tally(apr: &Apr, signed: &Signed<'_>, digest: &Sha256Hex, required: usize) -> Tally {
+pub fn tally(apr: &Apr, ballots: &[Ballot<'_>], digest: &Sha256Hex, required: usize) -> Tally {
     let mut counted = std::collections::BTreeMap::new();
     let mut not_counted = Vec::new();
-    for v in signed.votes.iter().filter(|v| v.decision == "approve") {
-        let why = match countable(apr, v, signed, digest) {
+    for b in ballots.iter().filter(|b| b.vote.decision == "approve") {
+        let v = b.vote;
+        let why = match countable(apr, b, digest) {
             Err(why) => Some(why),
             Ok((id, member)) => match counted.entry(id) {
                 std::collections::btree_map::Entry::Occupied(_) => {
@@ -632,20 +645,16 @@ pub fn tally(apr: &Apr, signed: &Signed<'_>, digest: &Sha256Hex, required: usize
         required,
         counted,
         not_counted,
-        proposer_rejected: signed.votes.iter().any(|v| v.decision == "reject"),
+        proposer_rejected: ballots.iter().any(|b| b.vote.decision == "reject"),
     }
 }
 
 /// One approve vote: its identity and the approval it counts as, or why it
 /// does not count, in this order: an unreadable name, the proposer (or a
 /// name not told apart from the proposer's), no or another payload digest,
-/// then the signature (SPEC §10).
-fn countable(
-    apr: &Apr,
-    v: &Vote,
-    signed: &Signed<'_>,
-    digest: &Sha256Hex,
-) -> Result<(String, Member), String> {
+/// then the signature (SPEC §10), as `integrity` found it.
+fn countable(apr: &Apr, b: &Ballot<'_>, digest: &Sha256Hex) -> Result<(String, Member), String> {
+    let v = b.vote;
     let id = identity(&v.approver)
         .ok_or("an unreadable name (control, invisible or non-ASCII characters)")?;
     match proposer_match(&v.approver, &apr.proposed_by) {
@@ -660,42 +669,28 @@ fn countable(
     match v.payload_digest.as_deref() {
         None => Err("no payload_digest".into()),
         Some(d) if d != digest.as_str() => Err("a payload_digest of another payload".into()),
-        Some(d) => {
-            let message =
-                crate::integrity::approval::message(&apr.apr_code, &v.approver, "approve", d)
-                    .map_err(|e| format!("no message to verify ({e})"))?;
-            let ok = crate::integrity::approval::verify(
-                signed.allowed,
-                &v.approver,
-                &message,
-                v.signature.as_deref(),
-                signed.now,
-            )
-            .map_err(|n| n.reason())?;
-            Ok((
+        Some(_) => match &b.signature {
+            SignatureCheck::NotCounted(why) => Err(why.clone()),
+            SignatureCheck::Verified { signature_sha256 } => Ok((
                 id,
                 Member {
                     approver: v.approver.clone(),
-                    signature_sha256: ok.signature_sha256,
+                    signature_sha256: signature_sha256.clone(),
                 },
-            ))
-        }
+            )),
+        },
     }
 }
 
 /// The quorum facts of an APR for a SKIP verdict: `None` when the APR's
 /// payload does not even validate (then there is no digest to count).
-pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
+pub fn explain_quorum(facts: &ExecuteInput<'_>) -> Option<Tally> {
     let apr = facts.apr?;
     let min = facts.handler.and_then(|h| h.min_approvals)?;
     let v = validate_payload(&apr.payload, facts.vocabulary).ok()?;
     Some(tally(
         apr,
-        &Signed {
-            votes: facts.votes,
-            allowed: facts.allowed,
-            now: facts.now,
-        },
+        facts.ballots,
         v.digest(),
         usize::try_from(min).ok()?,
     ))
@@ -758,11 +753,11 @@ pub fn standings(tally: &Tally, apr: &Apr, votes: &[Vote]) -> Vec<Standing> {
 fn check_quorum(
     apr: &Apr,
     handler: Option<&Handler>,
-    signed: &Signed<'_>,
+    ballots: &[Ballot<'_>],
     digest: &Sha256Hex,
     quorum_function: bool,
 ) -> Result<Quorum, Stop> {
-    if let Some(veto) = signed.votes.iter().find(|v| is_veto(apr, v)) {
+    if let Some(veto) = ballots.iter().map(|b| b.vote).find(|v| is_veto(apr, v)) {
         return Err(Stop::reject(
             Reject::QuorumVetoed,
             format!("{:?} voted reject", veto.approver),
@@ -779,7 +774,7 @@ fn check_quorum(
             ))
         }
     };
-    let t = tally(apr, signed, digest, min);
+    let t = tally(apr, ballots, digest, min);
     let not_counted: Vec<String> = t
         .not_counted
         .iter()
@@ -815,13 +810,10 @@ fn check_quorum(
 /// plan blocks the mint, if a trusted key signed it: a forged row never
 /// blocks a lawful mint (it is retired with `revoke`, and is in the table
 /// for an operator to find, not for the mint to obey).
-pub fn check_no_active_grant(others: &[Grant], trusted: &TrustedKeys) -> Result<(), Stop> {
-    match others
-        .iter()
-        .find(|g| crate::integrity::signing::verify_grant(trusted, g).is_ok())
-    {
+pub fn check_no_active_grant(others: &[Checked]) -> Result<(), Stop> {
+    match others.iter().find(|c| c.forged.is_none()) {
         None => Ok(()),
-        Some(g) => Err(Stop::reject(
+        Some(Checked { grant: g, .. }) => Err(Stop::reject(
             Reject::ActiveGrantExists,
             format!(
                 "grant {} of another APR is active for the same carrier, target and plan",
@@ -1122,35 +1114,34 @@ fn check_fresh(grant: &Grant, apr: Option<&Apr>) -> Result<(), Stop> {
 }
 
 /// Everything the re-check of an existing grant looks at, read in the
-/// transaction that would answer OK for it.
+/// transaction that would answer OK for it, with the signatures already
+/// checked (`integrity::verified::Backing` builds it).
 #[derive(Debug, Clone)]
-pub struct Backing<'a> {
+pub struct BackingInput<'a> {
     /// The APR the grant names (request_ref).
     pub apr: Option<&'a Apr>,
     pub handler: Option<&'a Handler>,
-    pub votes: &'a [Vote],
+    /// The APR's votes, each with its signature checked.
+    pub ballots: &'a [Ballot<'a>],
     pub quorum_function: bool,
     /// The database's wall clock.
     pub now: DateTime<Utc>,
-    /// The public keys a grant's signature must verify against.
-    pub trusted: &'a TrustedKeys,
-    /// Who may sign an approval (SPEC §10).
-    pub allowed: &'a AllowedSigners,
 }
 
 /// A grant is honoured only if one of the handler's trusted keys signed its
 /// binding (REJECT_GRANT_FORGED): whoever can write the table, the marker
 /// or a superuser included, cannot make such a row.
-pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
-    crate::integrity::signing::verify_grant(trusted, grant).map_err(|forgery| {
-        Stop::Reject(
+pub fn check_signed(checked: &Checked) -> Result<(), Stop> {
+    match &checked.forged {
+        None => Ok(()),
+        Some(forgery) => Err(Stop::Reject(
             Reject::GrantForged,
             format!(
                 "grant {} was not signed by the handler: {forgery}",
-                grant.auth_code
+                checked.grant.auth_code
             ),
-        )
-    })
+        )),
+    }
 }
 
 /// SPEC §9, invariant 7: a row is honoured only if the handler would have
@@ -1161,7 +1152,8 @@ pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
 /// plan, manifest, action set, rollback plan, TTL to the microsecond, scope,
 /// granted_by); and that payload has its quorum (function and recount).
 /// Any failure is REJECT_GRANT_INVALID, naming what failed.
-pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), Stop> {
+pub fn check_grant_backed(checked: &Checked, backing: &BackingInput<'_>) -> Result<(), Stop> {
+    let grant = &checked.grant;
     let invalid = |why: String| {
         Stop::reject(
             Reject::GrantInvalid,
@@ -1261,11 +1253,7 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
     let now = check_quorum(
         apr,
         backing.handler,
-        &Signed {
-            votes: backing.votes,
-            allowed: backing.allowed,
-            now: backing.now,
-        },
+        backing.ballots,
         v.digest(),
         backing.quorum_function,
     )
@@ -1273,7 +1261,7 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
         Stop::Reject(r, why) => invalid(format!("its APR has no quorum ({}: {why})", r.code())),
         fault => fault,
     })?;
-    check_signed(grant, backing.trusted)?;
+    check_signed(checked)?;
     let required = backing
         .handler
         .and_then(|h| h.min_approvals)
@@ -1360,16 +1348,11 @@ pub enum Revoke {
 /// signed is revocable too (revoking only ever lowers authority, and a
 /// forged row must never sit active for ever): the second value says why
 /// it is forged, for the verdict.
-pub fn decide_revoke(
-    grant: Option<&Grant>,
-    trusted: &TrustedKeys,
-) -> Result<(Revoke, Option<String>), Stop> {
-    let Some(grant) = grant else {
+pub fn decide_revoke(checked: Option<&Checked>) -> Result<(Revoke, Option<String>), Stop> {
+    let Some(Checked { grant, forged }) = checked else {
         return Err(Stop::reject(Reject::AuthNotFound, "no grant found"));
     };
-    let forged = crate::integrity::signing::verify_grant(trusted, grant)
-        .err()
-        .map(|f| f.to_string());
+    let forged = forged.clone();
     match grant.status.as_str() {
         "active" => Ok((Revoke::Revoke, forged)),
         "revoked" => Ok((Revoke::AlreadyRevoked, forged)),
@@ -1418,11 +1401,7 @@ impl Selector<'_> {
 }
 
 /// One grant a bulk revoke retires, and why it is forged when it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Selected {
-    pub grant: Grant,
-    pub forged: Option<String>,
-}
+pub type Selected = Checked;
 
 /// Bulk `revoke`: of the rows read (the shell reads every active row the
 /// selector could match, locked), the set the selector picks, in auth-code
@@ -1430,22 +1409,14 @@ pub struct Selected {
 /// (or fewer) grants than the operator saw in the dry run is refused, never
 /// done silently.
 pub fn decide_bulk_revoke(
-    read: Vec<Grant>,
+    read: Vec<Checked>,
     selector: Selector<'_>,
-    trusted: &TrustedKeys,
     expect: Option<u64>,
 ) -> Result<Vec<Selected>, Stop> {
     let mut set: Vec<Selected> = read
         .into_iter()
-        .filter(|g| g.status == "active")
-        .filter_map(|grant| {
-            let forged = crate::integrity::signing::verify_grant(trusted, &grant)
-                .err()
-                .map(|f| f.to_string());
-            selector
-                .selects(&grant, forged.is_some())
-                .then_some(Selected { grant, forged })
-        })
+        .filter(|c| c.grant.status == "active")
+        .filter(|c| selector.selects(&c.grant, c.forged.is_some()))
         .collect();
     set.sort_by(|a, b| a.grant.auth_code.cmp(&b.grant.auth_code));
     if let Some(n) = expect {
@@ -1486,11 +1457,12 @@ pub struct KeyTally {
 }
 
 /// Every trusted key id (signed nothing or not), then every other key id
-/// the rows name, then the unsigned rows if any.
-pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
-    let mut by_id: std::collections::BTreeMap<(bool, Option<String>), KeyTally> = trusted
-        .ids()
-        .into_iter()
+/// the rows name, then the unsigned rows if any. `trusted_ids` are the ids
+/// of the handler's trusted keys; each row comes with its signature checked.
+pub fn key_tally(grants: &[Checked], trusted_ids: &[String]) -> Vec<KeyTally> {
+    let mut by_id: std::collections::BTreeMap<(bool, Option<String>), KeyTally> = trusted_ids
+        .iter()
+        .cloned()
         .map(|id| {
             let t = KeyTally {
                 key_id: Some(id.clone()),
@@ -1500,8 +1472,11 @@ pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
             ((false, Some(id)), t)
         })
         .collect();
-    for g in grants {
-        let is_trusted = g.key_id.as_deref().is_some_and(|k| trusted.contains(k));
+    for Checked { grant: g, forged } in grants {
+        let is_trusted = g
+            .key_id
+            .as_deref()
+            .is_some_and(|k| trusted_ids.iter().any(|t| t == k));
         // Trusted first, then the others, then the unsigned (None sorts
         // first among Options, so the rank says it).
         let rank = (!is_trusted, g.key_id.clone());
@@ -1510,7 +1485,7 @@ pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
             trusted: is_trusted,
             ..KeyTally::default()
         });
-        if crate::integrity::signing::verify_grant(trusted, g).is_ok() {
+        if forged.is_none() {
             match g.status.as_str() {
                 "active" => t.active += 1,
                 "consumed" => t.consumed += 1,
@@ -1532,6 +1507,12 @@ pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrity::approval::AllowedSigners;
+    use crate::integrity::signing::TrustedKeys;
+    use crate::integrity::verified::{
+        check_grant_backed, check_no_active_grant, decide_bulk_revoke, decide_execute,
+        decide_revoke, key_tally, Backing, ExecuteFacts,
+    };
     use serde_json::json;
 
     const VOCAB: [&str; 3] = ["c1_a", "c1_b", "c1_c"];
@@ -1836,15 +1817,18 @@ mod tests {
     }
 
     /// The votes with the test approvers' allowed signers, judged at the
-    /// fixed time of `grant_for`.
-    fn signed(votes: &[Vote]) -> Signed<'_> {
-        Signed {
-            votes,
-            allowed: ALLOWED.get_or_init(load_allowed),
-            now: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-        }
+    /// fixed time of `grant_for`, their signatures checked by `integrity`.
+    fn signed(votes: &[Vote]) -> Vec<Ballot<'_>> {
+        crate::integrity::verified::ballots(
+            "APR-1",
+            &crate::integrity::verified::Signed {
+                votes,
+                allowed: ALLOWED.get_or_init(load_allowed),
+                now: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            },
+        )
     }
 
     fn quorum_for(payload: &Value) -> Vec<Vote> {
@@ -1890,11 +1874,7 @@ mod tests {
         };
         let t = tally(
             &apr("approved", payload.clone()),
-            &Signed {
-                votes: &quorum_for(payload),
-                allowed: &allowed(),
-                now,
-            },
+            &signed(&quorum_for(payload)),
             &cser::digest(payload).unwrap(),
             2,
         );

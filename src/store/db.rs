@@ -19,12 +19,12 @@ use crate::commands::verdict::Verdict;
 use crate::decide::durability::Durability;
 use crate::decide::payload;
 use crate::decide::policy::{
-    self, auth_code_for, Apr, Backing, Execute, ExecuteFacts, Grant, Handler, Presented, Revoke,
-    Stop, Vocabulary, Vote,
+    self, auth_code_for, Apr, Execute, Grant, Handler, Presented, Revoke, Stop, Vocabulary, Vote,
 };
 use crate::decide::reject::{Done, Fault, Reject};
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::{SigningKey, TrustedKeys};
+use crate::integrity::verified::{self, Backing, ExecuteFacts};
 use crate::store::connect::{Target, Timeouts};
 use chrono::{DateTime, Utc};
 use postgres::error::SqlState;
@@ -1254,14 +1254,14 @@ pub fn execute(
         trusted: keys.trusted,
         allowed: keys.allowed,
     };
-    let decided = match policy::decide_execute(&facts) {
+    let decided = match verified::decide_execute(&facts) {
         Err(Stop::Reject(Reject::QuorumNotMet, why)) => {
             // SKIP, with the recount in structure: required, counted, and
             // every approval not counted with why.
             let mut v = Verdict::from(Stop::Reject(Reject::QuorumNotMet, why))
                 .apr(apr_code)
                 .dry_run(dry_run);
-            if let Some(t) = policy::explain_quorum(&facts) {
+            if let Some(t) = verified::explain_quorum(&facts) {
                 v = v.detail("quorum", t.to_json());
             }
             return Ok(v);
@@ -1319,7 +1319,7 @@ pub fn execute(
     ];
     if dry_run {
         let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
-        policy::check_no_active_grant(&others, keys.trusted)?;
+        verified::check_no_active_grant(&others, keys.trusted)?;
         let would_expire = d.now + chrono::TimeDelta::seconds(validated.ttl_seconds());
         tx.end_unwritten();
         return Ok(mint_facts(Verdict::done(
@@ -1395,7 +1395,7 @@ pub fn execute(
         // only for a writer that ignores the APR lock, a grant for this
         // APR. Fail closed.
         let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
-        policy::check_no_active_grant(&others, keys.trusted)?;
+        verified::check_no_active_grant(&others, keys.trusted)?;
         let blocking: Vec<String> = others.into_iter().map(|g| g.auth_code).collect();
         if blocking.is_empty() || blocking.iter().all(|c| forged.contains(c)) {
             return Err(Stop::Fault(
@@ -1513,7 +1513,7 @@ impl ConsumeFacts {
             self.d.now,
         )?;
         match &self.grant {
-            Some(g) => policy::check_grant_backed(g, &self.backing(keys)),
+            Some(g) => verified::check_grant_backed(g, &self.backing(keys)),
             None => Ok(()),
         }
     }
@@ -1552,7 +1552,7 @@ pub fn consume(
             // now (a consumer writing the consume columns by hand on a
             // vetoed grant, say): the whole row is re-checked, signature
             // last (SPEC §9, invariant 7).
-            policy::check_grant_backed(g, &facts.backing(keys))?;
+            verified::check_grant_backed(g, &facts.backing(keys))?;
             let v = consumed_verdict(g, auth_code, request_id, dry_run, true);
             tx.end_found(auth_code)?;
             return Ok(v);
@@ -1661,7 +1661,7 @@ pub fn revoke(
 ) -> Result<Verdict, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let grant = read_grant(&mut tx, key, !dry_run)?;
-    let (decision, forged) = policy::decide_revoke(grant.as_ref(), trusted)?;
+    let (decision, forged) = verified::decide_revoke(grant.as_ref(), trusted)?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
     // A row no trusted key signed is retired like any other, and the
@@ -1726,7 +1726,7 @@ pub fn revoke(
         }
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
-            match policy::decide_revoke(again.as_ref(), trusted)?.0 {
+            match verified::decide_revoke(again.as_ref(), trusted)?.0 {
                 Revoke::AlreadyRevoked => tx.end_found(&grant.auth_code).map(|()| {
                     base(Verdict::done(
                         Done::AlreadyRevoked,
@@ -1806,7 +1806,7 @@ pub fn revoke_bulk(
         &select_for_bulk_revoke(!dry_run),
         &[(&plan, Type::TEXT), (&key_id, Type::TEXT)],
     )?;
-    let set = policy::decide_bulk_revoke(read, selector, trusted, expect)?;
+    let set = verified::decide_bulk_revoke(read, selector, trusted, expect)?;
     let which = selector.describe();
     let rows: Vec<Value> = set.iter().map(bulk_row).collect();
     let codes: Vec<String> = set.iter().map(|s| s.grant.auth_code.clone()).collect();
@@ -2528,7 +2528,7 @@ pub fn readback(
                         allowed,
                         evidence_head: None,
                     };
-                    match policy::check_grant_backed(g, &facts.backing(&keys)) {
+                    match verified::check_grant_backed(g, &facts.backing(&keys)) {
                         Ok(()) => Ok(policy::Quorum::from_json(
                             g.quorum.as_ref().unwrap_or(&Value::Null),
                         )
