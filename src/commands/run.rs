@@ -3,12 +3,12 @@
 //! (main owns them) and no SQL (db owns it).
 
 use crate::canon::cser;
-use crate::canon::manifest;
 use crate::cli::{
     AprsCommand, Cli, Command, ConsumeArgs, EvidenceCommand, Format, ManifestCommand, ProposeArgs,
     ProposePatchArgs, RevokeArgs, Settings,
 };
 use crate::commands::verdict::{Status, Verdict};
+use crate::decide::manifest;
 use crate::decide::policy::{Presented, Stop};
 use crate::decide::reject::{Done, Fault, Reject};
 use crate::integrity::approval::{self, AllowedSigners};
@@ -1688,7 +1688,7 @@ fn propose_patch(settings: &Settings, args: &ProposePatchArgs) -> Output {
         test_plan: args.test_plan.clone(),
         restore: args.restore,
     };
-    if let Err(stop) = crate::decide::patch::check(&request) {
+    if let Err(stop) = crate::commands::patch_io::check(&request) {
         return refuse(stop);
     }
     let payload = crate::decide::patch::payload(&request);
@@ -2161,7 +2161,10 @@ fn consume(settings: &Settings, args: &ConsumeArgs) -> Output {
     }
     let (manifest_hash, action_set) = match (&args.manifest, &args.manifest_hash, &args.action_set)
     {
-        (Some(path), _, _) => match manifest::load(path) {
+        (Some(path), _, _) => match manifest::from_file(
+            path,
+            crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES),
+        ) {
             Ok(m) => (m.hash.as_str().to_owned(), m.action_set),
             Err(stop) => return refuse(stop),
         },
@@ -2370,7 +2373,10 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         Output::Verdict(v)
     };
     let manifest = match (&args.manifest, &args.manifest_hash) {
-        (Some(path), _) => match manifest::load(path) {
+        (Some(path), _) => match manifest::from_file(
+            path,
+            crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES),
+        ) {
             Ok(m) => Some(m),
             Err(stop) => return refuse(stop),
         },
@@ -2422,7 +2428,7 @@ fn propose(settings: &Settings, args: &ProposeArgs) -> Output {
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
         (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {
-            crate::decide::propose::offline(&request)
+            crate::decide::propose::offline(&request, chrono::Utc::now()).map(Verdict::from)
         }
         (Err(stop), _) => Err(stop),
     };
@@ -2439,9 +2445,10 @@ fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
     };
     let stdin = path.as_os_str() == "-";
     let read = if stdin {
-        manifest::read_manifest_stdin()
+        crate::sys::file::read_stdin(manifest::MAX_MANIFEST_BYTES).map_err(manifest::stdin_refused)
     } else {
-        manifest::read_manifest(path)
+        crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES)
+            .map_err(|e| manifest::read_refused(path, e))
     };
     let bytes = match read {
         Ok(b) => b,

@@ -4,6 +4,7 @@
 //! are passed in.
 
 pub mod durability;
+pub mod manifest;
 pub mod patch;
 pub mod payload;
 pub mod policy;

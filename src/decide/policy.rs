@@ -43,6 +43,25 @@ impl Vocabulary {
     pub fn codes(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
+
+    /// How a list of operation codes stands to the live vocabulary: the
+    /// codes outside it (in the list's order) and the live codes the list
+    /// lacks (sorted). The one comparison of an action set with the
+    /// vocabulary: the payload check (REJECT_ACTION_SET) and the manifest
+    /// check (REJECT_MANIFEST_EXTRA/MISSING_OPERATION) each name its result
+    /// with their own code.
+    pub fn compare<'a>(&'a self, codes: &'a [String]) -> (Vec<&'a str>, Vec<&'a str>) {
+        let outside = codes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !self.0.contains(*c))
+            .collect();
+        let lacking = self
+            .codes()
+            .filter(|live| !codes.iter().any(|c| c == live))
+            .collect();
+        (outside, lacking)
+    }
 }
 
 /// A payload every check has passed. Private fields: only
@@ -231,12 +250,12 @@ fn check_action_set(presented: &[String], vocabulary: &Vocabulary) -> Result<Vec
             return refuse(format!("action_set lists {code:?} twice"));
         }
     }
-    if let Some(unknown) = presented.iter().find(|c| !vocabulary.0.contains(*c)) {
+    let (outside, missing) = vocabulary.compare(presented);
+    if let Some(unknown) = outside.first() {
         return refuse(format!(
             "action_set has {unknown:?}, which is not an active C1_VOCAB_OP"
         ));
     }
-    let missing: Vec<&str> = vocabulary.codes().filter(|c| !seen.contains(c)).collect();
     if !missing.is_empty() {
         return refuse(format!(
             "action_set lacks {} of the live C1 vocabulary: {}",

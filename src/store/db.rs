@@ -2682,7 +2682,8 @@ pub fn propose(
             request,
             &validated,
             "dry run: would propose this APR (checked against the live vocabulary); nothing written".into(),
-        ));
+        )
+        .into());
     }
     insert_proposed(
         &mut tx,
@@ -2700,7 +2701,8 @@ pub fn propose(
         request,
         &validated,
         format!("proposed {apr}; it needs approval before execute will mint"),
-    ))
+    )
+    .into())
 }
 
 // ---------------------------------------------------------------------------
