@@ -549,6 +549,20 @@ pub enum ProposerMatch {
     Different,
 }
 
+impl ProposerMatch {
+    /// For an approval (counting it, or letting a login record it): only
+    /// a name certainly not the proposer's may approve; doubt refuses.
+    pub fn may_approve(self) -> bool {
+        self == ProposerMatch::Different
+    }
+
+    /// For a reject: it is the proposer's own (no veto) only when the
+    /// names are certainly the same; doubt vetoes.
+    pub fn is_own_reject(self) -> bool {
+        self == ProposerMatch::Same
+    }
+}
+
 pub fn proposer_match(name: &str, proposer: &str) -> ProposerMatch {
     if name == proposer {
         return ProposerMatch::Same;
@@ -717,7 +731,7 @@ pub fn explain_quorum(facts: &ExecuteInput<'_>) -> Option<Tally> {
 
 /// A reject vetoes unless it is certainly the proposer's own.
 fn is_veto(apr: &Apr, v: &Vote) -> bool {
-    v.decision == "reject" && proposer_match(&v.approver, &apr.proposed_by) != ProposerMatch::Same
+    v.decision == "reject" && !proposer_match(&v.approver, &apr.proposed_by).is_own_reject()
 }
 
 /// One vote as the recount sees it, for `aprs show`.
@@ -890,7 +904,7 @@ pub fn decide_review(
             format!("the login {:?} is not a readable name (printable ASCII): its vote could pass for another's, and is never counted", f.login),
         ));
     }
-    if approve && proposer_match(&f.login, &f.proposed_by) != ProposerMatch::Different {
+    if approve && !proposer_match(&f.login, &f.proposed_by).may_approve() {
         return Err(Stop::reject(
             Reject::SelfApproval,
             format!(
@@ -950,12 +964,7 @@ pub fn decide_consume(
     apr: Option<&Apr>,
     now: DateTime<Utc>,
 ) -> Result<(), Stop> {
-    if presented.mode == payload::MODE_REAL_RUN {
-        return Err(Stop::reject(
-            Reject::RealRunBlocked,
-            "REAL_RUN is never authorized by a C1 build-prep grant",
-        ));
-    }
+    refuse_real_run(&presented.mode)?;
     let grant = check_grant_state(grant)?;
     if let Some(gap) = generic_gap(grant) {
         return Err(Stop::reject(
@@ -1023,6 +1032,19 @@ pub fn decide_consume(
                 grant.expires_at.to_rfc3339(),
                 now.to_rfc3339()
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// REAL_RUN is never authorized by a C1 build-prep grant: the first check
+/// of every consume (SPEC §4), before a grant is even looked up. The one
+/// place this is decided: the command line's early refusal calls it too.
+pub fn refuse_real_run(mode: &str) -> Result<(), Stop> {
+    if mode == payload::MODE_REAL_RUN {
+        return Err(Stop::reject(
+            Reject::RealRunBlocked,
+            "REAL_RUN is never authorized by a C1 build-prep grant",
         ));
     }
     Ok(())
