@@ -55,7 +55,6 @@ const IMPURE_NOT_YET: &[&str] = &[];
 const TOO_BIG_NOT_YET: &[&str] = &[
     "cli/mod.rs",
     "commands/run.rs",
-    "decide/policy.rs",
     "disposable/cases.rs",
     "disposable/harness.rs",
     "disposable/pgtemp.rs",

@@ -3,8 +3,8 @@
 //! one process; never writes a file, never decides anything but "bash
 //! accepts this syntax".
 
+use crate::decide::outcome::Stop;
 use crate::decide::patch::{check_content, PatchRequest};
-use crate::decide::policy::Stop;
 use crate::decide::reject::{Fault, Reject};
 
 /// Every refusal of the content and the path, in the order a reviewer would

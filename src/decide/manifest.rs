@@ -7,8 +7,9 @@
 //! handed here to be named (`read_refused`, `stdin_refused`).
 
 use crate::canon::cser;
+use crate::decide::facts::Vocabulary;
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{Stop, Vocabulary};
 use crate::decide::reject::Reject;
 use crate::sys::file::ReadError;
 use serde_json::Value;

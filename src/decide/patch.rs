@@ -5,7 +5,7 @@
 //! (a process) runs in `commands::patch_io`, after `check_content`.
 
 use crate::canon::cser::Sha256Hex;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Reject;
 use base64::Engine as _;
 use serde_json::{json, Value};

@@ -3,10 +3,12 @@
 //! building and checking, with the time passed in; `db::propose` does the
 //! one insert, and `commands::verdict` renders the `Proposal`.
 
+use crate::decide::facts::Vocabulary;
 use crate::decide::manifest::Manifest;
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{self, Stop, Validated, Vocabulary};
 use crate::decide::reject::Done;
+use crate::decide::validate::{validate_payload, Validated};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -72,7 +74,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
                     .into(),
             )
         })?;
-        return policy::validate_payload(&request.with_live_action_set(live).payload, live);
+        return validate_payload(&request.with_live_action_set(live).payload, live);
     };
     if let Some(v) = live {
         manifest.check_vocabulary(v)?;
@@ -84,7 +86,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
             "manifest has no operations".into(),
         )
     })?;
-    policy::validate_payload(&request.payload, vocabulary)
+    validate_payload(&request.payload, vocabulary)
 }
 
 /// The generated APR code: `APR-C1-<UTC time>-<first 8 of the digest>`.

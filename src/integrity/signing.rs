@@ -11,7 +11,7 @@
 //! loaders at the bottom read key files and check who may read them.
 
 use crate::canon::cser;
-use crate::decide::policy::Grant;
+use crate::decide::facts::Grant;
 use crate::sys::user::running_uid;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

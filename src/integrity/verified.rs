@@ -10,10 +10,14 @@
 //! verify".
 
 use crate::canon::cser::Sha256Hex;
-use crate::decide::policy::{
-    self, Apr, Ballot, Checked, Execute, Grant, Handler, KeyTally, Revoke, Selected, Selector,
-    SignatureCheck, Stop, Tally, Vocabulary, Vote,
+use crate::decide::execute::{self, Execute, ExecuteInput};
+use crate::decide::facts::{
+    Apr, Ballot, Checked, Grant, Handler, SignatureCheck, Vocabulary, Vote,
 };
+use crate::decide::grant::{self, BackingInput};
+use crate::decide::outcome::Stop;
+use crate::decide::quorum::{self, Tally};
+use crate::decide::revoke::{self, KeyTally, Revoke, Selected, Selector};
 use crate::integrity::approval::{self, AllowedSigners};
 use crate::integrity::signing::{self, TrustedKeys};
 use chrono::{DateTime, Utc};
@@ -133,17 +137,17 @@ fn check_grants(trusted: &TrustedKeys, grants: &[Grant]) -> Vec<Checked> {
     grants.iter().map(|g| check_grant(trusted, g)).collect()
 }
 
-/// `policy::decide_execute`, with the votes' and the existing grant's
+/// `decide::execute::decide_execute`, with the votes' and the existing grant's
 /// signatures checked first.
 pub fn decide_execute(facts: &ExecuteFacts<'_>) -> Result<Execute, Stop> {
     let (ballots, existing) = execute_inputs(facts);
-    policy::decide_execute(&execute_input(facts, &ballots, existing.as_ref()))
+    execute::decide_execute(&execute_input(facts, &ballots, existing.as_ref()))
 }
 
-/// `policy::explain_quorum`, with the votes' signatures checked first.
+/// `decide::execute::explain_quorum`, with the votes' signatures checked first.
 pub fn explain_quorum(facts: &ExecuteFacts<'_>) -> Option<Tally> {
     let (ballots, existing) = execute_inputs(facts);
-    policy::explain_quorum(&execute_input(facts, &ballots, existing.as_ref()))
+    execute::explain_quorum(&execute_input(facts, &ballots, existing.as_ref()))
 }
 
 fn execute_inputs<'a>(facts: &ExecuteFacts<'a>) -> (Vec<Ballot<'a>>, Option<Checked>) {
@@ -162,8 +166,8 @@ fn execute_input<'a>(
     facts: &ExecuteFacts<'a>,
     ballots: &'a [Ballot<'a>],
     existing: Option<&'a Checked>,
-) -> policy::ExecuteInput<'a> {
-    policy::ExecuteInput {
+) -> ExecuteInput<'a> {
+    ExecuteInput {
         apr: facts.apr,
         handler: facts.handler,
         existing,
@@ -174,12 +178,12 @@ fn execute_input<'a>(
     }
 }
 
-/// `policy::tally`, with the votes' signatures checked first.
+/// `decide::quorum::tally`, with the votes' signatures checked first.
 pub fn tally(apr: &Apr, signed: &Signed<'_>, digest: &Sha256Hex, required: usize) -> Tally {
-    policy::tally(apr, &ballots(&apr.apr_code, signed), digest, required)
+    quorum::tally(apr, &ballots(&apr.apr_code, signed), digest, required)
 }
 
-/// `policy::check_grant_backed`, with the grant's and the votes'
+/// `decide::grant::check_grant_backed`, with the grant's and the votes'
 /// signatures checked first.
 pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), Stop> {
     let ballots = ballots_of(
@@ -190,9 +194,9 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
             now: backing.now,
         },
     );
-    policy::check_grant_backed(
+    grant::check_grant_backed(
         &check_grant(backing.trusted, grant),
-        &policy::BackingInput {
+        &BackingInput {
             apr: backing.apr,
             handler: backing.handler,
             ballots: &ballots,
@@ -202,35 +206,35 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
     )
 }
 
-/// `policy::check_signed` of the grant checked against `trusted`.
+/// `decide::grant::check_signed` of the grant checked against `trusted`.
 pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
-    policy::check_signed(&check_grant(trusted, grant))
+    grant::check_signed(&check_grant(trusted, grant))
 }
 
-/// `policy::check_no_active_grant`, each row's signature checked first.
+/// `decide::execute::check_no_active_grant`, each row's signature checked first.
 pub fn check_no_active_grant(others: &[Grant], trusted: &TrustedKeys) -> Result<(), Stop> {
-    policy::check_no_active_grant(&check_grants(trusted, others))
+    execute::check_no_active_grant(&check_grants(trusted, others))
 }
 
-/// `policy::decide_revoke`, the row's signature checked first.
+/// `decide::revoke::decide_revoke`, the row's signature checked first.
 pub fn decide_revoke(
     grant: Option<&Grant>,
     trusted: &TrustedKeys,
 ) -> Result<(Revoke, Option<String>), Stop> {
-    policy::decide_revoke(grant.map(|g| check_grant(trusted, g)).as_ref())
+    revoke::decide_revoke(grant.map(|g| check_grant(trusted, g)).as_ref())
 }
 
-/// `policy::decide_bulk_revoke`, each row's signature checked first.
+/// `decide::revoke::decide_bulk_revoke`, each row's signature checked first.
 pub fn decide_bulk_revoke(
     read: Vec<Grant>,
     selector: Selector<'_>,
     trusted: &TrustedKeys,
     expect: Option<u64>,
 ) -> Result<Vec<Selected>, Stop> {
-    policy::decide_bulk_revoke(check_grants(trusted, &read), selector, expect)
+    revoke::decide_bulk_revoke(check_grants(trusted, &read), selector, expect)
 }
 
-/// `policy::key_tally`, each row's signature checked first.
+/// `decide::revoke::key_tally`, each row's signature checked first.
 pub fn key_tally(grants: &[Grant], trusted: &TrustedKeys) -> Vec<KeyTally> {
-    policy::key_tally(&check_grants(trusted, grants), &trusted.ids())
+    revoke::key_tally(&check_grants(trusted, grants), &trusted.ids())
 }
