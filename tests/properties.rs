@@ -6,7 +6,8 @@
 //!   what it documents (non-integer numbers, duplicate keys);
 //! - random bytes never make a parser panic (the fuzz target).
 
-use dot_authorize_build_step::canon::{cser, jsonb, manifest};
+use dot_authorize_build_step::canon::{cser, jsonb};
+use dot_authorize_build_step::decide::manifest;
 use dot_authorize_build_step::decide::policy::{validate_payload, Stop, Vocabulary};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

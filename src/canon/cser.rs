@@ -81,7 +81,16 @@ pub fn canonical(value: &Value) -> Result<String, CserError> {
 
 /// The cser-v1 hash of a JSON value: SHA-256 of its canonical UTF-8 bytes.
 pub fn digest(value: &Value) -> Result<Sha256Hex, CserError> {
-    Ok(Sha256Hex::of(canonical(value)?.as_bytes()))
+    canonical_digest(value).map(|(_, digest)| digest)
+}
+
+/// The canonical text of a JSON value and its cser-v1 hash, for callers
+/// that keep or show the text too. The one place canonical JSON is hashed:
+/// nothing else computes a SHA-256 of canonical text by hand.
+pub fn canonical_digest(value: &Value) -> Result<(String, Sha256Hex), CserError> {
+    let text = canonical(value)?;
+    let digest = Sha256Hex::of(text.as_bytes());
+    Ok((text, digest))
 }
 
 fn write_value(value: &Value, out: &mut String) -> Result<(), CserError> {

@@ -1,7 +1,7 @@
-//! Canonical forms: the one JSON hasher (cser), JSONB's text, manifests.
+//! Canonical forms: the one JSON hasher (cser), JSONB's text, the text of
+//! output and timestamps.
 //! Uses only [`crate::sys`]; never the database, the network or the clock.
 
 pub mod cser;
 pub mod jsonb;
-pub mod manifest;
 pub mod text;

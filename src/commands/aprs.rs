@@ -14,7 +14,7 @@ use crate::integrity::approval::{self, AllowedSigners};
 use crate::store::db;
 
 /// An APR as `aprs` prints it: its row, its votes with their standing by
-/// the recount's own rules (policy::tally and policy::standings), and the
+/// the recount's own rules (verified::tally and policy::standings), and the
 /// recount's total against its action's min_approvals. Without allowed
 /// signers no approval can be judged: each says so, and `counted` is null.
 pub(super) fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json::Value {
@@ -34,9 +34,9 @@ pub(super) fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> 
         .and_then(|m| usize::try_from(m).ok())
         .filter(|m| *m >= 1);
     let tally = match (allowed, &digest, required) {
-        (Some(allowed), Some(d), Some(min)) => Some(crate::decide::policy::tally(
+        (Some(allowed), Some(d), Some(min)) => Some(crate::integrity::verified::tally(
             apr,
-            &crate::decide::policy::Signed {
+            &crate::integrity::verified::Signed {
                 votes: &votes,
                 allowed,
                 now: view.now,

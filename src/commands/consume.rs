@@ -4,10 +4,10 @@
 
 use super::context::Context;
 use super::output::{verdict, Output};
-use crate::canon::manifest;
 use crate::cli::ConsumeArgs;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
+use crate::decide::manifest;
 use crate::decide::policy::{Presented, Stop};
 use crate::decide::reject::Reject;
 use crate::store::db;
@@ -35,7 +35,10 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
     }
     let (manifest_hash, action_set) = match (&args.manifest, &args.manifest_hash, &args.action_set)
     {
-        (Some(path), _, _) => match manifest::load(path) {
+        (Some(path), _, _) => match manifest::from_file(
+            path,
+            crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES),
+        ) {
             Ok(m) => (m.hash.as_str().to_owned(), m.action_set),
             Err(stop) => return refuse(stop),
         },

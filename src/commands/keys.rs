@@ -21,7 +21,7 @@ pub(super) fn keys(cx: &Context, jsonl: bool) -> Output {
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
         Ok(Ok(g)) => g,
     };
-    let tally = crate::decide::policy::key_tally(&grants, &trusted);
+    let tally = crate::integrity::verified::key_tally(&grants, &trusted);
     let rows: Vec<serde_json::Value> = tally
         .iter()
         .map(|k| {

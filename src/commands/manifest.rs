@@ -3,9 +3,9 @@
 
 use super::output::Output;
 use crate::canon::cser;
-use crate::canon::manifest;
 use crate::cli::ManifestCommand;
 use crate::commands::verdict::{Status, Verdict};
+use crate::decide::manifest;
 use crate::decide::reject::{Done, Reject};
 
 pub(super) fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
@@ -15,9 +15,10 @@ pub(super) fn manifest_cmd(m: &ManifestCommand, json: bool) -> Output {
     };
     let stdin = path.as_os_str() == "-";
     let read = if stdin {
-        manifest::read_manifest_stdin()
+        crate::sys::file::read_stdin(manifest::MAX_MANIFEST_BYTES).map_err(manifest::stdin_refused)
     } else {
-        manifest::read_manifest(path)
+        crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES)
+            .map_err(|e| manifest::read_refused(path, e))
     };
     let bytes = match read {
         Ok(b) => b,

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod outcome;
 pub mod output;
 pub mod patch;
+pub mod patch_io;
 pub mod propose;
 pub mod readback;
 pub mod record;

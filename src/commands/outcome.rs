@@ -447,6 +447,7 @@ pub fn proposed(p: Proposed) -> Verdict {
             p.apr
         );
         crate::decide::propose::verdict(Done::Proposed, &p.apr, &p.request, &p.validated, message)
+            .into()
     } else {
         crate::decide::propose::verdict(
             Done::WouldPropose,
@@ -455,6 +456,7 @@ pub fn proposed(p: Proposed) -> Verdict {
             &p.validated,
             "dry run: would propose this APR (checked against the live vocabulary); nothing written".into(),
         )
+        .into()
     }
 }
 

@@ -45,7 +45,7 @@ pub(super) fn propose_patch(cx: &Context, args: &ProposePatchArgs) -> Output {
         test_plan: args.test_plan.clone(),
         restore: args.restore,
     };
-    if let Err(stop) = crate::decide::patch::check(&request) {
+    if let Err(stop) = crate::commands::patch_io::check(&request) {
         return refuse(stop);
     }
     let payload = crate::decide::patch::payload(&request);

@@ -4,10 +4,10 @@
 
 use super::context::{connect, Context};
 use super::output::Output;
-use crate::canon::manifest;
 use crate::cli::ProposeArgs;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
+use crate::decide::manifest;
 use crate::decide::policy::Stop;
 use crate::decide::reject::{Fault, Reject};
 
@@ -18,7 +18,10 @@ pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
         Output::Verdict(v)
     };
     let manifest = match (&args.manifest, &args.manifest_hash) {
-        (Some(path), _) => match manifest::load(path) {
+        (Some(path), _) => match manifest::from_file(
+            path,
+            crate::sys::file::read_regular(path, manifest::MAX_MANIFEST_BYTES),
+        ) {
             Ok(m) => Some(m),
             Err(stop) => return refuse(stop),
         },
@@ -70,7 +73,7 @@ pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
         (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {
-            crate::decide::propose::offline(&request)
+            crate::decide::propose::offline(&request, chrono::Utc::now()).map(Verdict::from)
         }
         (Err(stop), _) => Err(stop),
     };

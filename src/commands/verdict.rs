@@ -211,6 +211,18 @@ impl Verdict {
     }
 }
 
+/// A proposal as its verdict (`propose`).
+impl From<crate::decide::propose::Proposal> for Verdict {
+    fn from(p: crate::decide::propose::Proposal) -> Verdict {
+        Verdict::done(p.done, p.message)
+            .apr(p.apr)
+            .detail("payload", p.payload)
+            .detail("payload_digest", p.payload_digest)
+            .detail("manifest_hash", p.manifest_hash)
+            .detail("proposed_by", p.proposed_by)
+    }
+}
+
 impl From<Stop> for Verdict {
     fn from(stop: Stop) -> Verdict {
         match stop {

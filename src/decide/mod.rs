@@ -1,14 +1,34 @@
-//! Every decision, pure: whether an APR, a payload, a consume or a revoke is
-//! acceptable is a function of data. Nothing here touches the file system,
-//! the environment, the database or the clock; times and signature results
-//! are passed in.
+//! Every decision, pure: whether an APR, a payload, a manifest, a consume
+//! or a revoke is acceptable is a function of data. Owns the verdict
+//! codes (`reject`), the facts (`facts`), and one file per decision:
+//! `validate` (payloads), `manifest`, `quorum` (who counts; the one
+//! proposer rule), `execute`, `grant` (is a row honoured), `consume`,
+//! `revoke`, `propose`, `patch`, `durability`.
+//!
+//! Must never touch the file system, the environment, the database, a
+//! process or the clock, and never verify a signature: times are passed
+//! in, and signature results arrive as data from `integrity::verified`
+//! (`tests/layers.rs` holds this). `policy` is the old address, a facade
+//! of re-exports while the layers refactor lands.
 
+pub mod consume;
 pub mod durability;
+pub mod execute;
+pub mod facts;
+pub mod grant;
 pub mod limits;
+pub mod manifest;
+pub mod outcome;
 pub mod patch;
 pub mod payload;
 pub mod policy;
 pub mod propose;
+pub mod quorum;
 pub mod readback;
 pub mod reject;
 pub mod review;
+pub mod revoke;
+pub mod validate;
+
+#[cfg(test)]
+mod test_support;

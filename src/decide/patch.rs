@@ -1,12 +1,12 @@
 //! Owner STEP 1: the `patch_ops_code` APR that installs the dispatch arm
 //! into dot-apr-execute. Builds its payload (the whole new dispatcher as
 //! base64, with its SHA-256), refuses content that could not be the right
-//! dispatcher, and verifies a stored payload for approvers. Pure except for
-//! `bash -n`, which reads the content on its standard input (no file).
+//! dispatcher, and verifies a stored payload for approvers. Pure: `bash -n`
+//! (a process) runs in `commands::patch_io`, after `check_content`.
 
 use crate::canon::cser::Sha256Hex;
-use crate::decide::policy::Stop;
-use crate::decide::reject::{Fault, Reject};
+use crate::decide::outcome::Stop;
+use crate::decide::reject::Reject;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -31,8 +31,9 @@ pub struct PatchRequest {
 }
 
 /// Every refusal of the content and the path, in the order a reviewer would
-/// check them: path, size, encoding, the arm, then syntax (`bash -n`).
-pub fn check(request: &PatchRequest) -> Result<(), Stop> {
+/// check them: path, size, encoding, the arm. What passes is the text the
+/// syntax check (`bash -n`, `commands::patch_io::check`) reads last.
+pub fn check_content(request: &PatchRequest) -> Result<&str, Stop> {
     let path = &request.file_path;
     if !path.starts_with('/') || path.split('/').any(|part| part == "..") {
         return Err(Stop::Reject(
@@ -73,7 +74,7 @@ pub fn check(request: &PatchRequest) -> Result<(), Stop> {
     } else {
         check_arm(text)?;
     }
-    bash_syntax(text)
+    Ok(text)
 }
 
 /// The content must carry the staged arm verbatim (its function, by name,
@@ -168,55 +169,6 @@ fn dispatches_arm(text: &str) -> bool {
     })
 }
 
-/// `bash -n` on the content, given on its standard input: no file is
-/// written, so there is no path another user could predict, plant or
-/// swap. A bash that cannot run is an ERROR, not a pass.
-fn bash_syntax(text: &str) -> Result<(), Stop> {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("bash")
-        .arg("-n")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Stop::Fault(Fault::Io, format!("cannot run bash -n: {e}")))?;
-    // Written from its own thread: bash may stop reading at the first
-    // syntax error, and the pipe must never hold both sides.
-    let stdin = child.stdin.take();
-    let bytes = text.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || match stdin {
-        Some(mut pipe) => match pipe.write_all(&bytes) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => Err(e),
-            Ok(()) => Ok(true),
-        },
-        None => Ok(false),
-    });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Stop::Fault(Fault::Io, format!("bash -n did not finish: {e}")))?;
-    let fed = writer
-        .join()
-        .map_err(|_| Stop::Fault(Fault::Io, "feeding bash -n panicked".into()))?
-        .map_err(|e| Stop::Fault(Fault::Io, format!("cannot feed bash -n: {e}")))?;
-    if out.status.success() && fed {
-        Ok(())
-    } else if out.status.success() {
-        // bash passed without reading everything: nothing was checked.
-        Err(Stop::Fault(
-            Fault::Io,
-            "bash -n exited before reading the whole content".into(),
-        ))
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        Err(Stop::Reject(
-            Reject::PatchSyntax,
-            format!("bash -n refuses the new content: {}", err.trim()),
-        ))
-    }
-}
-
 /// The `proposed_action` of the patch APR.
 pub fn payload(request: &PatchRequest) -> Value {
     json!({
@@ -268,6 +220,7 @@ pub fn unified_diff(current: &str, new: &str, current_name: &str, new_name: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::patch_io::check;
 
     fn dispatcher(arm: &str) -> String {
         format!(

@@ -1,12 +1,15 @@
 //! `propose`: the APR payload `execute` will later judge, built from a
 //! manifest so the hash and action set cannot drift from the file. Pure:
-//! building and checking; `db::propose` does the one insert.
+//! building and checking, with the time passed in; `db::propose` does the
+//! one insert, and `commands::verdict` renders the `Proposal`.
 
-use crate::canon::manifest::Manifest;
-use crate::commands::verdict::Verdict;
+use crate::decide::facts::Vocabulary;
+use crate::decide::manifest::Manifest;
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{self, Stop, Validated, Vocabulary};
 use crate::decide::reject::Done;
+use crate::decide::validate::{validate_payload, Validated};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// Everything a proposal needs, parsed from the command line.
@@ -71,7 +74,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
                     .into(),
             )
         })?;
-        return policy::validate_payload(&request.with_live_action_set(live).payload, live);
+        return validate_payload(&request.with_live_action_set(live).payload, live);
     };
     if let Some(v) = live {
         manifest.check_vocabulary(v)?;
@@ -83,7 +86,7 @@ pub fn check(request: &Request, live: Option<&Vocabulary>) -> Result<Validated, 
             "manifest has no operations".into(),
         )
     })?;
-    policy::validate_payload(&request.payload, vocabulary)
+    validate_payload(&request.payload, vocabulary)
 }
 
 /// The generated APR code: `APR-C1-<UTC time>-<first 8 of the digest>`.
@@ -94,6 +97,19 @@ pub fn apr_code(request: &Request, utc_stamp: &str, validated: &Validated) -> St
         .unwrap_or_else(|| format!("APR-C1-{utc_stamp}-{}", &validated.digest().as_str()[..8]))
 }
 
+/// What the verdict for a proposal says (printed or inserted): data, which
+/// `commands::verdict` renders (`Verdict::from`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub done: Done,
+    pub message: String,
+    pub apr: String,
+    pub payload: Value,
+    pub payload_digest: String,
+    pub manifest_hash: String,
+    pub proposed_by: String,
+}
+
 /// The verdict for a proposal (printed or inserted).
 pub fn verdict(
     done: Done,
@@ -101,19 +117,23 @@ pub fn verdict(
     request: &Request,
     validated: &Validated,
     message: String,
-) -> Verdict {
-    Verdict::done(done, message)
-        .apr(apr)
-        .detail("payload", request.payload.clone())
-        .detail("payload_digest", validated.digest().as_str())
-        .detail("manifest_hash", validated.manifest_hash().as_str())
-        .detail("proposed_by", request.proposed_by.clone())
+) -> Proposal {
+    Proposal {
+        done,
+        message,
+        apr: apr.to_owned(),
+        payload: request.payload.clone(),
+        payload_digest: validated.digest().as_str().to_owned(),
+        manifest_hash: validated.manifest_hash().as_str().to_owned(),
+        proposed_by: request.proposed_by.clone(),
+    }
 }
 
 /// A dry run with no database: structural checks only, said plainly.
-pub fn offline(request: &Request) -> Result<Verdict, Stop> {
+/// `now` is the caller's clock (the APR code's UTC time).
+pub fn offline(request: &Request, now: DateTime<Utc>) -> Result<Proposal, Stop> {
     let validated = check(request, None)?;
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
     let apr = apr_code(request, &stamp, &validated);
     Ok(verdict(
         Done::WouldPropose,

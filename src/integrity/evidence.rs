@@ -33,7 +33,6 @@
 use crate::canon::cser;
 use crate::integrity::signing::{SigningKey, TrustedKeys};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
@@ -288,9 +287,9 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn body_hash(body: &Value) -> Result<String, String> {
-    let canon = cser::canonical(body)
-        .map_err(|e| format!("the evidence record has no cser-v1 form: {e}"))?;
-    Ok(format!("{:x}", Sha256::digest(canon.as_bytes())))
+    cser::digest(body)
+        .map(|d| d.as_str().to_owned())
+        .map_err(|e| format!("the evidence record has no cser-v1 form: {e}"))
 }
 
 /// The last complete line without its newline; `None` for an empty file.

@@ -4,3 +4,4 @@
 pub mod approval;
 pub mod evidence;
 pub mod signing;
+pub mod verified;

@@ -11,7 +11,7 @@
 //! loaders at the bottom read key files and check who may read them.
 
 use crate::canon::cser;
-use crate::decide::policy::Grant;
+use crate::decide::facts::Grant;
 use crate::sys::user::running_uid;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -192,10 +192,10 @@ impl TrustedKeys {
     }
 }
 
-/// Timestamps are signed as text with the database's own precision.
-pub fn signed_time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
+/// Timestamps are signed as text with the database's own precision: the
+/// one timestamp text of verdicts and signed messages (`canon::text`), so
+/// the two can never drift.
+pub use crate::canon::text::timestamp as signed_time;
 
 /// The binding a signature covers: every column that says what the grant
 /// allows, for whom, until when, on whose approvals, and the key that
@@ -431,6 +431,32 @@ pub fn keygen(dir: &Path) -> Result<Generated, String> {
 mod tests {
     use super::*;
     use chrono::{TimeZone as _, Utc};
+
+    /// The signed text is the one every grant was signed with before the
+    /// timestamp became one function (`%Y-%m-%dT%H:%M:%S%.6fZ`), at the
+    /// edges too: a changed text would unsign every grant.
+    #[test]
+    fn the_signed_time_text_is_the_one_grants_were_signed_with() {
+        let times = [
+            Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap()
+                + chrono::TimeDelta::microseconds(123_456),
+            Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap()
+                + chrono::TimeDelta::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+        ];
+        for t in times {
+            assert_eq!(
+                signed_time(&t),
+                t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "{t:?}"
+            );
+        }
+    }
 
     fn grant() -> Grant {
         let at = Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap()

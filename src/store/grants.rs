@@ -2,9 +2,11 @@
 //! grant decision reads with its grant (`ConsumeFacts`). Writes nothing;
 //! decisions are `policy`'s.
 
-use crate::decide::policy::{self, Backing, Grant, Presented, Stop};
+use crate::decide::policy::{self, Grant, Presented, Stop};
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::{SigningKey, TrustedKeys};
+use crate::integrity::verified;
+use crate::integrity::verified::Backing;
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::rows::{decision_of, grant_of, maybe_grant, Decision};
@@ -136,7 +138,7 @@ impl ConsumeFacts {
             self.d.now,
         )?;
         match &self.grant {
-            Some(g) => policy::check_grant_backed(g, &self.backing(keys)),
+            Some(g) => verified::check_grant_backed(g, &self.backing(keys)),
             None => Ok(()),
         }
     }

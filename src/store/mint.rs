@@ -4,8 +4,10 @@
 //! `Executed`, never a verdict.
 
 use crate::decide::payload;
-use crate::decide::policy::{self, auth_code_for, Execute, ExecuteFacts, Grant, Stop};
+use crate::decide::policy::{self, auth_code_for, Execute, Grant, Stop};
 use crate::decide::reject::{Fault, Reject};
+use crate::integrity::verified;
+use crate::integrity::verified::ExecuteFacts;
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::grants::{read_grants, Keys};
@@ -80,13 +82,13 @@ pub fn execute(
         trusted: keys.trusted,
         allowed: keys.allowed,
     };
-    let decided = match policy::decide_execute(&facts) {
+    let decided = match verified::decide_execute(&facts) {
         Err(Stop::Reject(Reject::QuorumNotMet, why)) => {
             // SKIP, with the recount in structure: required, counted, and
             // every approval not counted with why.
             return Ok(Executed::QuorumNotMet {
                 why,
-                recount: policy::explain_quorum(&facts).map(|t| t.to_json()),
+                recount: verified::explain_quorum(&facts).map(|t| t.to_json()),
             });
         }
         other => other?,
@@ -124,7 +126,7 @@ pub fn execute(
     ];
     if dry_run {
         let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
-        policy::check_no_active_grant(&others, keys.trusted)?;
+        verified::check_no_active_grant(&others, keys.trusted)?;
         let would_expire = d.now + chrono::TimeDelta::seconds(validated.ttl_seconds());
         tx.end_unwritten();
         return Ok(Executed::WouldMint {
@@ -198,7 +200,7 @@ pub fn execute(
         // only for a writer that ignores the APR lock, a grant for this
         // APR. Fail closed.
         let others = read_grants(&mut tx, &other_active_grants(), &scope)?;
-        policy::check_no_active_grant(&others, keys.trusted)?;
+        verified::check_no_active_grant(&others, keys.trusted)?;
         let blocking: Vec<String> = others.into_iter().map(|g| g.auth_code).collect();
         if blocking.is_empty() || blocking.iter().all(|c| forged.contains(c)) {
             return Err(Stop::Fault(

@@ -1,10 +1,11 @@
 //! Read-only views of grants: `list`, `show` and the readback checklist's
 //! facts (judged by `decide::readback`). Writes nothing.
 
-use crate::decide::policy::{self, Grant, Stop};
+use crate::decide::policy::{Grant, Stop};
 use crate::decide::readback;
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::TrustedKeys;
+use crate::integrity::verified;
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::grants::{read_grant, ConsumeFacts, GrantKey, Keys};
@@ -181,7 +182,7 @@ pub fn readback(
                         allowed,
                         evidence_head: None,
                     };
-                    match policy::check_grant_backed(g, &facts.backing(&keys)) {
+                    match verified::check_grant_backed(g, &facts.backing(&keys)) {
                         Ok(()) => Ok(()),
                         Err(stop) => Err(readback::not_backed(stop)?),
                     }

@@ -5,6 +5,7 @@
 use crate::decide::policy::{self, Grant, Presented, Revoke, Stop};
 use crate::decide::reject::Fault;
 use crate::integrity::signing::TrustedKeys;
+use crate::integrity::verified;
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
 use crate::store::grants::{read_grant, read_grants, ConsumeFacts, GrantKey, Keys};
@@ -45,7 +46,7 @@ pub fn consume(
             // now (a consumer writing the consume columns by hand on a
             // vetoed grant, say): the whole row is re-checked, signature
             // last (SPEC §9, invariant 7).
-            policy::check_grant_backed(g, &facts.backing(keys))?;
+            verified::check_grant_backed(g, &facts.backing(keys))?;
             let v = Consumed::Replay(g.clone());
             tx.end_found(auth_code)?;
             return Ok(v);
@@ -138,7 +139,7 @@ pub fn revoke(
 ) -> Result<Revoked, Stop> {
     let mut tx = Tx::begin(conn, dry_run)?;
     let grant = read_grant(&mut tx, key, !dry_run)?;
-    let (decision, forged) = policy::decide_revoke(grant.as_ref(), trusted)?;
+    let (decision, forged) = verified::decide_revoke(grant.as_ref(), trusted)?;
     let grant =
         grant.ok_or_else(|| Stop::Fault(Fault::ConcurrentChange, "grant vanished".into()))?;
     // A row no trusted key signed is retired like any other, and the
@@ -175,7 +176,7 @@ pub fn revoke(
         }
         None => {
             let again = read_grant(&mut tx, GrantKey::AuthCode(&grant.auth_code), false)?;
-            match policy::decide_revoke(again.as_ref(), trusted)?.0 {
+            match verified::decide_revoke(again.as_ref(), trusted)?.0 {
                 Revoke::AlreadyRevoked => tx
                     .end_found(&grant.auth_code)
                     .map(|()| done(RevokeOutcome::RevokedConcurrently)),
@@ -230,7 +231,7 @@ pub fn revoke_bulk(
         &select_for_bulk_revoke(!dry_run),
         &[(&plan, Type::TEXT), (&key_id, Type::TEXT)],
     )?;
-    let set = policy::decide_bulk_revoke(read, selector, trusted, expect)?;
+    let set = verified::decide_bulk_revoke(read, selector, trusted, expect)?;
     let codes: Vec<String> = set.iter().map(|s| s.grant.auth_code.clone()).collect();
     let n = set.len();
     if set.is_empty() {

@@ -1,5 +1,6 @@
-//! The one safe reader of named files: regular files only, never blocking
-//! on a FIFO, never reading past a cap.
+//! The one safe reader of named files (regular files only, never blocking
+//! on a FIFO, never reading past a cap) and of standard input (never past
+//! a cap). Returns `ReadError`; what a failed read means is the caller's.
 
 use std::path::Path;
 
@@ -57,6 +58,22 @@ pub fn read_regular_with_meta(
         return Err(ReadError::TooLarge);
     }
     Ok((bytes, meta))
+}
+
+/// Standard input, at most `cap` bytes, read through a `cap + 1` limit so
+/// that a larger input is refused as too large, not cut.
+pub fn read_stdin(cap: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
 }
 
 impl ReadError {

@@ -1,14 +1,17 @@
 //! cser-v1 manifests: `{"protocol_version": "cser-v1", "carrier": "C1",
-//! "operations": [{"operation_code": …, …}, …]}`. Parses a manifest file,
-//! refuses a malformed one with its own code, and yields the two things a
-//! grant is bound to: the hash of the canonical bytes and the action set.
-//! Pure but for `load`, which reads the one file it is given.
+//! "operations": [{"operation_code": …, …}, …]}`. Decides whether a
+//! manifest's bytes are one the handler accepts, refusing a malformed one
+//! with its own code, and yields the two things a grant is bound to: the
+//! hash of the canonical bytes and the action set. Pure: the bytes are read
+//! by `sys::file` (`read_regular`, `read_stdin`) and a read that failed is
+//! handed here to be named (`read_refused`, `stdin_refused`).
 
-use crate::canon::cser::{self, Sha256Hex};
+use crate::canon::cser;
+use crate::decide::facts::Vocabulary;
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{Stop, Vocabulary};
 use crate::decide::reject::Reject;
-use crate::sys::file::{read_regular, ReadError};
+use crate::sys::file::ReadError;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,7 +21,7 @@ const KEYS: [&str; 3] = ["protocol_version", "carrier", "operations"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// SHA-256 of `canonical`: the value a grant's `manifest_hash` binds.
-    pub hash: Sha256Hex,
+    pub hash: cser::Sha256Hex,
     pub canonical: String,
     /// The operation codes, sorted, each once.
     pub action_set: Vec<String>,
@@ -27,16 +30,17 @@ pub struct Manifest {
 /// The largest manifest read (SPEC §9 hardening; documented in the README).
 pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Reads and checks a manifest file.
-pub fn load(path: &Path) -> Result<Manifest, Stop> {
-    from_bytes(&read_manifest(path)?)
+/// A manifest file, as `sys::file::read_regular(path, MAX_MANIFEST_BYTES)`
+/// read it, checked: a failed read refused by `read_refused`.
+pub fn from_file(path: &Path, read: Result<Vec<u8>, ReadError>) -> Result<Manifest, Stop> {
+    from_bytes(&read.map_err(|e| read_refused(path, e))?)
 }
 
-/// The bytes of a manifest: a regular file of at most MAX_MANIFEST_BYTES.
-/// A FIFO, a device (/dev/zero), a directory or a larger file is refused
-/// with its own code before anything is hashed.
-pub fn read_manifest(path: &Path) -> Result<Vec<u8>, Stop> {
-    read_regular(path, MAX_MANIFEST_BYTES).map_err(|e| match e {
+/// Why a manifest file could not be read, with its own code: a FIFO, a
+/// device (/dev/zero), a directory or a larger file is refused before
+/// anything is hashed.
+pub fn read_refused(path: &Path, e: ReadError) -> Stop {
+    match e {
         ReadError::Io(e) => Stop::Reject(
             Reject::ManifestMissing,
             format!("cannot read manifest {}: {e}", path.display()),
@@ -52,32 +56,27 @@ pub fn read_manifest(path: &Path) -> Result<Vec<u8>, Stop> {
                 path.display()
             ),
         ),
-    })
+    }
 }
 
-/// A manifest from standard input (`manifest hash -`), bounded like a file:
-/// at most MAX_MANIFEST_BYTES, read through a `cap + 1` limit so that a
+/// Why a manifest on standard input (`manifest hash -`, read by
+/// `sys::file::read_stdin(MAX_MANIFEST_BYTES)`) could not be read: a
 /// larger stdin is refused as too large, not cut.
-pub fn read_manifest_stdin() -> Result<Vec<u8>, Stop> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            Stop::Reject(
-                Reject::ManifestMissing,
-                format!("cannot read the manifest from stdin: {e}"),
-            )
-        })?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(Stop::Reject(
+pub fn stdin_refused(e: ReadError) -> Stop {
+    match e {
+        ReadError::TooLarge => Stop::Reject(
             Reject::ManifestTooLarge,
             format!("the manifest on stdin is larger than {MAX_MANIFEST_BYTES} bytes"),
-        ));
+        ),
+        ReadError::Io(e) => Stop::Reject(
+            Reject::ManifestMissing,
+            format!("cannot read the manifest from stdin: {e}"),
+        ),
+        ReadError::NotRegular(kind) => Stop::Reject(
+            Reject::ManifestMissing,
+            format!("cannot read the manifest from stdin: it is {kind}"),
+        ),
     }
-    Ok(bytes)
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Stop> {
@@ -134,9 +133,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Stop> {
             ));
         }
     }
-    let canonical = cser::canonical(&value).map_err(|e| invalid(e.to_string()))?;
+    let (canonical, hash) = cser::canonical_digest(&value).map_err(|e| invalid(e.to_string()))?;
     Ok(Manifest {
-        hash: Sha256Hex::of(canonical.as_bytes()),
+        hash,
         canonical,
         action_set: codes.into_iter().collect(),
     })
@@ -145,9 +144,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Stop> {
 impl Manifest {
     /// The manifest's operations must be exactly the live C1 vocabulary.
     pub fn check_vocabulary(&self, vocabulary: &Vocabulary) -> Result<(), Stop> {
-        let have: BTreeSet<&str> = self.action_set.iter().map(String::as_str).collect();
-        let live: BTreeSet<&str> = vocabulary.codes().collect();
-        let extra: Vec<&str> = have.difference(&live).copied().collect();
+        // The action set is sorted, each code once: the codes outside the
+        // vocabulary come sorted too.
+        let (extra, missing) = vocabulary.compare(&self.action_set);
         if !extra.is_empty() {
             return Err(Stop::Reject(
                 Reject::ManifestExtraOperation,
@@ -157,7 +156,6 @@ impl Manifest {
                 ),
             ));
         }
-        let missing: Vec<&str> = live.difference(&have).copied().collect();
         if !missing.is_empty() {
             return Err(Stop::Reject(
                 Reject::ManifestMissingOperation,
