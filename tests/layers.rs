@@ -64,7 +64,6 @@ const TOO_BIG_NOT_YET: &[&str] = &[
     "decide/policy.rs",
     "disposable/cases.rs",
     "disposable/harness.rs",
-    "disposable/pgtemp.rs",
     "integrity/approval.rs",
     "integrity/evidence.rs",
     "store/connect.rs",
