@@ -12,6 +12,7 @@ pub mod digest;
 pub mod evidence;
 pub mod execute;
 pub mod harness;
+pub mod harness_report;
 pub mod keys;
 pub mod list;
 pub mod manifest;
