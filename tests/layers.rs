@@ -44,7 +44,7 @@ const NOT_YET: &[&str] = &[
     "cli/docs.rs -> integrity/approval.rs",
     "cli/docs.rs -> integrity/evidence.rs",
     "cli/docs.rs -> integrity/signing.rs",
-    "cli/docs.rs -> store/connect.rs",
+    "cli/docs.rs -> store/connect/mod.rs",
     "decide/policy.rs -> integrity/approval.rs",
     "decide/policy.rs -> integrity/signing.rs",
     "decide/propose.rs -> commands/verdict.rs",
@@ -64,7 +64,6 @@ const TOO_BIG_NOT_YET: &[&str] = &[
     "disposable/pgtemp.rs",
     "integrity/approval.rs",
     "integrity/evidence.rs",
-    "store/connect.rs",
 ];
 
 /// Above this a file is split (generated files are not in src/).
