@@ -23,14 +23,53 @@ pub fn resolve_with(
     connect_flag: Option<Duration>,
 ) -> Result<Target, String> {
     let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
-    // The connection string's own parameters: those the client library
-    // reads stay in it; every other one is read here, by libpq's rules,
-    // and checked against PARAMETERS (refused by name, never ignored).
-    let parsed = match url.as_deref() {
+    let (mut config, mut given) = from_connection_string(url.as_deref())?;
+    apply_service(&mut config, &mut given, env)?;
+    add_environment(&mut given, env)?;
+    apply_keepalives(&mut config, &mut given)?;
+    hosts_and_ports(&mut config, env)?;
+    user_and_dbname(&mut config, env)?;
+    let (tls_mode, roots, tls_options) = tls_settings(&mut config, &given, env)?;
+    let session = match given.get("target_session_attrs") {
+        Some(s) => SessionAttrs::parse(s)?,
+        None => SessionAttrs::Any,
+    };
+    let client_cert = CertSpec {
+        cert: given.get("sslcert").cloned(),
+        key: given.get("sslkey").cloned(),
+        password: given.get("sslpassword").cloned(),
+        home: env("HOME"),
+    };
+    let host_passwords = passwords(&mut config, &given, env);
+    timeouts.connect = connect_timeout(&config, &given, env, connect_flag, timeouts.connect)?;
+    config.connect_timeout(timeouts.connect);
+    application_name_and_options(&mut config, &given, env)?;
+    Ok(Target {
+        config,
+        timeouts,
+        tls: tls_mode,
+        roots,
+        tls_options,
+        client_cert,
+        session,
+        hostaddr_only: false,
+        host_passwords,
+        schema: Schema::default(),
+    })
+}
+
+/// The parameters read here rather than by the client library, by name.
+type Given = std::collections::BTreeMap<String, String>;
+
+/// The connection string's own parameters: those the client library
+/// reads stay in it; every other one is read here, by libpq's rules,
+/// and checked against PARAMETERS (refused by name, never ignored).
+fn from_connection_string(url: Option<&str>) -> Result<(Config, Given), String> {
+    let parsed = match url {
         Some(u) => Some(parse_connection_string(u)?),
         None => None,
     };
-    let mut given: std::collections::BTreeMap<String, String> = Default::default();
+    let mut given: Given = Default::default();
     if let Some(parsed) = &parsed {
         for (k, v) in &parsed.params {
             check_parameter(k, v, "the connection string")?;
@@ -39,15 +78,23 @@ pub fn resolve_with(
             }
         }
     }
-    let mut config = match &parsed {
+    let config = match &parsed {
         Some(p) => {
             Config::from_str(&p.rest).map_err(|e| format!("the database URL is not valid: {e}"))?
         }
         None => Config::new(),
     };
-    // service=NAME in the connection string, else PGSERVICE: a section of
-    // the service file whose parameters come after the connection string's
-    // own and before the environment's (libpq's order).
+    Ok((config, given))
+}
+
+/// service=NAME in the connection string, else PGSERVICE: a section of
+/// the service file whose parameters come after the connection string's
+/// own and before the environment's (libpq's order).
+fn apply_service(
+    config: &mut Config,
+    given: &mut Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     let service = match given.get("service").cloned().or_else(|| env("PGSERVICE")) {
         Some(name) => Some(load_service(&name, env)?),
         None => None,
@@ -58,11 +105,11 @@ pub fn resolve_with(
             check_parameter(key, value, &origin)?;
             let bad = |what: &str| format!("service {name:?}: {key}={value:?} {what}");
             match key.as_str() {
-                "host" if config.get_hosts().is_empty() => add_hosts(&mut config, value),
+                "host" if config.get_hosts().is_empty() => add_hosts(config, value),
                 "hostaddr" if config.get_hostaddrs().is_empty() => {
-                    add_hostaddrs(&mut config, value, &origin)?
+                    add_hostaddrs(config, value, &origin)?
                 }
-                "port" if config.get_ports().is_empty() => add_ports(&mut config, value, &origin)?,
+                "port" if config.get_ports().is_empty() => add_ports(config, value, &origin)?,
                 "dbname" if config.get_dbname().is_none() => {
                     config.dbname(value);
                 }
@@ -98,8 +145,12 @@ pub fn resolve_with(
             }
         }
     }
-    // The environment, for every parameter still unset (libpq's
-    // conninfo_add_defaults); a variable of a refused parameter is refused.
+    Ok(())
+}
+
+/// The environment, for every parameter still unset (libpq's
+/// conninfo_add_defaults); a variable of a refused parameter is refused.
+fn add_environment(given: &mut Given, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
     for param in PARAMETERS {
         let Some(var) = param.env else { continue };
         if LIBRARY_PARSES.contains(&param.name) || param.name == "service" {
@@ -113,6 +164,11 @@ pub fn resolve_with(
             given.insert(param.name.to_owned(), value);
         }
     }
+    Ok(())
+}
+
+/// The keepalives a service gave, keepalives_count and tcp_user_timeout.
+fn apply_keepalives(config: &mut Config, given: &mut Given) -> Result<(), String> {
     for key in ["keepalives", "keepalives_idle", "keepalives_interval"] {
         if let Some(v) = given.remove(&format!("service:{key}")) {
             let n: u64 = v
@@ -143,25 +199,33 @@ pub fn resolve_with(
             .map_err(|_| format!("tcp_user_timeout={v:?} is not a whole number of milliseconds"))?;
         config.tcp_user_timeout(Duration::from_millis(ms));
     }
-    // Hosts: the string's or the service's, else PGHOST and PGHOSTADDR;
-    // with neither, the default socket directory. A hostaddr alone is a
-    // TCP connection to that address (libpq), never the socket directory.
+    Ok(())
+}
+
+/// Hosts: the string's or the service's, else PGHOST and PGHOSTADDR;
+/// with neither, the default socket directory. A hostaddr alone is a
+/// TCP connection to that address (libpq), never the socket directory.
+/// Then the ports, and libpq's rule that the lists match.
+fn hosts_and_ports(
+    config: &mut Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
         if let Some(hosts) = env("PGHOST").filter(|h| !h.is_empty()) {
-            add_hosts(&mut config, &hosts);
+            add_hosts(config, &hosts);
         }
     }
     if config.get_hostaddrs().is_empty() {
         if let Some(addrs) = env("PGHOSTADDR") {
-            add_hostaddrs(&mut config, &addrs, "PGHOSTADDR")?;
+            add_hostaddrs(config, &addrs, "PGHOSTADDR")?;
         }
     }
     if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
-        add_hosts(&mut config, &default_socket_dir());
+        add_hosts(config, &default_socket_dir());
     }
     if config.get_ports().is_empty() {
         if let Some(p) = env("PGPORT").filter(|p| !p.is_empty()) {
-            add_ports(&mut config, &p, "PGPORT")?;
+            add_ports(config, &p, "PGPORT")?;
         }
     }
     let (nhosts, naddrs, nports) = (
@@ -180,6 +244,15 @@ pub fn resolve_with(
             nhosts.max(naddrs)
         ));
     }
+    Ok(())
+}
+
+/// The user (PGUSER, else the operating-system user) and the database
+/// (PGDATABASE, else the user's name), when the string names neither.
+fn user_and_dbname(
+    config: &mut Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     if config.get_user().is_none() {
         // libpq's default is the operating-system user (getpwuid), never
         // a superuser by name and never $USER, which anyone can set.
@@ -198,9 +271,24 @@ pub fn resolve_with(
             .unwrap_or_default();
         config.dbname(&db);
     }
-    // sslmode: the string's, the service's, else PGSSLMODE (a URL must not
-    // silently turn `require` into plaintext); likewise sslrootcert, then
-    // ~/.postgresql/root.crt.
+    Ok(())
+}
+
+/// sslmode: the string's, the service's, else PGSSLMODE (a URL must not
+/// silently turn `require` into plaintext); likewise sslrootcert, then
+/// ~/.postgresql/root.crt; sslsni, the protocol range, channel_binding.
+fn tls_settings(
+    config: &mut Config,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<
+    (
+        crate::store::tls::Mode,
+        Option<crate::store::tls::Roots>,
+        crate::store::tls::Options,
+    ),
+    String,
+> {
     let tls_mode = match given.get("sslmode") {
         Some(m) => crate::store::tls::Mode::parse(m)?,
         None => crate::store::tls::Mode::Prefer,
@@ -271,19 +359,17 @@ pub fn resolve_with(
             ))
         }
     });
-    let session = match given.get("target_session_attrs") {
-        Some(s) => SessionAttrs::parse(s)?,
-        None => SessionAttrs::Any,
-    };
-    let client_cert = CertSpec {
-        cert: given.get("sslcert").cloned(),
-        key: given.get("sslkey").cloned(),
-        password: given.get("sslpassword").cloned(),
-        home: env("HOME"),
-    };
-    // A password given (URL, service, PGPASSWORD) goes to every host, as
-    // in libpq; the password file's (passfile, else PGPASSFILE, else
-    // ~/.pgpass) goes only to the host its line names.
+    Ok((tls_mode, roots, tls_options))
+}
+
+/// A password given (URL, service, PGPASSWORD) goes to every host, as
+/// in libpq; the password file's (passfile, else PGPASSFILE, else
+/// ~/.pgpass) goes only to the host its line names: then one per host.
+fn passwords(
+    config: &mut Config,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Option<String>> {
     let mut host_passwords = Vec::new();
     if config.get_password().is_none() {
         if let Some(pw) = env("PGPASSWORD") {
@@ -304,6 +390,18 @@ pub fn resolve_with(
             }
         }
     }
+    host_passwords
+}
+
+/// The connect timeout: the flag, else the string's, else
+/// PGCONNECT_TIMEOUT, else `default`.
+fn connect_timeout(
+    config: &Config,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+    connect_flag: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, String> {
     let from_env = match given
         .get("connect_timeout")
         .cloned()
@@ -329,14 +427,17 @@ pub fn resolve_with(
         .copied()
         .filter(|d| !d.is_zero())
         .map(|d| d.max(Duration::from_secs(2)));
-    timeouts.connect = connect_flag
-        .or(from_url)
-        .or(from_env)
-        .unwrap_or(timeouts.connect);
-    config.connect_timeout(timeouts.connect);
-    // application_name: the string's, else PGAPPNAME, else
-    // fallback_application_name, else the tool and what it is doing
-    // (pg_stat_activity then says which command holds a lock).
+    Ok(connect_flag.or(from_url).or(from_env).unwrap_or(default))
+}
+
+/// application_name: the string's, else PGAPPNAME, else
+/// fallback_application_name, else the tool and what it is doing
+/// (pg_stat_activity then says which command holds a lock). Then options.
+fn application_name_and_options(
+    config: &mut Config,
+    given: &Given,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
     if config.get_application_name().is_none() {
         let name = env("PGAPPNAME")
             .or_else(|| given.get("fallback_application_name").cloned())
@@ -354,18 +455,7 @@ pub fn resolve_with(
         refuse_dot_settings(&options)?;
         config.options(&options);
     }
-    Ok(Target {
-        config,
-        timeouts,
-        tls: tls_mode,
-        roots,
-        tls_options,
-        client_cert,
-        session,
-        hostaddr_only: false,
-        host_passwords,
-        schema: Schema::default(),
-    })
+    Ok(())
 }
 
 /// `config` with only its `i`th host (and that host's hostaddr and port):
