@@ -379,7 +379,7 @@ fn passwords(
                 .get("passfile")
                 .map(PathBuf::from)
                 .or_else(|| env("HOME").map(|h| Path::new(&h).join(".pgpass")));
-            let found = pgpass_passwords(&config, file);
+            let found = pgpass_passwords(config, file);
             match found.first() {
                 Some(first) if found.iter().all(|p| p == first) => {
                     if let Some(pw) = first {
