@@ -35,7 +35,7 @@ pub enum Executed {
     /// every approval not counted with why) when there is one.
     QuorumNotMet { why: String, recount: Option<Value> },
     /// The grant already minted for this APR; nothing written.
-    AlreadyMinted(Grant),
+    AlreadyMinted(Box<Grant>),
     /// A dry run: what would be minted, and when it would expire.
     WouldMint {
         mint: Mint,
@@ -99,7 +99,7 @@ pub fn execute(
             // Nothing to write, but where commits wait for standbys the
             // grant found must have reached them too.
             tx.end_found(&grant.auth_code)?;
-            return Ok(Executed::AlreadyMinted(grant));
+            return Ok(Executed::AlreadyMinted(Box::new(grant)));
         }
         Execute::Mint(v, q) => (v, q),
     };
