@@ -7,9 +7,9 @@
 //! example `gen_docs` and tests/docs_current.rs include this file with
 //! `#[path]`. Renders only; never writes (main.rs writes share/).
 
-use dot_authorize_build_step::cli::Cli;
 use clap::CommandFactory as _;
 use clap_complete::Shell;
+use dot_authorize_build_step::cli::Cli;
 
 /// The command as documented: the package version only (the commit in
 /// `--version` would make every commit a documentation change).
@@ -107,7 +107,10 @@ fn man_page(cmd: &clap::Command, path: &[String]) -> Result<Vec<u8>, std::io::Er
             preformatted(&mut w, lines);
         }
     }
-    if let Some(role) = path.first().and_then(|c| dot_authorize_build_step::cli::role_needed(c)) {
+    if let Some(role) = path
+        .first()
+        .and_then(|c| dot_authorize_build_step::cli::role_needed(c))
+    {
         section(&mut w, "ROLE");
         text(
             &mut w,
