@@ -10,6 +10,7 @@ use crate::integrity::approval::{self, AllowedSigners};
 use crate::integrity::signing::{self, SigningKey, TrustedKeys};
 use crate::store::connect::{self, Timeouts};
 use crate::store::db;
+use std::time::{Duration, Instant};
 
 /// One command's surroundings. Built once by `run` for the command line;
 /// the connection target is resolved on first use and kept, so every step
@@ -172,9 +173,38 @@ pub(super) fn path_option(
 /// server failed TLS verification, ERROR_TIMEOUT if every host timed out,
 /// else ERROR_DB_UNREACHABLE.
 pub(super) fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
+    connect_before(target, None)
+}
+
+/// `connect`, with every host's attempt (a second pass's too) ending by
+/// `deadline` at the latest: each gets its own connect timeout or the time
+/// left, whichever is less, and once none is left the hosts not yet tried
+/// are not tried (settling a lost commit, `settle`).
+pub(super) fn connect_before(
+    target: &connect::Target,
+    deadline: Option<Instant>,
+) -> Result<db::Conn, Stop> {
     let mut failures: Vec<(Fault, String)> = Vec::new();
     for pass in target.session.passes() {
         for attempt in target.attempts() {
+            let attempt = match deadline {
+                None => attempt,
+                Some(deadline) => {
+                    match budget(attempt.timeouts.connect, deadline, Instant::now()) {
+                        Some(b) => within(&attempt, b),
+                        None => {
+                            failures.push((
+                            Fault::Timeout,
+                            format!(
+                                "could not connect to {}: not tried, no time left before the deadline",
+                                attempt.describe()
+                            ),
+                        ));
+                            continue;
+                        }
+                    }
+                }
+            };
             match db::connect(&attempt, pass) {
                 Ok(c) => return Ok(c),
                 Err(db::Failed {
@@ -250,4 +280,73 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
     )?;
     target.schema = schema;
     Ok(target)
+}
+
+/// How long one connection attempt may take when a deadline bounds them
+/// all: its own connect timeout, or the time left if that is less; `None`
+/// once no time is left (an attempt with a zero timeout would not be one).
+pub(super) fn budget(own: Duration, deadline: Instant, now: Instant) -> Option<Duration> {
+    let left = deadline
+        .checked_duration_since(now)
+        .filter(|d| !d.is_zero())?;
+    Some(own.min(left))
+}
+
+/// `target` with its connect timeout (the handshake's bound, and the
+/// client library's own) cut to `budget`.
+pub(super) fn within(target: &connect::Target, budget: Duration) -> connect::Target {
+    let mut cut = target.clone();
+    let own = cut.timeouts.connect;
+    cut.timeouts.connect = own.min(budget);
+    cut.config.connect_timeout(cut.timeouts.connect);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_try_near_the_deadline_gets_only_the_time_left() {
+        let now = Instant::now();
+        let own = Duration::from_secs(10);
+        // Far from the deadline: its own connect timeout.
+        assert_eq!(budget(own, now + Duration::from_secs(60), now), Some(own));
+        // 300 ms before it: 300 ms, not a full connect timeout past it.
+        assert_eq!(
+            budget(own, now + Duration::from_millis(300), now),
+            Some(Duration::from_millis(300))
+        );
+        // At or past it: no try at all.
+        assert_eq!(budget(own, now, now), None);
+        assert_eq!(budget(own, now, now + Duration::from_millis(1)), None);
+    }
+
+    #[test]
+    fn every_host_of_a_cut_target_connects_within_the_budget() {
+        let target = connect::resolve(
+            Some("host=a,b,c port=5432 user=u dbname=d connect_timeout=10"),
+            &|_| None,
+            Timeouts::default(),
+        )
+        .expect("resolves");
+        assert_eq!(target.timeouts.connect, Duration::from_secs(10));
+        let cut = within(&target, Duration::from_millis(250));
+        let attempts = cut.attempts();
+        assert_eq!(attempts.len(), 3);
+        for a in attempts {
+            assert_eq!(a.timeouts.connect, Duration::from_millis(250));
+            assert_eq!(
+                a.config.get_connect_timeout(),
+                Some(&Duration::from_millis(250))
+            );
+        }
+        // A budget longer than the target's own never lengthens it.
+        let long = within(&target, Duration::from_secs(60));
+        assert_eq!(long.timeouts.connect, Duration::from_secs(10));
+        assert_eq!(
+            long.config.get_connect_timeout(),
+            Some(&Duration::from_secs(10))
+        );
+    }
 }

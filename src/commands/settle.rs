@@ -3,7 +3,7 @@
 //! connection, with backoff, within the connect timeout; and `--durability
 //! replicated` waits for standbys. Never answers OK on doubt.
 
-use super::context::{connect, Context};
+use super::context::{connect, connect_before, Context};
 use super::output::Attempt;
 use crate::commands::verdict::{Status, Verdict};
 use crate::decide::policy::Stop;
@@ -88,7 +88,9 @@ impl Context {
         let mut tries = 0;
         loop {
             tries += 1;
-            let again = match connect(&target) {
+            // Each try ends by the deadline: its connect timeout is the time
+            // left, never a whole one past it.
+            let again = match connect_before(&target, Some(deadline)) {
                 Ok(mut c) => match f(&mut c) {
                     Err((Stop::Fault(kind, why), _)) if settling_may_retry(kind, &why) => why,
                     settled => return Ok(settled),
