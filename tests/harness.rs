@@ -201,6 +201,57 @@ fn a_cluster_left_by_a_killed_process_is_reaped_when_the_next_one_starts() {
     assert_eq!(processes_using(&dir), 0);
 }
 
+/// Whether `pid` runs (a zombie has exited).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s[s.rfind(')')? + 1..].split_whitespace().next()?.to_owned();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn reaping_a_dead_owners_cluster_spares_a_process_that_only_names_its_path() {
+    // Issue 19: the reaper killed any process whose command line held the
+    // cluster's path; it kills only the postmaster the cluster's own
+    // postmaster.pid names (and what descends from it).
+    use std::os::unix::process::CommandExt as _;
+    let (mut child, dir) = harness_with_a_running_cluster();
+    // The postmaster's own pid file (initdb's single-user backends write
+    // a negative pid), once it is ready.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let postmaster: u32 = loop {
+        let text = std::fs::read_to_string(dir.join("data/postmaster.pid")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if let (Some(Ok(pid)), Some("ready")) = (
+            lines.first().map(|l| l.trim().parse()),
+            lines.get(7).map(|l| l.trim()),
+        ) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ready postmaster");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL: no chance to tear down
+    child.wait().unwrap();
+    assert!(alive(postmaster), "the kill left nothing to reap");
+    let mut decoy = std::process::Command::new("sleep")
+        .arg0(format!("{}/data/postgres", dir.display()))
+        .arg("60")
+        .spawn()
+        .unwrap();
+    // A cluster of its own: the shared one may have started already.
+    let _pg = Pg::own();
+    let survived = decoy.try_wait().unwrap().is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert!(!dir.exists(), "{} was not reaped", dir.display());
+    assert!(!alive(postmaster), "its postmaster {postmaster} still runs");
+    assert!(survived, "the reaper killed a process it did not start");
+}
+
 #[test]
 fn a_cluster_kept_with_keep_is_never_reaped_by_another_run() {
     // Issue 21: `harness --keep` exits, so its pid is gone, and the next

@@ -24,7 +24,7 @@ pub use server::{
 };
 
 use postgres::{Client, NoTls};
-use reaper::{reap_leftovers, Teardown, LIVE, SCRATCH_PREFIX};
+use reaper::{reap_leftovers, Teardown, SCRATCH_PREFIX};
 use server::{postgres_ids, server_command};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -120,13 +120,7 @@ impl Cluster {
     /// socket directory (port 5432 there). Dropping it stops it.
     pub fn start_standby(&self) -> Result<Cluster, PgTempError> {
         let root = scratch_dir(&self.bin, self.run_as_postgres)?;
-        if let Ok(mut live) = LIVE.lock() {
-            live.push(Teardown {
-                root: root.clone(),
-                bin: self.bin.clone(),
-                run_as_postgres: self.run_as_postgres,
-            });
-        }
+        reaper::register(Teardown::new(&root, &self.bin, self.run_as_postgres));
         let standby = Cluster {
             root,
             bin: self.bin.clone(),
@@ -179,13 +173,7 @@ impl Cluster {
         let options = ServerOptions { major };
         let run_as_postgres = fs::metadata("/proc/self")?.uid() == 0;
         let root = scratch_dir(&bin, run_as_postgres)?;
-        if let Ok(mut live) = LIVE.lock() {
-            live.push(Teardown {
-                root: root.clone(),
-                bin: bin.clone(),
-                run_as_postgres,
-            });
-        }
+        reaper::register(Teardown::new(&root, &bin, run_as_postgres));
         // From here on the directory is ours to remove, whatever fails.
         let mut cluster = Cluster {
             root,
@@ -372,18 +360,11 @@ impl Cluster {
     }
 
     fn teardown(&self) -> Teardown {
-        Teardown {
-            root: self.root.clone(),
-            bin: self.bin.clone(),
-            run_as_postgres: self.run_as_postgres,
-        }
+        Teardown::new(&self.root, &self.bin, self.run_as_postgres)
     }
 
     fn forget(&self) {
-        let me = self.teardown();
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|t| *t != me);
-        }
+        reaper::forget(&self.root);
     }
 
     /// `pg_ctl -D <data> ARGS`, as the server's user.
@@ -423,7 +404,7 @@ impl Cluster {
     }
 
     fn run(&self, step: &str, cmd: &mut Command) -> Result<Output, PgTempError> {
-        let out = cmd.output().map_err(|e| PgTempError::Step {
+        let out = reaper::output(&self.root, cmd).map_err(|e| PgTempError::Step {
             step: step.into(),
             detail: e.to_string(),
         })?;

@@ -2,6 +2,7 @@
 //! the pooler tests and the bench run the handler through. Dropping it
 //! stops it; it touches no other process.
 
+use super::reaper::{self, Started};
 use super::server::{postgres_ids, PgTempError, SUPERUSER};
 use super::Cluster;
 use postgres::{Client, NoTls};
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 pub struct Pgbouncer {
     dir: PathBuf,
     child: std::process::Child,
+    /// The cluster's directory, where the reaper has the child recorded.
+    root: PathBuf,
+    started: Option<Started>,
 }
 
 /// The port in the pooler's socket name (`.s.PGSQL.6432`).
@@ -89,7 +93,16 @@ impl Pgbouncer {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
-        let bouncer = Pgbouncer { dir, child };
+        let started = Started::of(child.id());
+        if let Some(s) = started {
+            reaper::record(&cluster.root, s);
+        }
+        let bouncer = Pgbouncer {
+            dir,
+            child,
+            root: cluster.root.clone(),
+            started,
+        };
         let start = Instant::now();
         let conn = format!(
             "host={} port={PGBOUNCER_PORT} user={SUPERUSER} dbname=postgres",
@@ -119,6 +132,9 @@ impl Drop for Pgbouncer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(s) = self.started {
+            reaper::unrecord(&self.root, s);
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,7 +1,9 @@
 //! Unit tests of the disposable cluster: the major-version parsing and the
-//! options each major gets, without a server.
+//! options each major gets, without a server; and the reaper, on a real
+//! cluster, killing what it started and nothing that merely names it.
 
 use super::*;
+use std::os::unix::process::CommandExt as _;
 
 #[test]
 fn the_major_is_read_from_every_shape_of_version_line() {
@@ -93,4 +95,98 @@ fn the_clone_names_a_strategy_only_from_15_on() {
             "{major}"
         );
     }
+}
+
+/// Whether `pid` runs (a zombie has exited).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s[s.rfind(')')? + 1..].split_whitespace().next()?.to_owned();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// The postmaster of `cluster` and every process descended from it, read
+/// from /proc by parent pid (not by the reaper's own rules).
+fn server_processes(cluster: &Cluster) -> Vec<u32> {
+    let text = fs::read_to_string(cluster.data_dir().join("postmaster.pid")).unwrap();
+    let postmaster: u32 = text.lines().next().unwrap().trim().parse().unwrap();
+    let parent_of = |pid: u32| -> Option<u32> {
+        let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        s[s.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut family = vec![postmaster];
+    let mut i = 0;
+    while let Some(&parent) = family.get(i) {
+        family.extend(all.iter().filter(|p| parent_of(**p) == Some(parent)));
+        i += 1;
+    }
+    family
+}
+
+/// A `sleep 60` whose command line names `dir`, as a process of someone
+/// else's could (`exec -a`): argv[0] is "<dir>/data/postgres -D <dir>/data".
+fn decoy_naming(dir: &Path) -> std::process::Child {
+    let data = dir.join("data");
+    Command::new("sleep")
+        .arg0(format!("{}/postgres -D {}", data.display(), data.display()))
+        .arg("60")
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn dropping_a_cluster_stops_its_server_and_spares_a_process_that_only_names_its_path() {
+    let cluster = Cluster::start().unwrap();
+    let root = cluster.scratch_dir().to_owned();
+    let _backend = cluster.connect(SUPERUSER, "postgres").unwrap();
+    let server = server_processes(&cluster);
+    assert!(
+        server.len() > 1,
+        "a postmaster and its children: {server:?}"
+    );
+    let mut decoy = decoy_naming(&root);
+    drop(cluster);
+    let survived = decoy.try_wait().unwrap().is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert!(survived, "the reaper killed a process it did not start");
+    let left: Vec<u32> = server.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert!(!root.exists());
+}
+
+#[test]
+fn when_pg_ctl_cannot_stop_it_the_reaper_kills_the_postmaster_and_its_children_and_nothing_else() {
+    let cluster = Cluster::start().unwrap();
+    let root = cluster.scratch_dir().to_owned();
+    let _backend = cluster.connect(SUPERUSER, "postgres").unwrap();
+    let server = server_processes(&cluster);
+    assert!(
+        server.len() > 1,
+        "a postmaster and its children: {server:?}"
+    );
+    let mut decoy = decoy_naming(&root);
+    // A bin directory without pg_ctl: only the reaper's kills stop it.
+    let no_pg_ctl = root.join("no-bin");
+    fs::create_dir(&no_pg_ctl).unwrap();
+    Teardown::new(&root, &no_pg_ctl, cluster.run_as_postgres).run();
+    let survived = decoy.try_wait().unwrap().is_none();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert!(survived, "the reaper killed a process it did not start");
+    let left: Vec<u32> = server.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert!(!root.exists());
 }
