@@ -1887,7 +1887,7 @@ fn harness(json: bool, keep: bool) -> Output {
     if json {
         return Output::Verdict(v.detail("cases", rows));
     }
-    let text = crate::disposable::harness::text(&report, &v);
+    let text = crate::commands::harness_report::text(&report, &v);
     Output::Text(text, v)
 }
 
