@@ -61,7 +61,6 @@ const TOO_BIG_NOT_YET: &[&str] = &[
     "cli/mod.rs",
     "commands/run.rs",
     "decide/policy.rs",
-    "disposable/cases.rs",
     "integrity/approval.rs",
     "integrity/evidence.rs",
     "store/connect.rs",
