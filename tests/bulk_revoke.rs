@@ -19,13 +19,6 @@ fn payload_for(plan: &str) -> Value {
     p
 }
 
-/// Mints the grant of a fresh approved APR for `plan` with the default keys.
-fn mint(db: &Db<'_>, apr: &str, plan: &str) {
-    db.approved_apr(apr, &payload_for(plan));
-    db.run(&["execute", "--apr", apr, "--json"])
-        .expect(0, "OK", "MINTED");
-}
-
 /// A revoke with the owner's reason and name, as the handler role.
 fn revoke(db: &Db<'_>, selector: &[&str], extra: &[&str]) -> Run {
     let mut argv = vec!["revoke"];
@@ -83,8 +76,8 @@ fn revoke_plan_lists_first_then_revokes_every_grant_of_the_plan_in_one_go_with_a
     let db = pg.db();
     db.bind();
     plant_forged(&db, "APR-BP0");
-    mint(&db, "APR-BP1", "LEGO1-C1-PLAN");
-    mint(&db, "APR-BP2", "OTHER-PLAN");
+    db.mint_for_plan("APR-BP1", "LEGO1-C1-PLAN");
+    db.mint_for_plan("APR-BP2", "OTHER-PLAN");
 
     // The dry run lists both grants of the plan and writes nothing.
     let before = db.snapshot();
@@ -199,7 +192,7 @@ fn a_grant_minted_between_the_dry_run_and_the_run_makes_the_run_refuse_with_noth
     dry.expect(0, "OK", "NOTHING_TO_REVOKE");
     assert_eq!(dry.json()["count"], 0);
     // ... a grant is minted for it before the run ...
-    mint(&db, "APR-RACE1", "RACE-PLAN");
+    db.mint_for_plan("APR-RACE1", "RACE-PLAN");
     // ... and the run that expects what the dry run showed refuses.
     let before = db.snapshot();
     let refused = revoke(&db, &["--plan", "RACE-PLAN"], &["--expect", "0"]);
@@ -220,7 +213,7 @@ fn a_grant_minted_between_the_dry_run_and_the_run_makes_the_run_refuse_with_noth
     dry.expect(0, "OK", "WOULD_REVOKE");
     assert_eq!(dry.json()["count"], 1);
     // ... a lawful grant for the same plan is minted in between ...
-    mint(&db, "APR-RACE3", "LEGO1-C1-PLAN");
+    db.mint_for_plan("APR-RACE3", "LEGO1-C1-PLAN");
     let before = db.snapshot();
     revoke(&db, &["--plan", "LEGO1-C1-PLAN"], &["--expect", "1"]).expect(
         4,
@@ -402,8 +395,8 @@ fn revoke_forged_needs_the_trusted_keys_and_retires_only_rows_that_do_not_verify
     let db = pg.db();
     db.bind();
     plant_forged(&db, "APR-F0");
-    mint(&db, "APR-F1", "PLAN-F1");
-    mint(&db, "APR-F2", "LEGO1-C1-PLAN");
+    db.mint_for_plan("APR-F1", "PLAN-F1");
+    db.mint_for_plan("APR-F2", "LEGO1-C1-PLAN");
     // Without trusted keys nothing can be told forged: refused, nothing read.
     let before = db.snapshot();
     let argv = [
@@ -446,7 +439,7 @@ fn exactly_one_selector_and_expect_only_with_a_bulk_one() {
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-S1", "LEGO1-C1-PLAN");
+    db.mint_for_plan("APR-S1", "LEGO1-C1-PLAN");
     let before = db.snapshot();
     for bad in [
         &["--apr", "APR-S1", "--plan", "LEGO1-C1-PLAN"][..],
@@ -760,7 +753,7 @@ mod with_failpoints {
         let db = pg.db();
         db.bind();
         plant_forged(&db, "APR-IW0");
-        mint(&db, "APR-IW1", "LEGO1-C1-PLAN");
+        db.mint_for_plan("APR-IW1", "LEGO1-C1-PLAN");
         let spend = consume_args("GBA-C1-APR-IW1");
         let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
         let a = pause_at_commit(&db, &spend);
@@ -783,7 +776,7 @@ mod with_failpoints {
         let db = pg.db();
         db.bind();
         plant_forged(&db, "APR-IR0");
-        mint(&db, "APR-IR1", "LEGO1-C1-PLAN");
+        db.mint_for_plan("APR-IR1", "LEGO1-C1-PLAN");
         let a = pause_at_commit(&db, &BULK);
         let spend = consume_args("GBA-C1-APR-IR1");
         let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
@@ -802,7 +795,7 @@ mod with_failpoints {
         let db = pg.db();
         db.bind();
         plant_forged(&db, "APR-A0");
-        mint(&db, "APR-A1", "LEGO1-C1-PLAN");
+        db.mint_for_plan("APR-A1", "LEGO1-C1-PLAN");
         let before = db.snapshot();
         let argv = [
             "revoke",

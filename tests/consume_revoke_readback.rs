@@ -7,21 +7,14 @@ use common::*;
 const COPIES: usize = 64;
 const ROUNDS: usize = 3;
 
-fn minted(db: &Db<'_>, apr: &str, payload: &serde_json::Value) -> String {
-    db.bind();
-    db.approved_apr(apr, payload);
-    db.run(&["execute", "--apr", apr, "--json"])
-        .expect(0, "OK", "MINTED");
-    format!("GBA-C1-{apr}")
-}
-
 #[test]
 fn sixty_four_concurrent_consumes_spend_the_grant_exactly_once_every_round() {
     let pg = Pg::start();
     for round in 0..ROUNDS {
         // given a grant and 64 consumers queued on its row after reading it
         let db = pg.db();
-        let auth = minted(&db, &format!("APR-C-{round}"), &valid_payload());
+        db.bind();
+        let auth = db.mint(&format!("APR-C-{round}"), &valid_payload());
         let args = consume_args(&auth);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let gate = db.gate_grant(&auth);
@@ -49,7 +42,8 @@ fn consume_racing_revoke_has_exactly_one_winner_and_the_losers_say_what_happened
     let mut winners = std::collections::BTreeSet::new();
     for round in 0..ROUNDS * 2 {
         let db = pg.db();
-        let auth = minted(&db, &format!("APR-CR-{round}"), &valid_payload());
+        db.bind();
+        let auth = db.mint(&format!("APR-CR-{round}"), &valid_payload());
         let consume = consume_args(&auth);
         let consume: Vec<&str> = consume.iter().map(String::as_str).collect();
         let revoke = [
@@ -105,7 +99,8 @@ fn expiry_is_decided_by_the_database_clock() {
     let db = pg.db();
     let mut payload = valid_payload();
     payload["ttl_seconds"] = 1.into();
-    let auth = minted(&db, "APR-EXP", &payload);
+    db.bind();
+    let auth = db.mint("APR-EXP", &payload);
     // Poll the database clock (not ours) until it passes expires_at.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -144,7 +139,8 @@ fn expiry_is_decided_by_the_database_clock() {
 fn consume_records_who_and_when_and_revoke_records_who_when_and_why() {
     let pg = Pg::start();
     let db = pg.db();
-    let auth = minted(&db, "APR-W1", &valid_payload());
+    db.bind();
+    let auth = db.mint("APR-W1", &valid_payload());
     let args = consume_args(&auth);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = db.run(&args);
@@ -206,7 +202,8 @@ fn consume_records_who_and_when_and_revoke_records_who_when_and_why() {
 fn readback_passes_only_when_every_step7_check_passes() {
     let pg = Pg::start();
     let db = pg.db();
-    let auth = minted(&db, "APR-RB", &valid_payload());
+    db.bind();
+    let auth = db.mint("APR-RB", &valid_payload());
     // Minted but not yet marked applied by the dispatcher: one line fails.
     let run = db.run(&["readback", "--apr", "APR-RB", "--json"]);
     run.expect(4, "FAIL", "READBACK_FAILED");

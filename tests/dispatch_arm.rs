@@ -92,10 +92,7 @@ fn the_arm_and_the_standin_pass_bash_n_and_shellcheck() {
 
 #[test]
 fn an_approved_apr_is_minted_and_only_then_marked_applied() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-D1", &valid_payload());
+    let db = approved("APR-D1", &valid_payload());
     let d = dispatch(&db, BIN, None, &["APR-D1"]);
     assert_eq!(d.exit, 0, "{}", d.log);
     assert_eq!(apr_state(&db, "APR-D1"), ("applied".into(), true));
@@ -159,10 +156,7 @@ fn a_bad_payload_mints_nothing_and_the_reason_is_logged() {
 
 #[test]
 fn the_database_down_changes_nothing_and_stops_the_run() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-DOWN", &valid_payload());
+    let db = approved("APR-DOWN", &valid_payload());
     db.approved_apr("APR-NEXT", &{
         let mut p = valid_payload();
         p["plan_ref"] = "LEGO8-C1-PLAN".into();
@@ -206,10 +200,7 @@ fn fake_handler(code: i32, verdict: &str) -> PathBuf {
 
 #[test]
 fn an_unknown_exit_or_an_exit_0_without_ok_never_marks_applied() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-U", &valid_payload());
+    let db = approved("APR-U", &valid_payload());
     let before = db.snapshot();
     for (code, verdict) in [(7, "OK"), (0, "FAIL"), (1, "OK")] {
         let fake = fake_handler(code, verdict);
@@ -222,10 +213,7 @@ fn an_unknown_exit_or_an_exit_0_without_ok_never_marks_applied() {
 
 #[test]
 fn a_dry_run_dispatch_marks_nothing() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-DRY", &valid_payload());
+    let db = approved("APR-DRY", &valid_payload());
     let before = db.snapshot();
     let mut cmd = Command::new("bash");
     db.pg.keys().apply(&mut cmd);

@@ -164,10 +164,7 @@ fn with_log<'a>(args: &[&'a str], log: &'a str) -> Vec<&'a str> {
 /// trusted keys are refused too.
 #[test]
 fn finding_3_a_rehashed_log_is_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-RH", &valid_payload());
+    let db = approved("APR-RH", &valid_payload());
     let scratch = Scratch::new("rehash");
     let log = scratch.path("evidence.jsonl");
     let log_s = log.to_str().unwrap();
@@ -243,10 +240,7 @@ fn finding_3_a_rehashed_log_is_refused() {
 /// nothing reaches the database, and the file is not appended to.
 #[test]
 fn finding_3_a_log_others_may_write_is_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-W", &valid_payload());
+    let db = approved("APR-W", &valid_payload());
     let scratch = Scratch::new("writable");
     let log = scratch.path("evidence.jsonl");
     let log_s = log.to_str().unwrap();
@@ -296,10 +290,7 @@ fn finding_3_a_log_others_may_write_is_refused() {
 /// a real target is not appended to. `evidence verify` refuses one too.
 #[test]
 fn finding_3_a_symlink_as_the_log_is_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-S", &valid_payload());
+    let db = approved("APR-S", &valid_payload());
     let scratch = Scratch::new("symlink");
     let before = db.snapshot();
 
@@ -356,10 +347,7 @@ fn finding_3_a_symlink_as_the_log_is_refused() {
 /// cut before the first mint names both; the intact log verifies.
 #[test]
 fn finding_3_a_log_cut_short_is_named_by_verify_against_the_database() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-C1", &valid_payload());
+    let db = approved("APR-C1", &valid_payload());
     let mut second = valid_payload();
     second["plan_ref"] = "LEGO1-C1-PLAN-2".into();
     db.approved_apr("APR-C2", &second);

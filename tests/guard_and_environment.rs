@@ -21,12 +21,7 @@ fn a_manual_insert_of_a_grant_is_refused_by_the_guard_even_as_superuser() {
 
 #[test]
 fn manual_update_delete_and_truncate_of_a_minted_grant_are_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-G", &valid_payload());
-    db.run(&["execute", "--apr", "APR-G", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-G", &valid_payload());
     let before = db.snapshot();
     for (sql, code) in [
         (
@@ -82,10 +77,7 @@ fn the_handler_role_may_not_delete_grants_or_write_apr_tables() {
 
 #[test]
 fn a_lock_timeout_is_an_error_with_nothing_written() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-T", &valid_payload());
+    let db = approved("APR-T", &valid_payload());
     let before = db.snapshot();
     let gate = db.gate_apr("APR-T");
     let run = db.run(&[
@@ -103,10 +95,7 @@ fn a_lock_timeout_is_an_error_with_nothing_written() {
 
 #[test]
 fn a_statement_timeout_is_an_error_with_nothing_written() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-S", &valid_payload());
+    let db = approved("APR-S", &valid_payload());
     db.sql("CREATE OR REPLACE FUNCTION quorum_passed(p_apr_code text) RETURNS boolean LANGUAGE sql AS $$ SELECT true FROM pg_sleep(5) $$");
     let before = db.snapshot();
     let run = db.run(&[
@@ -183,10 +172,8 @@ fn a_password_in_db_url_is_refused_as_a_usage_error() {
 
 #[test]
 fn db_url_and_database_url_reach_the_same_database() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-U", &valid_payload());
+    let db = approved("APR-U", &valid_payload());
+    let pg = db.pg;
     let url = pg.cluster.url("dot_authorize_build_step", &db.name);
     let keys = pg.keys();
     let by_flag = std::process::Command::new(BIN)
@@ -224,10 +211,7 @@ fn db_url_and_database_url_reach_the_same_database() {
 
 #[test]
 fn the_human_summary_names_the_verdict_code_and_grant() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-H", &valid_payload());
+    let db = approved("APR-H", &valid_payload());
     let run = db.run(&["execute", "--apr", "APR-H"]);
     assert_eq!(run.exit(), 0, "{run}");
     let out = run.stdout();
@@ -254,12 +238,8 @@ fn the_snapshot_sees_every_write() {
 
 #[test]
 fn a_manual_insert_and_update_from_psql_are_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-PSQL", &valid_payload());
-    db.run(&["execute", "--apr", "APR-PSQL", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-PSQL", &valid_payload());
+    let pg = db.pg;
     let before = db.snapshot();
     for sql in [
         "INSERT INTO governance_build_authorization (auth_code, request_ref, status, expires_at) \

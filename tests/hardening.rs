@@ -17,10 +17,8 @@ fn sqlstate(e: &postgres::Error) -> &str {
 
 #[test]
 fn forging_chain_the_consumer_role_cannot_insert_a_grant_even_with_the_marker() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-F1", &valid_payload());
+    let db = approved("APR-F1", &valid_payload());
+    let pg = db.pg;
     let mut consumer = pg.cluster.connect(CONSUMER_ROLE, &db.name).unwrap();
     let err = consumer
         .batch_execute(&format!(
@@ -34,12 +32,8 @@ fn forging_chain_the_consumer_role_cannot_insert_a_grant_even_with_the_marker() 
 
 #[test]
 fn forging_chain_the_minter_cannot_consume_and_the_consumer_cannot_revoke() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-F2", &valid_payload());
-    db.run(&["execute", "--apr", "APR-F2", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-F2", &valid_payload());
+    let pg = db.pg;
     let before = db.snapshot();
     for (role, sql, state) in [
         (HANDLER_ROLE, "UPDATE governance_build_authorization SET status = 'consumed', consumed_at = clock_timestamp()", "42501"),
@@ -62,10 +56,8 @@ fn forging_chain_the_minter_cannot_consume_and_the_consumer_cannot_revoke() {
 #[test]
 fn forging_chain_the_table_refuses_a_ten_year_ttl_a_bare_active_row_and_a_future_grant_whoever_writes_it(
 ) {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-F3", &valid_payload());
+    let db = approved("APR-F3", &valid_payload());
+    let pg = db.pg;
     let before = db.snapshot();
     let bare =
         "INSERT INTO governance_build_authorization (auth_code, request_ref, status, expires_at) \
@@ -175,10 +167,8 @@ fn forging_chain_a_forged_grant_without_quorum_is_refused_by_execute_and_consume
 
 #[test]
 fn forging_chain_a_ten_year_grant_on_an_unhardened_table_is_refused_by_execute_and_consume() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-F6", &valid_payload());
+    let db = approved("APR-F6", &valid_payload());
+    let pg = db.pg;
     // The live table before staged/harden-tables.staged.sql.
     db.sql("ALTER TABLE governance_build_authorization DROP CONSTRAINT gba_ttl_within_cap");
     let mut minter = pg.cluster.connect(HANDLER_ROLE, &db.name).unwrap();
@@ -331,12 +321,7 @@ fn expiry_is_checked_at_the_write_not_at_transaction_start() {
 
 #[test]
 fn consume_request_id_a_rerun_of_the_same_spend_is_consumed_and_anyone_else_is_already_consumed() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-R1", &valid_payload());
-    db.run(&["execute", "--apr", "APR-R1", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-R1", &valid_payload());
     let mut mine = consume_args_ref("GBA-C1-APR-R1");
     mine.extend(["--request-id", "build-42"]);
     let first = db.run(&mine);

@@ -94,12 +94,8 @@ fn finding_1_an_expired_spend_cannot_be_laundered_into_ok() {
 
 #[test]
 fn finding_2_someone_elses_spend_is_never_answered_as_yours() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-L2", &valid_payload());
-    db.run(&["execute", "--apr", "APR-L2", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-L2", &valid_payload());
+    let pg = db.pg;
     spend(&db, "GBA-C1-APR-L2", "R-SECRET", "c1-build").expect(0, "OK", "CONSUMED");
     let before = db.snapshot();
     // What anyone can read of the spend: show, and the consumer's SELECT.
@@ -238,12 +234,8 @@ fn a_planted_action_set_with_a_null_element_never_makes_the_handler_error() {
 /// request id it chose; the handler's re-run must not answer OK for it.
 #[test]
 fn a_spend_written_by_hand_on_a_grant_no_longer_backed_is_never_answered_ok() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-HAND", &valid_payload());
-    db.run(&["execute", "--apr", "APR-HAND", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-HAND", &valid_payload());
+    let pg = db.pg;
     db.vote(
         "APR-HAND",
         "carol",
@@ -268,12 +260,7 @@ fn a_spend_written_by_hand_on_a_grant_no_longer_backed_is_never_answered_ok() {
 /// never holds a spend's request id, only its hash.
 #[test]
 fn the_evidence_log_never_holds_a_request_id() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-EVR", &valid_payload());
-    db.run(&["execute", "--apr", "APR-EVR", "--json"])
-        .expect(0, "OK", "MINTED");
+    let db = minted("APR-EVR", &valid_payload());
     let dir = std::env::temp_dir().join(format!("dot-abs-evr-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -2,22 +2,14 @@
 mod common;
 use common::*;
 
-fn mint(db: &Db<'_>, apr: &str, plan: &str) {
-    let mut p = valid_payload();
-    p["plan_ref"] = plan.into();
-    db.approved_apr(apr, &p);
-    db.run(&["execute", "--apr", apr, "--json"])
-        .expect(0, "OK", "MINTED");
-}
-
 #[test]
 fn list_filters_and_prints_a_table_json_or_json_lines() {
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-L1", "PLAN-A");
-    mint(&db, "APR-L2", "PLAN-B");
-    mint(&db, "APR-L3", "PLAN-C");
+    db.mint_for_plan("APR-L1", "PLAN-A");
+    db.mint_for_plan("APR-L2", "PLAN-B");
+    db.mint_for_plan("APR-L3", "PLAN-C");
     db.run(&[
         "revoke", "--apr", "APR-L3", "--reason", "r", "--by", "owner", "--json",
     ])
@@ -62,7 +54,7 @@ fn show_gives_the_binding_the_signature_check_and_the_history() {
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-S1", "PLAN-S");
+    db.mint_for_plan("APR-S1", "PLAN-S");
     let spend = consume_args("GBA-C1-APR-S1");
     let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
     let mut spend = spend.clone();
@@ -87,7 +79,7 @@ fn show_gives_the_binding_the_signature_check_and_the_history() {
     db.run(&["show", "--apr", "APR-NONE", "--json"])
         .expect(4, "FAIL", "REJECT_AUTH_NOT_FOUND");
     // A row whose signature was stripped is shown, and called forged.
-    mint(&db, "APR-S2", "PLAN-T");
+    db.mint_for_plan("APR-S2", "PLAN-T");
     db.sql(
         "SET session_replication_role = replica; \
          UPDATE governance_build_authorization SET signature = NULL WHERE request_ref = 'APR-S2'; \
@@ -419,9 +411,9 @@ fn list_names_the_revoker_shows_whole_cells_and_says_n_of_m_when_the_limit_cut_i
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-LV1", "PLAN-A");
-    mint(&db, "APR-LV2", "PLAN-B");
-    mint(&db, "APR-LV3", "PLAN-C");
+    db.mint_for_plan("APR-LV1", "PLAN-A");
+    db.mint_for_plan("APR-LV2", "PLAN-B");
+    db.mint_for_plan("APR-LV3", "PLAN-C");
     db.run(&[
         "revoke",
         "--apr",
@@ -516,7 +508,7 @@ fn show_prints_the_grant_once_with_its_ttl_and_approvers_and_calls_a_past_expiry
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-SV1", "PLAN-SV");
+    db.mint_for_plan("APR-SV1", "PLAN-SV");
     let human = db.run(&["show", "--apr", "APR-SV1"]);
     assert_eq!(human.exit(), 0, "{human}");
     let out = human.stdout();

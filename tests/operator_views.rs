@@ -8,14 +8,6 @@ use common::*;
 use dot_authorize_build_step::disposable::fixtures::{CONSUMER_ROLE, HANDLER_ROLE, PROPOSER_ROLE};
 use serde_json::Value;
 
-fn mint(db: &Db<'_>, apr: &str, plan: &str) {
-    let mut p = valid_payload();
-    p["plan_ref"] = plan.into();
-    db.approved_apr(apr, &p);
-    db.run(&["execute", "--apr", apr, "--json"])
-        .expect(0, "OK", "MINTED");
-}
-
 /// Runs the binary with one environment variable removed.
 fn run_without(db: &Db<'_>, env: &str, args: &[&str]) -> Run {
     let output = db
@@ -67,9 +59,9 @@ fn list_prints_every_format_sorts_filters_and_writes_nothing() {
     let pg = Pg::start();
     let db = pg.db();
     db.bind();
-    mint(&db, "APR-F2", "PLAN-B");
-    mint(&db, "APR-F1", "PLAN-C");
-    mint(&db, "APR-F3", "PLAN-A");
+    db.mint_for_plan("APR-F2", "PLAN-B");
+    db.mint_for_plan("APR-F1", "PLAN-C");
+    db.mint_for_plan("APR-F3", "PLAN-A");
     // A row whose signature was stripped: only --forged finds it.
     db.sql(
         "SET session_replication_role = replica; \
@@ -427,7 +419,7 @@ fn permission_denied_names_the_role_the_command_runs_as() {
     let db = pg.db();
     db.bind();
     logins(&db, &["carol_rv"], Some("dot_apr_reviewer"));
-    mint(&db, "APR-R1", "PLAN-R");
+    db.mint_for_plan("APR-R1", "PLAN-R");
     db.insert_apr(
         "APR-R2",
         "authorize_build_step",

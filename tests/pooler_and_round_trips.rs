@@ -172,10 +172,8 @@ fn pooler_safe(what: &str, sent: &Sent) {
 
 #[test]
 fn every_command_is_pooler_safe_and_within_its_round_trip_budget() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-RT", &valid_payload());
+    let db = approved("APR-RT", &valid_payload());
+    let pg = db.pg;
     let proxy = Proxy::start(&pg.cluster.socket_dir());
     let spend = consume_args("GBA-C1-APR-RT");
     let spend: Vec<&str> = spend.iter().map(String::as_str).collect();

@@ -116,10 +116,7 @@ fn a_refused_login_is_error_db_auth_not_unreachable_and_propose_dry_run_says_so(
 
 #[test]
 fn a_superuser_session_is_called_out_in_every_verdict() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-SU", &valid_payload());
+    let db = approved("APR-SU", &valid_payload());
     let as_super = db.run_as(
         "postgres",
         &["execute", "--apr", "APR-SU", "--dry-run", "--json"],

@@ -206,10 +206,7 @@ fn replicated_waits_for_a_standby_and_every_ok_survives_a_failover() {
 
 #[test]
 fn replicated_without_its_function_is_refused_before_anything_is_written() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-REP-3", &valid_payload());
+    let db = approved("APR-REP-3", &valid_payload());
     db.sql("DROP FUNCTION dot_standbys_flushed(pg_lsn)");
     let before = db.snapshot();
     let run = db.run(&[
@@ -241,10 +238,7 @@ fn replicated_without_its_function_is_refused_before_anything_is_written() {
 
 #[test]
 fn a_durability_that_is_not_one_is_a_usage_error() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-REP-4", &valid_payload());
+    let db = approved("APR-REP-4", &valid_payload());
     let before = db.snapshot();
     for bad in [
         "sometimes",

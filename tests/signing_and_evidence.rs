@@ -208,10 +208,7 @@ fn rotation_keeps_old_grants_verifiable_and_an_untrusted_key_is_refused() {
 
 #[test]
 fn a_signing_key_others_can_read_or_that_is_not_a_file_is_refused_before_anything_is_written() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-K", &valid_payload());
+    let db = approved("APR-K", &valid_payload());
     let keys = TempKeys::new();
     let key = &keys.files.signing_key;
     let trusted = &keys.files.trusted_dir;
@@ -358,10 +355,7 @@ fn verify(path: &Path) -> Run {
 
 #[test]
 fn sixty_four_concurrent_handlers_leave_one_valid_chain_of_sixty_four_lines() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-E", &valid_payload());
+    let db = approved("APR-E", &valid_payload());
     let log = evidence_path("race");
     let log_s = log.to_str().unwrap();
     let runs = spawn_all(
@@ -405,10 +399,7 @@ fn sixty_four_concurrent_handlers_leave_one_valid_chain_of_sixty_four_lines() {
 
 #[test]
 fn every_decision_refusals_and_dry_runs_included_is_logged_and_any_edit_is_found() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-L", &valid_payload());
+    let db = approved("APR-L", &valid_payload());
     let log = evidence_path("edits");
     let log_s = log.to_str().unwrap();
     let mut spend = consume_args("GBA-C1-APR-L");
@@ -552,10 +543,7 @@ fn every_decision_refusals_and_dry_runs_included_is_logged_and_any_edit_is_found
 
 #[test]
 fn an_evidence_log_that_cannot_take_the_line_stops_the_command_before_it_decides() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-T", &valid_payload());
+    let db = approved("APR-T", &valid_payload());
     let before = db.snapshot();
     // A directory, and a log whose last line was torn by a crash.
     let dir = std::env::temp_dir();

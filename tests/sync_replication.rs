@@ -241,10 +241,7 @@ fn a_cancelled_wait_for_the_standby_is_never_ok() {
 fn without_synchronous_standbys_a_rerun_writes_nothing() {
     // The durability commit is made only where commits wait for standbys:
     // elsewhere ALREADY_MINTED stays a read (no transaction id spent).
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-SYNC-4", &valid_payload());
+    let db = approved("APR-SYNC-4", &valid_payload());
     bounded(&db, &["execute", "--apr", "APR-SYNC-4", "--json"]).expect(0, "OK", "MINTED");
     let xid = |db: &Db<'_>| -> i64 {
         db.superuser()

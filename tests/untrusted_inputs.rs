@@ -144,10 +144,8 @@ fn finding_6_content_that_redefines_the_arm_function_after_the_staged_arm_is_ref
 /// handler connects.
 #[test]
 fn finding_7_every_spelling_of_the_writer_marker_in_the_options_is_refused() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-OPT", &valid_payload());
+    let db = approved("APR-OPT", &valid_payload());
+    let pg = db.pg;
     let before = db.snapshot();
     for spelling in DOT_SPELLINGS {
         let mut config = postgres::Config::new();
@@ -329,10 +327,7 @@ fn finding_9_a_pgpass_password_goes_only_to_the_host_it_names() {
 /// `execute` (a loose password file warned three times). Once now.
 #[test]
 fn finding_10_the_connection_settings_are_resolved_once_per_command() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-ONCE", &valid_payload());
+    let db = approved("APR-ONCE", &valid_payload());
     let scratch = Scratch::new("f10");
     let loose = scratch.file("pgpass", "*:*:*:*:unused\n", 0o644);
     let log = scratch.0.join("evidence.jsonl");

@@ -5,10 +5,7 @@ use common::*;
 
 #[test]
 fn every_command_prints_a_verdict_that_matches_the_schema() {
-    let pg = Pg::start();
-    let db = pg.db();
-    db.bind();
-    db.approved_apr("APR-S", &valid_payload());
+    let db = approved("APR-S", &valid_payload());
     let keys_dir = std::env::temp_dir().join(format!("dot-abs-schema-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&keys_dir);
     let log = keys_dir.with_extension("jsonl");

@@ -115,6 +115,23 @@ impl Pg {
     }
 }
 
+/// This process's cluster, a fresh database with the handler bound, and
+/// `apr` approved for `payload` by a real quorum, not yet executed.
+pub fn approved(apr: &str, payload: &Value) -> Db<'static> {
+    let db = Pg::start().db();
+    db.bind();
+    db.approved_apr(apr, payload);
+    db
+}
+
+/// `approved`, then minted: `execute` answered MINTED.
+pub fn minted(apr: &str, payload: &Value) -> Db<'static> {
+    let db = Pg::start().db();
+    db.bind();
+    db.mint(apr, payload);
+    db
+}
+
 pub struct Db<'a> {
     pub pg: &'a Pg,
     pub name: String,
@@ -266,6 +283,22 @@ impl Db<'_> {
         let d = digest(payload);
         self.vote(code, "alice", "approve", Some(&d));
         self.vote(code, "bob", "approve", Some(&d));
+    }
+
+    /// `approved_apr(apr, payload)`, then `execute`, which must answer
+    /// MINTED: the grant's auth code.
+    pub fn mint(&self, apr: &str, payload: &Value) -> String {
+        self.approved_apr(apr, payload);
+        self.run(&["execute", "--apr", apr, "--json"])
+            .expect(0, "OK", "MINTED");
+        format!("GBA-C1-{apr}")
+    }
+
+    /// `mint` of `valid_payload` for a plan of its own.
+    pub fn mint_for_plan(&self, apr: &str, plan: &str) -> String {
+        let mut p = valid_payload();
+        p["plan_ref"] = plan.into();
+        self.mint(apr, &p)
     }
 
     pub fn grant_count(&self) -> i64 {
