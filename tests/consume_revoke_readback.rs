@@ -122,15 +122,10 @@ fn expiry_is_decided_by_the_database_clock() {
     let args = consume_args(&auth);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The caller's TZ is irrelevant: only the database's now() decides.
-    let output = db
-        .command_as("dot_authorize_build_step", &args)
-        .env("TZ", "Pacific/Kiritimati")
-        .output()
-        .unwrap();
-    Run {
-        argv: vec![],
-        output,
-    }
+    Run::of(
+        db.command_as("dot_authorize_build_step", &args)
+            .env("TZ", "Pacific/Kiritimati"),
+    )
     .expect(4, "FAIL", "REJECT_AUTH_EXPIRED");
     assert_eq!(db.snapshot(), before);
 }

@@ -224,15 +224,11 @@ fn finding_3_a_rehashed_log_is_refused() {
     assert!(message(&run).contains("unauthenticated"), "{run}");
 
     // No trusted keys: nothing to check a signature against.
-    let out = std::process::Command::new(BIN)
-        .args(["evidence", "verify", log_s, "--json"])
-        .env_clear()
-        .output()
-        .unwrap();
-    Run {
-        argv: vec!["evidence".into(), "verify".into()],
-        output: out,
-    }
+    Run::of(
+        std::process::Command::new(BIN)
+            .args(["evidence", "verify", log_s, "--json"])
+            .env_clear(),
+    )
     .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
 }
 

@@ -59,20 +59,23 @@ fn concurrent_executes_of_two_aprs_for_one_plan_leave_one_active_grant() {
         let children: Vec<_> = (0..16)
             .map(|i| {
                 let apr = if i % 2 == 0 { &a } else { &b };
-                db.command_as(
+                let mut cmd = db.command_as(
                     dot_authorize_build_step::disposable::fixtures::HANDLER_ROLE,
                     &["execute", "--apr", apr, "--json"],
-                )
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+                );
+                let argv = argv_of(&cmd);
+                let child = cmd
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (argv, child)
             })
             .collect();
         let runs: Vec<Run> = children
             .into_iter()
-            .map(|c| Run {
-                argv: vec![],
+            .map(|(argv, c)| Run {
+                argv,
                 output: c.wait_with_output().unwrap(),
             })
             .collect();

@@ -128,10 +128,7 @@ fn an_unreachable_database_is_an_error_that_says_where_it_tried() {
     .env("PGPASSWORD", "hunter2-secret");
     let keys = common::TempKeys::new();
     keys.apply(&mut cmd);
-    let run = Run {
-        argv: vec!["execute".into()],
-        output: cmd.output().unwrap(),
-    };
+    let run = Run::of(&mut cmd);
     run.expect(5, "ERROR", "ERROR_DB_UNREACHABLE");
     let message = run.json()["message"].as_str().unwrap().to_owned();
     assert!(
@@ -146,22 +143,18 @@ fn an_unreachable_database_is_an_error_that_says_where_it_tried() {
 
 #[test]
 fn a_password_in_db_url_is_refused_as_a_usage_error() {
-    let out = std::process::Command::new(BIN)
-        .args([
-            "execute",
-            "--apr",
-            "A",
-            "--db-url",
-            "postgresql://u:hunter2@localhost/db",
-            "--json",
-        ])
-        .env_clear()
-        .output()
-        .unwrap();
-    let run = Run {
-        argv: vec![],
-        output: out,
-    };
+    let run = Run::of(
+        std::process::Command::new(BIN)
+            .args([
+                "execute",
+                "--apr",
+                "A",
+                "--db-url",
+                "postgresql://u:hunter2@localhost/db",
+                "--json",
+            ])
+            .env_clear(),
+    );
     assert_eq!(run.exit(), 2, "{run}");
     assert_eq!(run.json()["verdict"], "USAGE");
     assert!(
@@ -176,37 +169,29 @@ fn db_url_and_database_url_reach_the_same_database() {
     let pg = db.pg;
     let url = pg.cluster.url("dot_authorize_build_step", &db.name);
     let keys = pg.keys();
-    let by_flag = std::process::Command::new(BIN)
-        .args([
-            "execute",
-            "--apr",
-            "APR-U",
-            "--dry-run",
-            "--json",
-            "--db-url",
-            &url,
-        ])
-        .env_clear()
-        .envs(key_env(&keys))
-        .output()
-        .unwrap();
-    let by_env = std::process::Command::new(BIN)
-        .args(["execute", "--apr", "APR-U", "--json"])
-        .env_clear()
-        .envs(key_env(&keys))
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
-    Run {
-        argv: vec!["--db-url".into()],
-        output: by_flag,
-    }
-    .expect(0, "OK", "WOULD_MINT");
-    Run {
-        argv: vec!["DATABASE_URL".into()],
-        output: by_env,
-    }
-    .expect(0, "OK", "MINTED");
+    let by_flag = Run::of(
+        std::process::Command::new(BIN)
+            .args([
+                "execute",
+                "--apr",
+                "APR-U",
+                "--dry-run",
+                "--json",
+                "--db-url",
+                &url,
+            ])
+            .env_clear()
+            .envs(key_env(&keys)),
+    );
+    let by_env = Run::of(
+        std::process::Command::new(BIN)
+            .args(["execute", "--apr", "APR-U", "--json"])
+            .env_clear()
+            .envs(key_env(&keys))
+            .env("DATABASE_URL", &url),
+    );
+    by_flag.expect(0, "OK", "WOULD_MINT");
+    by_env.expect(0, "OK", "MINTED");
 }
 
 #[test]

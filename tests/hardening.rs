@@ -265,8 +265,9 @@ fn expiry_is_checked_at_the_write_not_at_transaction_start() {
     // The consume reads the grant (unexpired), then queues on the row lock
     // the gate holds; the gate lets go only after the grant expired.
     let gate = db.gate_grant("GBA-C1-APR-X1");
-    let child = db
-        .command_as(CONSUMER_ROLE, &consume_args_ref("GBA-C1-APR-X1"))
+    let mut consume = db.command_as(CONSUMER_ROLE, &consume_args_ref("GBA-C1-APR-X1"));
+    let argv = argv_of(&consume);
+    let child = consume
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -312,7 +313,7 @@ fn expiry_is_checked_at_the_write_not_at_transaction_start() {
     }
     gate.release_when_waiting(1).unwrap();
     let run = Run {
-        argv: vec!["consume".into()],
+        argv,
         output: child.wait_with_output().unwrap(),
     };
     run.expect(4, "FAIL", "REJECT_AUTH_EXPIRED");
@@ -420,18 +421,16 @@ fn manifest_input_unbounded_a_fifo_a_device_and_an_oversized_file_are_refused_wi
 fn non_utf8_argv_is_a_usage_error_with_one_json_verdict_not_a_panic() {
     use std::os::unix::ffi::OsStrExt;
     let bad = std::ffi::OsStr::from_bytes(b"APR-\xff");
-    for argv in [
-        vec![os("execute"), os("--apr"), bad, os("--json")],
-        vec![os("manifest"), os("hash"), bad, os("--json")],
-        vec![bad, os("--json")],
+    // A non-UTF-8 option value or subcommand is a usage error (2); a
+    // non-UTF-8 manifest path is a path like any other, one that is not
+    // there (4, REJECT_MANIFEST_MISSING).
+    for (argv, exit) in [
+        (vec![os("execute"), os("--apr"), bad, os("--json")], 2),
+        (vec![os("manifest"), os("hash"), bad, os("--json")], 4),
+        (vec![bad, os("--json")], 2),
     ] {
-        let out = bin(&argv).output().unwrap();
-        let run = Run {
-            argv: vec![format!("{argv:?}")],
-            output: out,
-        };
-        assert!(matches!(run.exit(), 2 | 4), "{run}");
-        assert_ne!(run.exit(), 101, "{run}");
+        let run = Run::of(&mut bin(&argv));
+        assert_eq!(run.exit(), exit, "{run}");
         assert!(run.json()["verdict"].is_string(), "{run}");
     }
 }
@@ -489,20 +488,14 @@ fn timeouts_the_server_cannot_hold_are_a_usage_error() {
         ("--connect-timeout", "0s"),
         ("--statement-timeout", "0ms"),
     ] {
-        let out = bin(&[
+        let run = Run::of(&mut bin(&[
             os("execute"),
             os("--apr"),
             os("X"),
             os(flag),
             os(value),
             os("--json"),
-        ])
-        .output()
-        .unwrap();
-        let run = Run {
-            argv: vec![flag.into(), value.into()],
-            output: out,
-        };
+        ]));
         assert_eq!(run.exit(), 2, "{run}");
         assert_eq!(run.json()["verdict"], "USAGE", "{run}");
     }

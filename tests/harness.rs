@@ -78,7 +78,7 @@ fn missing_server_binaries_are_an_error_that_says_how_to_install_them() {
         .unwrap();
     std::fs::remove_dir_all(&empty).ok();
     let run = Run {
-        argv: vec!["harness".into()],
+        argv: vec!["harness".into(), "--json".into()],
         output: out,
     };
     run.expect(5, "ERROR", "ERROR_IO");
@@ -156,8 +156,10 @@ fn an_interrupted_harness_stops_its_postgres_and_leaves_nothing_in_dev_shm() {
             .unwrap();
         assert!(sent.success());
         let out = child.wait_with_output().unwrap();
-        assert!(
-            matches!(out.status.code(), Some(130 | 143)),
+        let want = if signal == "-INT" { 130 } else { 143 }; // 128 + SIGINT (2) or SIGTERM (15)
+        assert_eq!(
+            out.status.code(),
+            Some(want),
             "{signal}: {:?} {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -242,7 +244,8 @@ fn reaping_a_dead_owners_cluster_spares_a_process_that_only_names_its_path() {
         .arg("60")
         .spawn()
         .unwrap();
-    let _pg = Pg::start();
+    // A cluster of its own: the shared one may have started already.
+    let _pg = Pg::own();
     let survived = decoy.try_wait().unwrap().is_none();
     let _ = decoy.kill();
     let _ = decoy.wait();

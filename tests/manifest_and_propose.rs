@@ -177,15 +177,12 @@ fn propose_dry_run_prints_the_apr_and_writes_nothing_with_or_without_a_database(
     assert_eq!(db.snapshot(), before);
 
     let args = propose_args(&file, &["--dry-run", "--connect-timeout", "2s"]);
-    let offline = Run {
-        argv: vec![],
-        output: Command::new(BIN)
+    let offline = Run::of(
+        Command::new(BIN)
             .args(&args)
             .env_clear()
-            .env("PGHOST", "/nonexistent")
-            .output()
-            .unwrap(),
-    };
+            .env("PGHOST", "/nonexistent"),
+    );
     offline.expect(0, "OK", "WOULD_PROPOSE");
     assert!(
         offline.json()["message"]

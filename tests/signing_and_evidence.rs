@@ -263,10 +263,7 @@ fn a_signing_key_others_can_read_or_that_is_not_a_file_is_refused_before_anythin
     );
     let mut cmd = db.command_as("dot_authorize_build_step", &args);
     cmd.env_remove(SIGNING_KEY_ENV);
-    let no_key = Run {
-        argv: vec![],
-        output: cmd.output().unwrap(),
-    };
+    let no_key = Run::of(&mut cmd);
     no_key.expect(5, "ERROR", "ERROR_SIGNING_KEY");
     // Trusted keys others may write are refused too, for every command.
     std::fs::set_permissions(trusted, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -276,11 +273,7 @@ fn a_signing_key_others_can_read_or_that_is_not_a_file_is_refused_before_anythin
     let spend: Vec<&str> = spend.iter().map(String::as_str).collect();
     let mut cmd = db.command_as("dot_c1_build_consumer", &spend);
     cmd.env_remove(TRUSTED_KEYS_ENV);
-    Run {
-        argv: vec![],
-        output: cmd.output().unwrap(),
-    }
-    .expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
+    Run::of(&mut cmd).expect(5, "ERROR", "ERROR_TRUSTED_KEYS");
     assert_eq!(db.snapshot(), before, "a refused key wrote something");
     // The same key, now 0600 and trusted, mints.
     run_with(&db, key, trusted, &args).expect(0, "OK", "MINTED");
@@ -342,15 +335,12 @@ fn evidence_path(name: &str) -> PathBuf {
 /// `evidence verify` with the handler's trusted keys (every line must be
 /// signed by one) and nothing else.
 fn verify(path: &Path) -> Run {
-    Run {
-        argv: vec!["evidence".into(), "verify".into()],
-        output: std::process::Command::new(BIN)
+    Run::of(
+        std::process::Command::new(BIN)
             .args(["evidence", "verify", path.to_str().unwrap(), "--json"])
             .env_clear()
-            .env(TRUSTED_KEYS_ENV, Pg::start().keys().trusted_dir)
-            .output()
-            .unwrap(),
-    }
+            .env(TRUSTED_KEYS_ENV, Pg::start().keys().trusted_dir),
+    )
 }
 
 #[test]
@@ -450,11 +440,7 @@ fn every_decision_refusals_and_dry_runs_included_is_logged_and_any_edit_is_found
         ],
     );
     cmd.env(dot_authorize_build_step::integrity::evidence::ENV, &log);
-    Run {
-        argv: vec![],
-        output: cmd.output().unwrap(),
-    }
-    .expect(4, "FAIL", "REJECT_AUTH_ALREADY_CONSUMED");
+    Run::of(&mut cmd).expect(4, "FAIL", "REJECT_AUTH_ALREADY_CONSUMED");
     // Commands that decide nothing leave no line.
     db.run(&[
         "readback",

@@ -74,10 +74,7 @@ fn readback(addr: &str, envs: &[(&str, &str)]) -> Run {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    Run {
-        argv: vec![format!("{envs:?}")],
-        output: cmd.output().unwrap(),
-    }
+    Run::of(&mut cmd)
 }
 
 #[test]
@@ -121,10 +118,7 @@ fn sslmode_means_what_it_means_in_libpq() {
     cmd.args(["readback", "--apr", "X", "--json", "--db-url", &url])
         .env_clear();
     keys.apply(&mut cmd);
-    let run = Run {
-        argv: vec![url.clone()],
-        output: cmd.output().unwrap(),
-    };
+    let run = Run::of(&mut cmd);
     assert!(reached(&run), "{run}");
     drop(cluster);
     std::fs::remove_dir_all(&pki.dir).ok();
@@ -282,10 +276,7 @@ fn each_connection_setting_behaves_as_psql_does() {
             ours.env(k, v);
         }
         let psql_ok = theirs.output().unwrap().status.success();
-        let run = Run {
-            argv: vec![what.to_owned()],
-            output: ours.output().unwrap(),
-        };
+        let run = Run::of(&mut ours);
         let ours_ok = run.code() == "REJECT_APR_NOT_FOUND";
         assert_eq!(psql_ok, should, "psql: {what}");
         assert_eq!(ours_ok, should, "dot-authorize-build-step: {what}: {run}");

@@ -143,7 +143,23 @@ pub struct Run {
     pub output: Output,
 }
 
+/// The arguments `cmd` runs with (the program not included): the real
+/// argv a `Run` carries.
+pub fn argv_of(cmd: &Command) -> Vec<String> {
+    cmd.get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 impl Run {
+    /// Runs `cmd` (stdout and stderr captured), with its real argv.
+    pub fn of(cmd: &mut Command) -> Run {
+        Run {
+            argv: argv_of(cmd),
+            output: cmd.output().expect("spawn the binary"),
+        }
+    }
+
     pub fn exit(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }
@@ -501,10 +517,7 @@ pub fn patched_dispatcher() -> String {
 /// still running after `limit`: a command that blocks (on a FIFO, a lock)
 /// is killed and reported, never waited on for ever.
 pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Run {
-    let argv = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>();
+    let argv = argv_of(cmd);
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

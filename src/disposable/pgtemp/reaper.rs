@@ -23,6 +23,13 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 /// what `teardown_all` stops when a signal ends the process early.
 static LIVE: Mutex<Vec<Teardown>> = Mutex::new(Vec::new());
 
+/// Held by each teardown while it runs. A signal's `teardown_all` and the
+/// drop of a `Cluster` whose server it just stopped tear down the same
+/// directory: one after the other, the second finds nothing left (no
+/// postmaster.pid, so no `pg_ctl stop` of its own that the process's exit
+/// would leave running).
+static TEARING_DOWN: Mutex<()> = Mutex::new(());
+
 /// A process this code started, named by its pid and its start time (in
 /// clock ticks since boot, as /proc says), so that a later process given
 /// the same pid is never taken for it.
@@ -71,6 +78,11 @@ impl Teardown {
     /// still starting up, which `pg_ctl stop` refuses, and their children),
     /// waits until it is gone, and removes the files.
     pub(super) fn run(&self) {
+        let _one_at_a_time = TEARING_DOWN.lock();
+        self.run_alone();
+    }
+
+    fn run_alone(&self) {
         let data = self.root.join("data");
         if data.join("postmaster.pid").exists() {
             let _ = server_command(&self.bin, self.run_as_postgres, "pg_ctl")
@@ -169,12 +181,13 @@ pub(super) fn output(root: &Path, cmd: &mut Command) -> std::io::Result<Output> 
 /// a SIGINT or SIGTERM handler (harness), so that an interrupted run leaves
 /// no server running and nothing in /dev/shm.
 pub fn teardown_all() {
+    let _one_at_a_time = TEARING_DOWN.lock();
     let live: Vec<Teardown> = LIVE
         .lock()
         .map(|mut l| l.drain(..).collect())
         .unwrap_or_default();
     for t in live {
-        t.run();
+        t.run_alone();
     }
 }
 
