@@ -7,10 +7,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The lock timeout when none is given.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-/// The statement timeout when none is given.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The defaults, from the one place timeouts are defined.
+pub use crate::decide::limits::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
 
 /// How to reach the database and how long to wait for it: flattened only
 /// into the commands that connect, so `--help` of the others does not

@@ -100,10 +100,11 @@ pub(super) fn request_id(s: &str) -> Result<String, String> {
     }
 }
 
-/// The longest timeout accepted: every one must be one the server can hold
-/// (PostgreSQL's are int milliseconds, and the idle-in-transaction timeout
-/// is twice the statement timeout), and nothing should wait longer anyway.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+/// The longest timeout accepted (decide::limits): every one must be one the
+/// server can hold (PostgreSQL's are int milliseconds, and the
+/// idle-in-transaction timeout is twice the statement timeout), and nothing
+/// should wait longer anyway.
+pub use crate::decide::limits::MAX_TIMEOUT;
 
 /// A timeout: a duration from 1ms to 24h (0 would mean "wait forever").
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {

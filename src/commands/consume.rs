@@ -9,7 +9,6 @@ use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::manifest;
 use crate::decide::policy::{Presented, Stop};
-use crate::decide::reject::Reject;
 use crate::store::db;
 
 pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
@@ -21,11 +20,8 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
         )
     };
     // REAL_RUN is refused before anything is read: first in SPEC's order.
-    if args.mode == crate::decide::payload::MODE_REAL_RUN {
-        return refuse(Stop::Reject(
-            Reject::RealRunBlocked,
-            "REAL_RUN is never authorized by a C1 build-prep grant".into(),
-        ));
+    if let Err(stop) = crate::decide::consume::refuse_real_run(&args.mode) {
+        return refuse(stop);
     }
     if args.mode != crate::decide::payload::MODE_DRY_RUN {
         return Output::Usage(format!(

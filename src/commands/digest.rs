@@ -30,8 +30,7 @@ pub(super) fn digest(cx: &Context, a: &crate::cli::DigestArgs) -> Output {
         let no_form = |e| refuse(format!("the APR's payload has no cser-v1 form: {e}"));
         // The text to show, and the digest from cser's one hashing function
         // (never a SHA-256 of the text taken here by hand).
-        let canonical = cser::canonical(&payload).map_err(no_form)?;
-        let d = cser::digest(&payload).map_err(no_form)?;
+        let (canonical, d) = cser::canonical_digest(&payload).map_err(no_form)?;
         let mut v = Verdict::done(Done::Digest, d.as_str())
             .apr(apr)
             .detail("payload_digest", d.as_str())
