@@ -58,7 +58,6 @@ const TOO_BIG_NOT_YET: &[&str] = &[
     "disposable/cases.rs",
     "disposable/harness.rs",
     "disposable/pgtemp.rs",
-    "integrity/evidence.rs",
     "store/connect.rs",
     "store/db.rs",
 ];
