@@ -12,7 +12,7 @@ use crate::decide::outcome::Stop;
 use crate::decide::payload;
 use crate::decide::quorum::check_quorum;
 use crate::decide::reject::Reject;
-use crate::decide::validate::{check_handler_bound, is_plan_ref, validate_payload};
+use crate::decide::validate::{check_handler_bound, is_plan_ref, validate_payload, Validated};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -102,75 +102,141 @@ pub fn check_signed(checked: &Checked) -> Result<(), Stop> {
 /// Any failure is REJECT_GRANT_INVALID, naming what failed.
 pub fn check_grant_backed(checked: &Checked, backing: &BackingInput<'_>) -> Result<(), Stop> {
     let grant = &checked.grant;
-    let invalid = |why: String| {
-        Stop::reject(
-            Reject::GrantInvalid,
-            format!(
-                "grant {} is not one the handler would have minted: {why}",
-                grant.auth_code
-            ),
-        )
-    };
+    check_lifetime(grant, backing.now)?;
+    check_own_binding(grant)?;
+    let apr = check_backing_apr(grant, backing)?;
+    let v = check_minted_from(grant, apr)?;
+    let now_counted = check_quorum(
+        apr,
+        backing.handler,
+        backing.ballots,
+        v.digest(),
+        backing.quorum_function,
+    )
+    .map_err(invalid_unless_fault(grant, |r, why| {
+        format!("its APR has no quorum ({}: {why})", r.code())
+    }))?;
+    check_signed(checked)?;
+    let required = backing
+        .handler
+        .and_then(|h| h.min_approvals)
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(usize::MAX);
+    check_named_quorum(grant, &now_counted, required).map_err(|why| invalid(grant, why))
+}
+
+/// REJECT_GRANT_INVALID for `grant`, naming what failed.
+fn invalid(grant: &Grant, why: String) -> Stop {
+    Stop::reject(
+        Reject::GrantInvalid,
+        format!(
+            "grant {} is not one the handler would have minted: {why}",
+            grant.auth_code
+        ),
+    )
+}
+
+/// A refusal by a check the row stands on, as REJECT_GRANT_INVALID with
+/// `why` made of it; a fault stays the fault it is.
+fn invalid_unless_fault<'a>(
+    grant: &'a Grant,
+    why: impl FnOnce(Reject, String) -> String + 'a,
+) -> impl FnOnce(Stop) -> Stop + 'a {
+    move |stop| match stop {
+        Stop::Reject(r, w) => invalid(grant, why(r, w)),
+        fault => fault,
+    }
+}
+
+/// Its lifetime is within 1..=the TTL cap, and it was not granted in the
+/// future (by the database's clock).
+fn check_lifetime(grant: &Grant, now: DateTime<Utc>) -> Result<(), Stop> {
     let ttl = grant.expires_at - grant.granted_at;
     if ttl <= chrono::TimeDelta::zero()
         || ttl > chrono::TimeDelta::seconds(payload::TTL_CAP_SECONDS)
     {
-        return Err(invalid(format!(
-            "its lifetime {}s is outside 1..={}s",
-            ttl.num_seconds(),
-            payload::TTL_CAP_SECONDS
-        )));
+        return Err(invalid(
+            grant,
+            format!(
+                "its lifetime {}s is outside 1..={}s",
+                ttl.num_seconds(),
+                payload::TTL_CAP_SECONDS
+            ),
+        ));
     }
-    if grant.granted_at > backing.now {
-        return Err(invalid(format!(
-            "granted_at {} is in the future (database time {})",
-            grant.granted_at.to_rfc3339(),
-            backing.now.to_rfc3339()
-        )));
+    if grant.granted_at > now {
+        return Err(invalid(
+            grant,
+            format!(
+                "granted_at {} is in the future (database time {})",
+                grant.granted_at.to_rfc3339(),
+                now.to_rfc3339()
+            ),
+        ));
     }
+    Ok(())
+}
+
+/// It carries the full C1 binding, under its own auth code, granted by the
+/// handler.
+fn check_own_binding(grant: &Grant) -> Result<(), Stop> {
     if let Some(gap) = generic_gap(grant) {
-        return Err(invalid(format!("no full C1 binding: {gap}")));
+        return Err(invalid(grant, format!("no full C1 binding: {gap}")));
     }
     if grant.auth_code != auth_code_for(&grant.request_ref) {
-        return Err(invalid(format!(
-            "its auth_code is not {}",
-            auth_code_for(&grant.request_ref)
-        )));
+        return Err(invalid(
+            grant,
+            format!("its auth_code is not {}", auth_code_for(&grant.request_ref)),
+        ));
     }
     if grant.granted_by.as_deref() != Some(payload::HANDLER_REF) {
-        return Err(invalid(format!(
-            "granted_by is {:?}, not {:?}",
-            grant.granted_by.as_deref().unwrap_or("NULL"),
-            payload::HANDLER_REF
-        )));
+        return Err(invalid(
+            grant,
+            format!(
+                "granted_by is {:?}, not {:?}",
+                grant.granted_by.as_deref().unwrap_or("NULL"),
+                payload::HANDLER_REF
+            ),
+        ));
     }
-    check_handler_bound(backing.handler).map_err(|stop| match stop {
-        Stop::Reject(_, why) => invalid(why),
-        fault => fault,
-    })?;
+    Ok(())
+}
+
+/// The handler is bound, and the APR the grant names exists and is
+/// approved or applied.
+fn check_backing_apr<'a>(grant: &Grant, backing: &BackingInput<'a>) -> Result<&'a Apr, Stop> {
+    check_handler_bound(backing.handler).map_err(invalid_unless_fault(grant, |_, why| why))?;
     let Some(apr) = backing.apr else {
-        return Err(invalid(format!(
-            "its APR {} does not exist",
-            grant.request_ref
-        )));
+        return Err(invalid(
+            grant,
+            format!("its APR {} does not exist", grant.request_ref),
+        ));
     };
     if !matches!(apr.status.as_str(), "approved" | "applied") {
-        return Err(invalid(format!(
-            "its APR {} is {}, not approved or applied",
-            apr.apr_code, apr.status
-        )));
+        return Err(invalid(
+            grant,
+            format!(
+                "its APR {} is {}, not approved or applied",
+                apr.apr_code, apr.status
+            ),
+        ));
     }
+    Ok(apr)
+}
+
+/// The APR's payload still passes every payload check and gives exactly
+/// this row: digest, plan, manifest, action set, rollback plan, TTL to the
+/// microsecond, scope.
+fn check_minted_from(grant: &Grant, apr: &Apr) -> Result<Validated, Stop> {
     // The grant's own action set stands in for the vocabulary: a grant
     // stays good when the vocabulary changes after it was minted.
     let vocabulary = Vocabulary::new(grant.action_set.clone().unwrap_or_default())
-        .ok_or_else(|| invalid("no action_set".into()))?;
-    let v = validate_payload(&apr.payload, &vocabulary).map_err(|stop| match stop {
-        Stop::Reject(r, why) => invalid(format!(
-            "its APR's payload would not mint ({}: {why})",
-            r.code()
-        )),
-        fault => fault,
-    })?;
+        .ok_or_else(|| invalid(grant, "no action_set".into()))?;
+    let v = validate_payload(&apr.payload, &vocabulary)
+        .map_err(invalid_unless_fault(grant, |r, why| {
+            format!("its APR's payload would not mint ({}: {why})", r.code())
+        }))?;
+    let ttl = grant.expires_at - grant.granted_at;
     let ttl_exact = chrono::TimeDelta::seconds(v.ttl_seconds());
     let mismatches = [
         (
@@ -194,28 +260,12 @@ pub fn check_grant_backed(checked: &Checked, backing: &BackingInput<'_>) -> Resu
         ("scope", grant.scope.as_ref() == Some(&v.scope())),
     ];
     if let Some((field, _)) = mismatches.iter().find(|(_, same)| !same) {
-        return Err(invalid(format!(
-            "its {field} is not what its APR's payload gives"
-        )));
+        return Err(invalid(
+            grant,
+            format!("its {field} is not what its APR's payload gives"),
+        ));
     }
-    let now = check_quorum(
-        apr,
-        backing.handler,
-        backing.ballots,
-        v.digest(),
-        backing.quorum_function,
-    )
-    .map_err(|stop| match stop {
-        Stop::Reject(r, why) => invalid(format!("its APR has no quorum ({}: {why})", r.code())),
-        fault => fault,
-    })?;
-    check_signed(checked)?;
-    let required = backing
-        .handler
-        .and_then(|h| h.min_approvals)
-        .and_then(|m| usize::try_from(m).ok())
-        .unwrap_or(usize::MAX);
-    check_named_quorum(grant, &now, required).map_err(invalid)
+    Ok(v)
 }
 
 /// SPEC §10, "a grant names its quorum": the approvals a grant was minted
