@@ -242,7 +242,7 @@ fn a_spend_written_by_hand_on_a_grant_no_longer_backed_is_never_answered_ok() {
         "reject",
         Some(&digest(&valid_payload())),
     );
-    let key = dot_authorize_build_step::decide::policy::request_key("R-MINE");
+    let key = dot_authorize_build_step::decide::consume::request_key("R-MINE");
     let mut consumer = pg.cluster.connect(CONSUMER_ROLE, &db.name).unwrap();
     consumer
         .batch_execute(&format!(
@@ -279,7 +279,7 @@ fn the_evidence_log_never_holds_a_request_id() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("R-TOPSECRET"), "{text}");
     assert!(
-        text.contains(&dot_authorize_build_step::decide::policy::request_key(
+        text.contains(&dot_authorize_build_step::decide::consume::request_key(
             "R-TOPSECRET"
         )),
         "{text}"

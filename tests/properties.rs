@@ -7,8 +7,10 @@
 //! - random bytes never make a parser panic (the fuzz target).
 
 use dot_authorize_build_step::canon::{cser, jsonb};
+use dot_authorize_build_step::decide::facts::Vocabulary;
 use dot_authorize_build_step::decide::manifest;
-use dot_authorize_build_step::decide::policy::{validate_payload, Stop, Vocabulary};
+use dot_authorize_build_step::decide::outcome::Stop;
+use dot_authorize_build_step::decide::validate::validate_payload;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

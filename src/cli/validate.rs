@@ -93,7 +93,7 @@ pub fn is_hidden(c: char) -> bool {
 
 /// consume's idempotency key: 1-128 of [A-Za-z0-9._:-].
 pub(super) fn request_id(s: &str) -> Result<String, String> {
-    if crate::decide::policy::is_plan_ref(s) {
+    if crate::decide::validate::is_plan_ref(s) {
         Ok(s.to_owned())
     } else {
         Err("must be 1-128 characters of [A-Za-z0-9._:-]".into())

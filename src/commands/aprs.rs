@@ -8,7 +8,7 @@ use super::render::{listing, refusal, rows_only, span_coarse, table};
 use crate::cli::Format;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::integrity::approval::{self, AllowedSigners};
 use crate::store::db;
@@ -27,7 +27,7 @@ pub(super) fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> 
         .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
         .filter(|p| !p.is_null())
         .and_then(|p| crate::canon::cser::digest(&p).ok());
-    let votes: Vec<crate::decide::policy::Vote> =
+    let votes: Vec<crate::decide::facts::Vote> =
         view.votes.iter().map(|d| d.vote.clone()).collect();
     let required = view
         .min_approvals
@@ -53,13 +53,13 @@ pub(super) fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> 
     } else {
         "not checked (the action has no min_approvals)"
     };
-    let empty = crate::decide::policy::Tally {
+    let empty = crate::decide::quorum::Tally {
         required: required.unwrap_or(0),
         counted: std::collections::BTreeMap::new(),
         not_counted: Vec::new(),
         proposer_rejected: false,
     };
-    let standings = crate::decide::policy::standings(tally.as_ref().unwrap_or(&empty), apr, &votes);
+    let standings = crate::decide::quorum::standings(tally.as_ref().unwrap_or(&empty), apr, &votes);
     let vote_json: Vec<serde_json::Value> = view
         .votes
         .iter()

@@ -7,8 +7,9 @@ use super::output::{verdict, Output};
 use crate::cli::ConsumeArgs;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
+use crate::decide::facts::Presented;
 use crate::decide::manifest;
-use crate::decide::policy::{Presented, Stop};
+use crate::decide::outcome::Stop;
 use crate::store::db;
 
 pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {

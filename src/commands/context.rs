@@ -4,7 +4,7 @@
 //! the evidence log's head. Never decides, never renders.
 
 use crate::cli::Settings;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::integrity::approval::{self, AllowedSigners};
 use crate::integrity::signing::{self, SigningKey, TrustedKeys};

@@ -5,7 +5,7 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use crate::canon::cser;
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::integrity::approval;
 use crate::store::db;

@@ -5,8 +5,10 @@
 //! decides nothing.
 
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::{self, Stop};
+use crate::decide::facts;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
+use crate::decide::revoke;
 use crate::integrity::signing::TrustedKeys;
 use crate::store::db::{
     self, BulkOutcome, BulkRevoked, Conn, Consumed, Executed, GrantKey, Keys, Proposed,
@@ -95,7 +97,7 @@ pub fn executed(apr_code: &str, dry_run: bool, e: Executed) -> Verdict {
 pub fn consume(
     conn: &mut Conn,
     auth_code: &str,
-    presented: &policy::Presented,
+    presented: &facts::Presented,
     by: &str,
     request_id: &str,
     dry_run: bool,
@@ -122,7 +124,7 @@ pub fn consumed(auth_code: &str, request_id: &str, dry_run: bool, c: Consumed) -
 }
 
 fn consumed_verdict(
-    g: &policy::Grant,
+    g: &facts::Grant,
     auth_code: &str,
     request_id: &str,
     dry_run: bool,
@@ -220,7 +222,7 @@ pub fn revoked(reason: &str, by: &str, dry_run: bool, r: Revoked) -> Verdict {
 #[allow(clippy::too_many_arguments)]
 pub fn revoke_bulk(
     conn: &mut Conn,
-    selector: policy::Selector<'_>,
+    selector: revoke::Selector<'_>,
     reason: &str,
     by: &str,
     dry_run: bool,
@@ -232,7 +234,7 @@ pub fn revoke_bulk(
 }
 
 /// One grant of a bulk revoke as the verdicts and the table show it.
-fn bulk_row(s: &policy::Selected) -> Value {
+fn bulk_row(s: &revoke::Selected) -> Value {
     let g = &s.grant;
     serde_json::json!({
         "auth_code": g.auth_code,
@@ -246,7 +248,7 @@ fn bulk_row(s: &policy::Selected) -> Value {
 
 /// The verdict of a bulk revoke: the set as a table, and each grant's own.
 pub fn bulk_revoked(
-    selector: policy::Selector<'_>,
+    selector: revoke::Selector<'_>,
     reason: &str,
     by: &str,
     dry_run: bool,
@@ -273,7 +275,7 @@ pub fn bulk_revoked(
             // A well-formed id nobody trusts and no row names is most
             // likely a slip: say so, since the empty set is an OK.
             let hint = match selector {
-                policy::Selector::KeyId(k) if !trusted.contains(k) => {
+                revoke::Selector::KeyId(k) if !trusted.contains(k) => {
                     format!(" ({k} is not a trusted key either: check the id with `keys`)")
                 }
                 _ => String::new(),
@@ -337,7 +339,7 @@ pub fn bulk_revoked(
 }
 
 /// The bulk set as a table: what the dry run shows is what the run revokes.
-fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
+fn bulk_table(set: &[revoke::Selected]) -> Vec<String> {
     let esc = |s: Option<&str>| crate::canon::text::escape(s.unwrap_or(""));
     let cells: Vec<[String; 6]> = set
         .iter()
@@ -397,13 +399,13 @@ fn bulk_table(set: &[policy::Selected]) -> Vec<String> {
 pub fn record_vote(
     conn: &mut Conn,
     read: &db::ReviewRead,
-    vote: &policy::Vote,
+    vote: &facts::Vote,
 ) -> Result<Verdict, Stop> {
     db::record_vote(conn, read, vote).map(|()| recorded(read, vote))
 }
 
 /// The verdict of a vote recorded.
-pub fn recorded(read: &db::ReviewRead, vote: &policy::Vote) -> Verdict {
+pub fn recorded(read: &db::ReviewRead, vote: &facts::Vote) -> Verdict {
     let apr_code = read.facts.apr_code.as_str();
     let digest = vote.payload_digest.clone().unwrap_or_default();
     Verdict::done(

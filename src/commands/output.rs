@@ -3,7 +3,7 @@
 //! owns them).
 
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 
 /// What a command prints.
 pub enum Output {

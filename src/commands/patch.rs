@@ -8,7 +8,7 @@ use super::render::shorten_base64;
 use crate::canon::cser;
 use crate::cli::ProposePatchArgs;
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Fault, Reject};
 use crate::store::db;
 

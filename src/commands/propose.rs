@@ -8,7 +8,7 @@ use crate::cli::ProposeArgs;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::manifest;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Fault, Reject};
 
 pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {

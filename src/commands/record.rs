@@ -68,7 +68,8 @@ fn record_one(
     record.insert("db_user".into(), db_user.into());
     let mut verdict = v.to_json();
     if let Some(id) = verdict.get("request_id").and_then(|x| x.as_str()) {
-        verdict["request_id"] = format!("sha256:{}", crate::decide::policy::request_key(id)).into();
+        verdict["request_id"] =
+            format!("sha256:{}", crate::decide::consume::request_key(id)).into();
     }
     record.insert("verdict".into(), verdict);
     match log.append(record) {
@@ -103,7 +104,7 @@ fn record_one(
 /// consume's idempotency key answers as its spender, so the evidence log
 /// (which others may read) holds only what the table holds: its SHA-256.
 fn redact_request_id(argv: Vec<String>) -> Vec<String> {
-    let hidden = |id: &str| format!("sha256:{}", crate::decide::policy::request_key(id));
+    let hidden = |id: &str| format!("sha256:{}", crate::decide::consume::request_key(id));
     let mut out = Vec::with_capacity(argv.len());
     let mut next_is_id = false;
     for a in argv {

@@ -29,10 +29,10 @@ pub(super) fn named_role(command: &str, mut v: Verdict) -> Verdict {
 /// What the signature check says when there are no trusted keys.
 pub(super) const UNCHECKED: &str = "not checked (no trusted keys)";
 
-pub(super) fn approvers(g: &crate::decide::policy::Grant) -> Option<Vec<String>> {
+pub(super) fn approvers(g: &crate::decide::facts::Grant) -> Option<Vec<String>> {
     g.quorum
         .as_ref()
-        .and_then(crate::decide::policy::Quorum::from_json)
+        .and_then(crate::decide::facts::Quorum::from_json)
         .map(|q| q.0.into_iter().map(|m| m.approver).collect())
 }
 
@@ -172,7 +172,7 @@ pub(super) fn span_coarse(seconds: i64) -> String {
 /// A grant as `list` and `show` print it, with its signature checked
 /// against the trusted keys when there are any, and who revoked it.
 pub(super) fn grant_json(
-    g: &crate::decide::policy::Grant,
+    g: &crate::decide::facts::Grant,
     revoked: &db::Revocation,
     trusted: Option<&TrustedKeys>,
 ) -> serde_json::Value {

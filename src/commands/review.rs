@@ -6,7 +6,7 @@ use super::context::{path_option, Context};
 use super::output::{verdict, Output};
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Fault, Reject};
 use crate::integrity::approval::{self, AllowedSigners};
 use crate::store::db;
@@ -27,7 +27,7 @@ pub(super) fn review(cx: &Context, a: &crate::cli::ReviewArgs) -> Output {
     let tag = |s: Stop| (s, Some(a.apr.clone()));
     verdict(cx.with_db(|c| {
         let read = db::read_for_review(c, &a.apr).map_err(tag)?;
-        let mut vote = crate::decide::policy::decide_review(
+        let mut vote = crate::decide::quorum::decide_review(
             &read.facts,
             a.approve,
             a.by.as_deref(),

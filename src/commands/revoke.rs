@@ -49,9 +49,9 @@ pub(super) fn revoke(cx: &Context, args: &RevokeArgs) -> Output {
 /// listed), and revokes all of them or none.
 pub(super) fn revoke_bulk(cx: &Context, args: &RevokeArgs) -> Output {
     let selector = match (&args.plan, &args.key_id, args.forged) {
-        (Some(p), _, _) => crate::decide::policy::Selector::Plan(p),
-        (None, Some(k), _) => crate::decide::policy::Selector::KeyId(k),
-        (None, None, true) => crate::decide::policy::Selector::Forged,
+        (Some(p), _, _) => crate::decide::revoke::Selector::Plan(p),
+        (None, Some(k), _) => crate::decide::revoke::Selector::KeyId(k),
+        (None, None, true) => crate::decide::revoke::Selector::Forged,
         (None, None, false) => {
             return Output::Usage(
                 "give one of --auth-code CODE, --apr CODE, --plan P, --key-id ID, --forged".into(),

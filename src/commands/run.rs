@@ -8,7 +8,7 @@ use super::record::record_evidence;
 use super::render::{canonical_for_humans, named_role};
 use crate::cli::{AprsCommand, Cli, Command, EvidenceCommand};
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::connect;
 use crate::store::db;

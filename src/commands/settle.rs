@@ -6,7 +6,7 @@
 use super::context::{connect, connect_before, Context};
 use super::output::Attempt;
 use crate::commands::verdict::{Status, Verdict};
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Fault};
 use crate::store::db;
 

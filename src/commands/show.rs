@@ -5,7 +5,7 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use super::render::{approvers, grant_json, span, span_coarse};
 use crate::commands::verdict::Verdict;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::store::db::{self, GrantKey};
 

@@ -3,7 +3,7 @@
 //! Rendering only: the human summary and the single `--json` object.
 
 use crate::canon::text::{escape, escape_keeping_tabs, timestamp};
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Fault, Reject, Severity};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

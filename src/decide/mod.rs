@@ -21,7 +21,6 @@ pub mod manifest;
 pub mod outcome;
 pub mod patch;
 pub mod payload;
-pub mod policy;
 pub mod propose;
 pub mod quorum;
 pub mod readback;

@@ -3,8 +3,10 @@
 //! the signature's verification and the quorum's re-check are passed in;
 //! nothing here reads the database, a file, the environment or the clock.
 
+use crate::decide::facts;
+use crate::decide::facts::Grant;
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{self, Grant, Stop};
 use crate::decide::reject::Reject;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,7 +26,7 @@ pub struct GrantRead<'a> {
     /// does not verify, or when no trusted keys could be loaded.
     pub signature: Result<(), String>,
     /// The approvals it names verified again and the row one the handler
-    /// would mint now (`policy::check_grant_backed`; see `not_backed`), or
+    /// would mint now (`grant::check_grant_backed`; see `not_backed`), or
     /// why not.
     pub backed: Result<(), String>,
 }
@@ -85,7 +87,7 @@ pub fn checklist(f: &ReadbackFacts<'_>) -> Vec<Check> {
             let g = read.grant;
             check(
                 "auth_code is GBA-C1-<apr>",
-                g.auth_code == policy::auth_code_for(apr_code),
+                g.auth_code == facts::auth_code_for(apr_code),
                 g.auth_code.clone(),
             );
             check("status is active", g.status == "active", g.status.clone());
@@ -171,7 +173,7 @@ pub fn checklist(f: &ReadbackFacts<'_>) -> Vec<Check> {
 
 /// The approvers the grant's signed quorum names, as the line shows them.
 fn approvers(g: &Grant) -> String {
-    policy::Quorum::from_json(g.quorum.as_ref().unwrap_or(&Value::Null))
+    facts::Quorum::from_json(g.quorum.as_ref().unwrap_or(&Value::Null))
         .map(|q| {
             q.0.iter()
                 .map(|m| m.approver.as_str())

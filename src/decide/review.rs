@@ -5,7 +5,7 @@
 //! the clock. (Whether the login may vote at all is `policy::decide_review`.)
 
 use crate::canon::cser::Sha256Hex;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Reject;
 
 /// The APR under review must exist.

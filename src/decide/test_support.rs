@@ -5,7 +5,7 @@
 
 use crate::canon::cser;
 use crate::decide::payload;
-use crate::decide::policy::*;
+use crate::decide::{execute::*, facts::*, outcome::*, quorum::*, validate::*};
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::TrustedKeys;
 use crate::integrity::verified::{decide_execute, ExecuteFacts};

@@ -2,8 +2,11 @@
 //! commands' insert, the stored payload, and `aprs list`'s read. Decisions
 //! are `decide::review`, `policy` and `propose`'s; never a verdict.
 
-use crate::decide::policy::{self, Stop};
+use crate::decide::facts;
+use crate::decide::outcome::Stop;
+use crate::decide::quorum;
 use crate::decide::reject::Reject;
+use crate::decide::validate;
 use crate::decide::{payload, review};
 use crate::store::conn::Conn;
 use crate::store::conn::OrFault;
@@ -21,7 +24,7 @@ use serde_json::Value;
 /// What `review` decides on: the APR, its payload as stored and in cser-v1
 /// form, the login that runs the review, and the database's clock.
 pub struct ReviewRead {
-    pub facts: policy::ReviewFacts,
+    pub facts: quorum::ReviewFacts,
     /// The payload as PostgreSQL prints it: the vote is recorded only if
     /// it is still exactly this.
     pub payload_text: Option<String>,
@@ -40,7 +43,7 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
     let text: Option<String> = row.try_get(3).or_fault()?;
     let canonical = review::canonical(text.as_deref());
     let read = ReviewRead {
-        facts: policy::ReviewFacts {
+        facts: quorum::ReviewFacts {
             apr_code: apr_code.to_owned(),
             status: row.try_get(1).or_fault()?,
             proposed_by: row.try_get(2).or_fault()?,
@@ -58,7 +61,7 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
 /// `review`, second half: records the vote, only if the payload is still
 /// the one reviewed and this login has not voted yet (under any spelling:
 /// the database keeps one vote per identity, and binds it to the login).
-pub fn record_vote(conn: &mut Conn, read: &ReviewRead, vote: &policy::Vote) -> Result<(), Stop> {
+pub fn record_vote(conn: &mut Conn, read: &ReviewRead, vote: &facts::Vote) -> Result<(), Stop> {
     let apr_code = read.facts.apr_code.as_str();
     let mut tx = Tx::begin(conn, false)?;
     let inserted = tx.query_opt(
@@ -179,7 +182,7 @@ pub struct Proposed {
     /// The request with its action set as checked (the live vocabulary's
     /// under `--manifest-hash`).
     pub request: crate::decide::propose::Request,
-    pub validated: policy::Validated,
+    pub validated: validate::Validated,
     /// False for a dry run: nothing written.
     pub written: bool,
 }

@@ -5,7 +5,7 @@
 //! text (`fault`, `connection_lost`). Never reads the governance tables.
 
 use crate::decide::durability::Durability;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::connect::{Target, Timeouts};
 use crate::store::sql::{IN_RECOVERY, SHOW_READ_ONLY};

@@ -2,7 +2,7 @@
 //! callable, and, after a write, n standbys flushed past it. Decides no
 //! grant; writes nothing.
 
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
 use crate::store::conn::{fault, Conn};

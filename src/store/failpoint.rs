@@ -15,7 +15,7 @@
 //! `before-commit`, `after-commit` (COMMIT sent and answered).
 //! Without the feature every point is a no-op the compiler removes.
 
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 
 #[cfg(feature = "failpoints")]

@@ -2,7 +2,9 @@
 //! grant decision reads with its grant (`ConsumeFacts`). Writes nothing;
 //! decisions are `policy`'s.
 
-use crate::decide::policy::{self, Grant, Presented, Stop};
+use crate::decide::consume;
+use crate::decide::facts::{Grant, Presented};
+use crate::decide::outcome::Stop;
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::{SigningKey, TrustedKeys};
 use crate::integrity::verified;
@@ -131,7 +133,7 @@ impl ConsumeFacts {
     /// SPEC §4's consume order, then invariant 7: the row must be one the
     /// handler would have minted, and signed by a trusted key.
     pub(crate) fn decide(&self, presented: &Presented, keys: &Keys<'_>) -> Result<(), Stop> {
-        policy::decide_consume(
+        consume::decide_consume(
             presented,
             self.grant.as_ref(),
             self.d.apr.as_ref(),

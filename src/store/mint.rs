@@ -3,9 +3,13 @@
 //! exactly one grant (or find it already minted). Returns what happened as
 //! `Executed`, never a verdict.
 
+use crate::decide::execute::Execute;
+use crate::decide::facts;
+use crate::decide::facts::{auth_code_for, Grant};
+use crate::decide::outcome::Stop;
 use crate::decide::payload;
-use crate::decide::policy::{self, auth_code_for, Execute, Grant, Stop};
 use crate::decide::reject::{Fault, Reject};
+use crate::decide::validate;
 use crate::integrity::verified;
 use crate::integrity::verified::ExecuteFacts;
 use crate::store::conn::Conn;
@@ -224,9 +228,9 @@ pub fn execute(
 pub(crate) fn minted_grant(
     auth_code: &str,
     apr_code: &str,
-    v: &policy::Validated,
+    v: &validate::Validated,
     granted_at: DateTime<Utc>,
-    quorum: &policy::Quorum,
+    quorum: &facts::Quorum,
 ) -> Grant {
     Grant {
         auth_code: auth_code.to_owned(),

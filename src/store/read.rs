@@ -1,7 +1,8 @@
 //! Read-only views of grants: `list`, `show` and the readback checklist's
 //! facts (judged by `decide::readback`). Writes nothing.
 
-use crate::decide::policy::{Grant, Stop};
+use crate::decide::facts::Grant;
+use crate::decide::outcome::Stop;
 use crate::decide::readback;
 use crate::integrity::approval::AllowedSigners;
 use crate::integrity::signing::TrustedKeys;

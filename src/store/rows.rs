@@ -3,7 +3,8 @@
 //! read (SPEC §9, invariant 9); an unreadable row is a typed fault. Sends
 //! no statement and decides nothing.
 
-use crate::decide::policy::{Apr, Grant, Handler, Stop, Vocabulary, Vote};
+use crate::decide::facts::{Apr, Grant, Handler, Vocabulary, Vote};
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
 use chrono::{DateTime, Utc};

@@ -2,8 +2,12 @@
 //! of one grant and of a selected set. Each decision is `policy`'s; this
 //! reads, locks and writes, and returns what happened, never a verdict.
 
-use crate::decide::policy::{self, Grant, Presented, Revoke, Stop};
+use crate::decide::consume;
+use crate::decide::facts::{Grant, Presented};
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
+use crate::decide::revoke;
+use crate::decide::revoke::Revoke;
 use crate::integrity::signing::TrustedKeys;
 use crate::integrity::verified;
 use crate::store::conn::Conn;
@@ -41,7 +45,7 @@ pub fn consume(
     // waited for, and the row read is the one the update will change.
     let facts = ConsumeFacts::read(&mut tx, auth_code, !dry_run)?;
     if let Some(g) = &facts.grant {
-        if policy::is_own_spend(presented, g, request_id, by) {
+        if consume::is_own_spend(presented, g, request_id, by) {
             // Never OK for a spend of a grant the handler would not honour
             // now (a consumer writing the consume columns by hand on a
             // vetoed grant, say): the whole row is re-checked, signature
@@ -79,7 +83,7 @@ pub fn consume(
             (&presented.manifest_hash, Type::TEXT),
             (&grant.apr_digest, Type::TEXT),
             (&apr.payload_text, Type::TEXT),
-            (&policy::request_key(request_id), Type::TEXT),
+            (&consume::request_key(request_id), Type::TEXT),
         ],
     )?;
     match changed {
@@ -90,7 +94,7 @@ pub fn consume(
             let mut spent = grant.clone();
             spent.consumed_at = Some(consumed_at);
             spent.consumed_by = Some(by.to_owned());
-            spent.consume_request_id = Some(policy::request_key(request_id));
+            spent.consume_request_id = Some(consume::request_key(request_id));
             Ok(Consumed::Spent(spent))
         }
         None => {
@@ -203,7 +207,7 @@ pub enum BulkOutcome {
 /// The set a bulk revoke selected (in auth_code order), and what was done.
 #[derive(Debug, Clone)]
 pub struct BulkRevoked {
-    pub set: Vec<policy::Selected>,
+    pub set: Vec<revoke::Selected>,
     pub outcome: BulkOutcome,
 }
 
@@ -213,7 +217,7 @@ pub struct BulkRevoked {
 /// writes nothing; so does every refusal.
 pub fn revoke_bulk(
     conn: &mut Conn,
-    selector: policy::Selector<'_>,
+    selector: revoke::Selector<'_>,
     reason: &str,
     by: &str,
     dry_run: bool,
@@ -221,9 +225,9 @@ pub fn revoke_bulk(
     trusted: &TrustedKeys,
 ) -> Result<BulkRevoked, Stop> {
     let (plan, key_id) = match selector {
-        policy::Selector::Plan(p) => (Some(p), None),
-        policy::Selector::KeyId(k) => (None, Some(k)),
-        policy::Selector::Forged => (None, None),
+        revoke::Selector::Plan(p) => (Some(p), None),
+        revoke::Selector::KeyId(k) => (None, Some(k)),
+        revoke::Selector::Forged => (None, None),
     };
     let mut tx = Tx::begin(conn, dry_run)?;
     let read = read_grants(

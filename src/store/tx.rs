@@ -5,7 +5,7 @@
 //! drop, so a refusal writes nothing. Decides nothing about grants.
 
 use crate::decide::durability::Durability;
-use crate::decide::policy::Stop;
+use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
 use crate::store::conn::{Conn, Warnings, IN_RECOVERY_SEEN, SUPERUSER_SEEN};

@@ -1,8 +1,8 @@
 //! Unit tests of `decide::grant`.
 
 use super::*;
-use crate::decide::policy::*;
 use crate::decide::test_support::*;
+use crate::decide::{facts::*, outcome::*, revoke::*};
 use crate::integrity::signing::TrustedKeys;
 use crate::integrity::verified::{check_grant_backed, decide_revoke, Backing};
 use serde_json::json;

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::canon::cser;
-use crate::decide::policy::*;
 use crate::decide::test_support::*;
+use crate::decide::{facts::*, outcome::*};
 
 /// SPEC §9 "Approver identity": trimmed, case-insensitive, and names
 /// with control, invisible or non-ASCII characters are not counted.

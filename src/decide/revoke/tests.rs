@@ -1,7 +1,7 @@
 //! Unit tests of `decide::revoke`.
 
 use super::*;
-use crate::decide::policy::*;
+use crate::decide::outcome::*;
 use crate::decide::test_support::*;
 use crate::integrity::verified::{decide_bulk_revoke, decide_revoke, key_tally};
 
