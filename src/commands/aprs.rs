@@ -11,13 +11,18 @@ use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::integrity::approval::{self, AllowedSigners};
-use crate::store::db;
+use crate::store::aprs;
+use crate::store::grants;
+use crate::store::rows;
 
 /// An APR as `aprs` prints it: its row, its votes with their standing by
 /// the recount's own rules (verified::tally and policy::standings), and the
 /// recount's total against its action's min_approvals. Without allowed
 /// signers no approval can be judged: each says so, and `counted` is null.
-pub(super) fn apr_json(view: &db::AprView, allowed: Option<&AllowedSigners>) -> serde_json::Value {
+pub(super) fn apr_json(
+    view: &rows::AprView,
+    allowed: Option<&AllowedSigners>,
+) -> serde_json::Value {
     let apr = &view.apr;
     // The digest `digest --apr` prints: of the payload exactly as stored,
     // none for one that cannot be read exactly (or is NULL).
@@ -118,7 +123,7 @@ pub(super) fn aprs_list(cx: &Context, args: &crate::cli::AprsListArgs) -> Output
             Err(stop) => return refusal("aprs", format, Verdict::from(stop)),
         },
     };
-    let filter = db::AprFilter {
+    let filter = aprs::AprFilter {
         apr: None,
         status: args.status.as_deref(),
         pending: args.pending,
@@ -126,7 +131,7 @@ pub(super) fn aprs_list(cx: &Context, args: &crate::cli::AprsListArgs) -> Output
         since: args.since.map(Into::into),
         limit: args.limit,
     };
-    let listed = match cx.with_db(|c| db::list_aprs(c, &filter).map_err(|s| (s, None))) {
+    let listed = match cx.with_db(|c| aprs::list_aprs(c, &filter).map_err(|s| (s, None))) {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return refusal("aprs", format, Verdict::from(stop)),
         Ok(Ok(l)) => l,
@@ -198,14 +203,14 @@ pub(super) fn aprs_list(cx: &Context, args: &crate::cli::AprsListArgs) -> Output
 }
 
 /// `aprs show --apr CODE`: the APR, every vote and its standing, and what
-/// `execute` would answer now: `db::execute` itself, as a dry run, in its
+/// `execute` would answer now: `mint::execute` itself, as a dry run, in its
 /// own read-only transaction (the signing key, which a dry run does not
 /// use, is not asked for).
 pub(super) fn aprs_show(cx: &Context, apr: &str) -> Output {
     let trusted = cx.trusted_keys();
     let allowed = cx.allowed_signers();
     verdict(cx.with_db(|c| {
-        let filter = db::AprFilter {
+        let filter = aprs::AprFilter {
             apr: Some(apr),
             status: None,
             pending: false,
@@ -213,7 +218,7 @@ pub(super) fn aprs_show(cx: &Context, apr: &str) -> Output {
             since: None,
             limit: 1,
         };
-        let listed = db::list_aprs(c, &filter).map_err(|s| (s, Some(apr.to_owned())))?;
+        let listed = aprs::list_aprs(c, &filter).map_err(|s| (s, Some(apr.to_owned())))?;
         let Some(view) = listed.aprs.first() else {
             return Err((
                 Stop::Reject(Reject::AprNotFound, "no APR with this code".into()),
@@ -222,7 +227,7 @@ pub(super) fn aprs_show(cx: &Context, apr: &str) -> Output {
         };
         let answer = match (&trusted, &allowed) {
             (Ok(t), Ok(a)) => {
-                let keys = db::Keys {
+                let keys = grants::Keys {
                     signing: None,
                     trusted: t,
                     allowed: a,

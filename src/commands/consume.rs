@@ -10,7 +10,7 @@ use crate::commands::verdict::Verdict;
 use crate::decide::facts::Presented;
 use crate::decide::manifest;
 use crate::decide::outcome::Stop;
-use crate::store::db;
+use crate::store::grants;
 
 pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
     let refuse = |stop: Stop| {
@@ -66,7 +66,7 @@ pub(super) fn consume(cx: &Context, args: &ConsumeArgs) -> Output {
         Ok(k) => k,
         Err(stop) => return refuse(stop),
     };
-    let keys = db::Keys {
+    let keys = grants::Keys {
         signing: None,
         trusted: &trusted,
         allowed: &allowed,

@@ -8,8 +8,8 @@ use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::integrity::approval::{self, AllowedSigners};
 use crate::integrity::signing::{self, SigningKey, TrustedKeys};
+use crate::store::conn;
 use crate::store::connect::{self, Timeouts};
-use crate::store::db;
 use std::time::{Duration, Instant};
 
 /// One command's surroundings. Built once by `run` for the command line;
@@ -139,7 +139,7 @@ impl Context {
     /// not a panic) and runs `f`. `Err` is a usage problem.
     pub(super) fn with_db<T>(
         &self,
-        f: impl FnOnce(&mut db::Conn) -> Result<T, (Stop, Option<String>)>,
+        f: impl FnOnce(&mut conn::Conn) -> Result<T, (Stop, Option<String>)>,
     ) -> Result<Result<T, (Stop, Option<String>)>, String> {
         let target = self.target()?;
         let mut client = match connect(&target) {
@@ -172,7 +172,7 @@ pub(super) fn path_option(
 /// host and port with its own failure; the code is ERROR_DB_TLS if a
 /// server failed TLS verification, ERROR_TIMEOUT if every host timed out,
 /// else ERROR_DB_UNREACHABLE.
-pub(super) fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
+pub(super) fn connect(target: &connect::Target) -> Result<conn::Conn, Stop> {
     connect_before(target, None)
 }
 
@@ -183,7 +183,7 @@ pub(super) fn connect(target: &connect::Target) -> Result<db::Conn, Stop> {
 pub(super) fn connect_before(
     target: &connect::Target,
     deadline: Option<Instant>,
-) -> Result<db::Conn, Stop> {
+) -> Result<conn::Conn, Stop> {
     let mut failures: Vec<(Fault, String)> = Vec::new();
     for pass in target.session.passes() {
         for attempt in target.attempts() {
@@ -205,9 +205,9 @@ pub(super) fn connect_before(
                     }
                 }
             };
-            match db::connect(&attempt, pass) {
+            match conn::connect(&attempt, pass) {
                 Ok(c) => return Ok(c),
-                Err(db::Failed {
+                Err(conn::Failed {
                     stop: Stop::Fault(kind, why),
                     next_host: true,
                 }) => failures.push((kind, why)),

@@ -8,14 +8,14 @@ use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::integrity::approval;
-use crate::store::db;
+use crate::store::aprs;
 
 /// `digest --apr`: the cser-v1 digest of the APR's payload as stored; with
 /// `--message`, the exact bytes an approver signs for a vote on it.
 pub(super) fn digest(cx: &Context, a: &crate::cli::DigestArgs) -> Output {
     let apr = a.apr.as_str();
     let result = cx.with_db(|c| {
-        let (_, payload) = db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+        let (_, payload) = aprs::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
         let refuse = |why: String| {
             (
                 Stop::Reject(Reject::PayloadMalformed, why),

@@ -7,7 +7,7 @@ use super::output::Output;
 use crate::commands::verdict::{Status, Verdict};
 use crate::decide::reject::{Done, Fault, Reject};
 use crate::integrity::signing;
-use crate::store::db;
+use crate::store::grants;
 
 /// `evidence verify FILE [--db]`: every line intact, in place and signed
 /// by a trusted key; with `--db`, every grant a trusted key signed with an
@@ -47,7 +47,7 @@ pub(super) fn evidence_verify(cx: &Context, file: &std::path::Path, against_db: 
             .detail("tail_checked", false),
         );
     }
-    let grants = match cx.with_db(|c| db::anchored_grants(c).map_err(|s| (s, None))) {
+    let grants = match cx.with_db(|c| grants::anchored_grants(c).map_err(|s| (s, None))) {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
         Ok(Ok(g)) => g,

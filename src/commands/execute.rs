@@ -6,7 +6,7 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
-use crate::store::db;
+use crate::store::grants;
 
 pub(super) fn execute(cx: &Context, apr: &str, dry_run: bool) -> Output {
     // A wrong command line is a usage error before anything else is read.
@@ -24,7 +24,7 @@ pub(super) fn execute(cx: &Context, apr: &str, dry_run: bool) -> Output {
         Ok(a) => a,
         Err(stop) => return Output::Verdict(Verdict::from(stop).apr(apr).dry_run(dry_run)),
     };
-    let keys = db::Keys {
+    let keys = grants::Keys {
         signing: Some(&key),
         trusted: &trusted,
         allowed: &allowed,

@@ -7,7 +7,7 @@ use super::render::table;
 use crate::commands::verdict::Verdict;
 use crate::decide::reject::{Done, Fault};
 use crate::integrity::signing;
-use crate::store::db;
+use crate::store::grants;
 
 /// `keys`: the trusted key ids with what each signed, and the key ids the
 /// grants name that are not trusted. Read-only.
@@ -16,7 +16,7 @@ pub(super) fn keys(cx: &Context, jsonl: bool) -> Output {
         Ok(t) => t,
         Err(stop) => return Output::Verdict(Verdict::from(stop)),
     };
-    let grants = match cx.with_db(|c| db::all_grants(c).map_err(|s| (s, None))) {
+    let grants = match cx.with_db(|c| grants::all_grants(c).map_err(|s| (s, None))) {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return Output::Verdict(Verdict::from(stop)),
         Ok(Ok(g)) => g,

@@ -9,7 +9,7 @@ use super::render::{
 };
 use crate::cli::Format;
 use crate::commands::verdict::Verdict;
-use crate::store::db;
+use crate::store::read;
 
 /// `list`: grants, newest first (or by `--sort-by`), in the format asked.
 pub(super) fn list(cx: &Context, args: &crate::cli::ListArgs) -> Output {
@@ -27,7 +27,7 @@ pub(super) fn list(cx: &Context, args: &crate::cli::ListArgs) -> Output {
     } else {
         cx.trusted_keys().ok()
     };
-    let filter = db::ListFilter {
+    let filter = read::ListFilter {
         status: args.status.as_deref(),
         apr: args.apr.as_deref(),
         plan: args.plan.as_deref(),
@@ -41,7 +41,7 @@ pub(super) fn list(cx: &Context, args: &crate::cli::ListArgs) -> Output {
         limit: (!args.forged).then_some(args.limit),
         sort: args.sort_by.map(Into::into),
     };
-    let result = cx.with_db(|c| db::list(c, &filter).map_err(|s| (s, None)));
+    let result = cx.with_db(|c| read::list(c, &filter).map_err(|s| (s, None)));
     let mut listed = match result {
         Err(usage) => return Output::Usage(usage),
         Ok(Err((stop, _))) => return refusal("list", format, Verdict::from(stop)),

@@ -10,29 +10,34 @@ use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
 use crate::decide::revoke;
 use crate::integrity::signing::TrustedKeys;
-use crate::store::db::{
-    self, BulkOutcome, BulkRevoked, Conn, Consumed, Executed, GrantKey, Keys, Proposed,
-    RevokeOutcome, Revoked,
-};
+use crate::store::aprs;
+use crate::store::aprs::Proposed;
+use crate::store::conn::Conn;
+use crate::store::grants::{GrantKey, Keys};
+use crate::store::mint;
+use crate::store::mint::Executed;
+use crate::store::read;
+use crate::store::spend;
+use crate::store::spend::{BulkOutcome, BulkRevoked, Consumed, RevokeOutcome, Revoked};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------
 // execute
 // ---------------------------------------------------------------------------
 
-/// `db::execute`, said as its verdict.
+/// `mint::execute`, said as its verdict.
 pub fn execute(
     conn: &mut Conn,
     apr_code: &str,
     dry_run: bool,
     keys: &Keys<'_>,
 ) -> Result<Verdict, Stop> {
-    db::execute(conn, apr_code, dry_run, keys).map(|e| executed(apr_code, dry_run, e))
+    mint::execute(conn, apr_code, dry_run, keys).map(|e| executed(apr_code, dry_run, e))
 }
 
 /// The verdict of what `execute` found or did for `apr_code`.
 pub fn executed(apr_code: &str, dry_run: bool, e: Executed) -> Verdict {
-    let mint_facts = |v: Verdict, m: &db::Mint| {
+    let mint_facts = |v: Verdict, m: &mint::Mint| {
         v.apr(apr_code)
             .auth_code(m.auth_code.clone())
             .dry_run(dry_run)
@@ -92,7 +97,7 @@ pub fn executed(apr_code: &str, dry_run: bool, e: Executed) -> Verdict {
 // consume
 // ---------------------------------------------------------------------------
 
-/// `db::consume`, said as its verdict.
+/// `spend::consume`, said as its verdict.
 #[allow(clippy::too_many_arguments)]
 pub fn consume(
     conn: &mut Conn,
@@ -103,7 +108,7 @@ pub fn consume(
     dry_run: bool,
     keys: &Keys<'_>,
 ) -> Result<Verdict, Stop> {
-    db::consume(conn, auth_code, presented, by, request_id, dry_run, keys)
+    spend::consume(conn, auth_code, presented, by, request_id, dry_run, keys)
         .map(|c| consumed(auth_code, request_id, dry_run, c))
 }
 
@@ -152,7 +157,7 @@ fn consumed_verdict(
 // revoke
 // ---------------------------------------------------------------------------
 
-/// `db::revoke`, said as its verdict.
+/// `spend::revoke`, said as its verdict.
 pub fn revoke(
     conn: &mut Conn,
     key: GrantKey<'_>,
@@ -161,7 +166,7 @@ pub fn revoke(
     dry_run: bool,
     trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
-    db::revoke(conn, key, reason, by, dry_run, trusted).map(|r| revoked(reason, by, dry_run, r))
+    spend::revoke(conn, key, reason, by, dry_run, trusted).map(|r| revoked(reason, by, dry_run, r))
 }
 
 /// The verdict of what `revoke` found or did to one grant.
@@ -218,7 +223,7 @@ pub fn revoked(reason: &str, by: &str, dry_run: bool, r: Revoked) -> Verdict {
     }
 }
 
-/// `db::revoke_bulk`, said as its verdict.
+/// `spend::revoke_bulk`, said as its verdict.
 #[allow(clippy::too_many_arguments)]
 pub fn revoke_bulk(
     conn: &mut Conn,
@@ -229,7 +234,7 @@ pub fn revoke_bulk(
     expect: Option<u64>,
     trusted: &TrustedKeys,
 ) -> Result<Verdict, Stop> {
-    db::revoke_bulk(conn, selector, reason, by, dry_run, expect, trusted)
+    spend::revoke_bulk(conn, selector, reason, by, dry_run, expect, trusted)
         .map(|b| bulk_revoked(selector, reason, by, dry_run, trusted, b))
 }
 
@@ -395,17 +400,17 @@ fn bulk_table(set: &[revoke::Selected]) -> Vec<String> {
 // review and propose
 // ---------------------------------------------------------------------------
 
-/// `db::record_vote`, said as its verdict.
+/// `aprs::record_vote`, said as its verdict.
 pub fn record_vote(
     conn: &mut Conn,
-    read: &db::ReviewRead,
+    read: &aprs::ReviewRead,
     vote: &facts::Vote,
 ) -> Result<Verdict, Stop> {
-    db::record_vote(conn, read, vote).map(|()| recorded(read, vote))
+    aprs::record_vote(conn, read, vote).map(|()| recorded(read, vote))
 }
 
 /// The verdict of a vote recorded.
-pub fn recorded(read: &db::ReviewRead, vote: &facts::Vote) -> Verdict {
+pub fn recorded(read: &aprs::ReviewRead, vote: &facts::Vote) -> Verdict {
     let apr_code = read.facts.apr_code.as_str();
     let digest = vote.payload_digest.clone().unwrap_or_default();
     Verdict::done(
@@ -432,13 +437,13 @@ pub fn recorded(read: &db::ReviewRead, vote: &facts::Vote) -> Verdict {
     )
 }
 
-/// `db::propose`, said as its verdict.
+/// `aprs::propose`, said as its verdict.
 pub fn propose(
     conn: &mut Conn,
     request: &crate::decide::propose::Request,
     dry_run: bool,
 ) -> Result<Verdict, Stop> {
-    db::propose(conn, request, dry_run).map(proposed)
+    aprs::propose(conn, request, dry_run).map(proposed)
 }
 
 /// The verdict of a proposal checked against the live vocabulary.
@@ -466,26 +471,26 @@ pub fn proposed(p: Proposed) -> Verdict {
 // the command line's query types, as the store takes them
 // ---------------------------------------------------------------------------
 
-impl From<crate::cli::Since> for db::Since {
-    fn from(s: crate::cli::Since) -> db::Since {
+impl From<crate::cli::Since> for read::Since {
+    fn from(s: crate::cli::Since) -> read::Since {
         match s {
-            crate::cli::Since::Ago(d) => db::Since::Ago(d),
-            crate::cli::Since::At(at) => db::Since::At(at),
+            crate::cli::Since::Ago(d) => read::Since::Ago(d),
+            crate::cli::Since::At(at) => read::Since::At(at),
         }
     }
 }
 
-impl From<crate::cli::GrantSort> for db::GrantSort {
-    fn from(s: crate::cli::GrantSort) -> db::GrantSort {
+impl From<crate::cli::GrantSort> for read::GrantSort {
+    fn from(s: crate::cli::GrantSort) -> read::GrantSort {
         use crate::cli::GrantSort as G;
         match s {
-            G::GrantedAt => db::GrantSort::GrantedAt,
-            G::ExpiresAt => db::GrantSort::ExpiresAt,
-            G::AuthCode => db::GrantSort::AuthCode,
-            G::Apr => db::GrantSort::Apr,
-            G::Plan => db::GrantSort::Plan,
-            G::Status => db::GrantSort::Status,
-            G::KeyId => db::GrantSort::KeyId,
+            G::GrantedAt => read::GrantSort::GrantedAt,
+            G::ExpiresAt => read::GrantSort::ExpiresAt,
+            G::AuthCode => read::GrantSort::AuthCode,
+            G::Apr => read::GrantSort::Apr,
+            G::Plan => read::GrantSort::Plan,
+            G::Status => read::GrantSort::Status,
+            G::KeyId => read::GrantSort::KeyId,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::cli::ProposePatchArgs;
 use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Fault, Reject};
-use crate::store::db;
+use crate::store::aprs;
 
 pub(super) fn propose_patch(cx: &Context, args: &ProposePatchArgs) -> Output {
     let refuse = |stop: Stop| {
@@ -78,7 +78,7 @@ pub(super) fn propose_patch(cx: &Context, args: &ProposePatchArgs) -> Output {
         )));
     }
     verdict(cx.with_db(|c| {
-        db::insert_apr(
+        aprs::insert_apr(
             c,
             &apr,
             crate::decide::patch::REQUEST_TYPE,
@@ -106,7 +106,7 @@ pub(super) fn show_patch(
 ) -> Output {
     let result = cx.with_db(|c| {
         let (action, payload) =
-            db::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
+            aprs::read_apr_payload(c, apr).map_err(|s| (s, Some(apr.to_owned())))?;
         if action != crate::decide::patch::ACTION_CODE {
             return Err((
                 Stop::Reject(

@@ -5,7 +5,7 @@ use super::context::Context;
 use super::output::{verdict, Output};
 use crate::commands::verdict::{Status, Verdict};
 use crate::decide::reject::{Done, Reject};
-use crate::store::db;
+use crate::store::read;
 
 pub(super) fn readback(cx: &Context, apr: &str) -> Output {
     let trusted = cx
@@ -15,7 +15,7 @@ pub(super) fn readback(cx: &Context, apr: &str) -> Output {
         .allowed_signers()
         .map_err(|stop| Verdict::from(stop).message);
     verdict(cx.with_db(|c| {
-        let checks = db::readback(
+        let checks = read::readback(
             c,
             apr,
             trusted.as_ref().map_err(String::as_str),

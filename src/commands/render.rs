@@ -8,7 +8,7 @@ use crate::cli::Format;
 use crate::commands::verdict::Verdict;
 use crate::decide::reject::{Done, Fault};
 use crate::integrity::signing::{self, TrustedKeys};
-use crate::store::db;
+use crate::store::rows;
 
 /// The verdict, and if it is ERROR_PERMISSION_DENIED, the role `command`
 /// runs as, in its message and as `role_needed` (once).
@@ -173,7 +173,7 @@ pub(super) fn span_coarse(seconds: i64) -> String {
 /// against the trusted keys when there are any, and who revoked it.
 pub(super) fn grant_json(
     g: &crate::decide::facts::Grant,
-    revoked: &db::Revocation,
+    revoked: &rows::Revocation,
     trusted: Option<&TrustedKeys>,
 ) -> serde_json::Value {
     let signed = match trusted {

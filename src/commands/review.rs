@@ -9,7 +9,7 @@ use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Fault, Reject};
 use crate::integrity::approval::{self, AllowedSigners};
-use crate::store::db;
+use crate::store::aprs;
 
 /// `review`: reads the APR, decides whether this login may vote, signs the
 /// vote (outside any transaction), checks that the signature would count,
@@ -26,7 +26,7 @@ pub(super) fn review(cx: &Context, a: &crate::cli::ReviewArgs) -> Output {
     };
     let tag = |s: Stop| (s, Some(a.apr.clone()));
     verdict(cx.with_db(|c| {
-        let read = db::read_for_review(c, &a.apr).map_err(tag)?;
+        let read = aprs::read_for_review(c, &a.apr).map_err(tag)?;
         let mut vote = crate::decide::quorum::decide_review(
             &read.facts,
             a.approve,

@@ -9,7 +9,7 @@ use crate::cli::RevokeArgs;
 use crate::commands::outcome;
 use crate::commands::verdict::Verdict;
 use crate::decide::reject::Fault;
-use crate::store::db::GrantKey;
+use crate::store::grants::GrantKey;
 
 pub(super) fn revoke(cx: &Context, args: &RevokeArgs) -> Output {
     let key = match (&args.auth_code, &args.apr) {

@@ -10,8 +10,8 @@ use crate::cli::{AprsCommand, Cli, Command, EvidenceCommand};
 use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
+use crate::store::conn;
 use crate::store::connect;
-use crate::store::db;
 
 pub use super::output::Output;
 
@@ -71,10 +71,10 @@ fn name_the_role(command: &Command, output: Output) -> Output {
 /// standby, whose data may lag the primary's) carries `in_recovery: true`.
 fn warn_if_superuser(output: Output) -> Output {
     let mark = |mut v: Verdict| {
-        if db::superuser_seen() {
+        if conn::superuser_seen() {
             v = v.detail("warning", SUPERUSER_WARNING);
         }
-        if db::in_recovery_seen() {
+        if conn::in_recovery_seen() {
             v = v.detail("in_recovery", true);
         }
         v

@@ -8,21 +8,22 @@ use super::output::Attempt;
 use crate::commands::verdict::{Status, Verdict};
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Fault};
-use crate::store::db;
+use crate::store::conn;
+use crate::store::durability;
 
 /// `f` under `--durability`: with `replicated:N`, its contract checked
 /// before anything is written, and an OK write (or state found written)
 /// answered only once N standbys have flushed it.
 pub(super) fn durable(
     durability: crate::decide::durability::Durability,
-    f: impl Fn(&mut db::Conn) -> Attempt,
-) -> impl Fn(&mut db::Conn) -> Attempt {
-    move |c: &mut db::Conn| -> Attempt {
+    f: impl Fn(&mut conn::Conn) -> Attempt,
+) -> impl Fn(&mut conn::Conn) -> Attempt {
+    move |c: &mut conn::Conn| -> Attempt {
         let crate::decide::durability::Durability::Replicated(n) = durability else {
             return f(c);
         };
         c.durability = durability;
-        db::check_durability_contract(c).map_err(|s| (s, None))?;
+        durability::check_durability_contract(c).map_err(|s| (s, None))?;
         let v = f(c)?;
         let written = matches!(
             v.status,
@@ -35,7 +36,7 @@ pub(super) fn durable(
             )
         );
         if written && v.dry_run != Some(true) {
-            db::await_replicated(c, n).map_err(|s| (s, v.apr.clone()))?;
+            durability::await_replicated(c, n).map_err(|s| (s, v.apr.clone()))?;
         }
         Ok(v)
     }
@@ -51,7 +52,7 @@ impl Context {
     /// ERROR_COMMIT_UNKNOWN, which says to re-run.
     pub(super) fn with_db_settled(
         &self,
-        f: impl Fn(&mut db::Conn) -> Attempt,
+        f: impl Fn(&mut conn::Conn) -> Attempt,
     ) -> Result<Attempt, String> {
         let target = self.target()?;
         let f = durable(self.durability()?, f);

@@ -7,7 +7,8 @@ use super::render::{approvers, grant_json, span, span_coarse};
 use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::{Done, Reject};
-use crate::store::db::{self, GrantKey};
+use crate::store::grants::GrantKey;
+use crate::store::read;
 
 /// `show`: one grant, its binding, signature and history.
 pub(super) fn show(cx: &Context, auth_code: Option<&str>, apr: Option<&str>) -> Output {
@@ -18,7 +19,7 @@ pub(super) fn show(cx: &Context, auth_code: Option<&str>, apr: Option<&str>) -> 
     };
     let trusted = cx.trusted_keys().ok();
     let output = verdict(cx.with_db(|c| {
-        let Some(s) = db::show_grant(c, key).map_err(|s| (s, None))? else {
+        let Some(s) = read::show_grant(c, key).map_err(|s| (s, None))? else {
             return Err((
                 Stop::Reject(Reject::AuthNotFound, "no grant found".into()),
                 apr.map(str::to_owned),
@@ -92,7 +93,7 @@ pub(super) fn show(cx: &Context, auth_code: Option<&str>, apr: Option<&str>) -> 
 
 /// `show` for a human: one line a fact, the state in words (the TTL left,
 /// or how long ago it expired), the approvers, then the history.
-pub(super) fn show_lines(s: &db::Shown, state: &str, signature: &str) -> Vec<String> {
+pub(super) fn show_lines(s: &read::Shown, state: &str, signature: &str) -> Vec<String> {
     let g = &s.grant;
     let left = (g.expires_at - s.now).num_seconds();
     let state_words = match state {

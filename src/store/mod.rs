@@ -26,7 +26,6 @@
 pub mod aprs;
 pub mod conn;
 pub mod connect;
-pub mod db;
 pub mod durability;
 pub mod failpoint;
 pub mod grants;

@@ -206,7 +206,7 @@ pub fn resign_grants(
     admin: &mut Client,
     key: &crate::integrity::signing::SigningKey,
 ) -> Result<usize, String> {
-    let grants = crate::store::db::read_all_grants(admin).map_err(|s| format!("{s:?}"))?;
+    let grants = crate::store::grants::read_all_grants(admin).map_err(|s| format!("{s:?}"))?;
     let mut tx = admin.transaction().map_err(|e| e.to_string())?;
     tx.batch_execute("SET LOCAL session_replication_role = replica")
         .map_err(|e| e.to_string())?;
