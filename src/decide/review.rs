@@ -20,18 +20,14 @@ pub fn require_apr(found: bool) -> Result<(), Stop> {
     }
 }
 
-/// The payload as stored (PostgreSQL's jsonb text) in cser-v1 form, or
-/// `None` when it is NULL, JSON null, or has no exact reading.
-pub fn canonical(stored: Option<&str>) -> Option<String> {
+/// The payload as stored (PostgreSQL's jsonb text) in cser-v1 form and
+/// the digest an approver signs, from cser's one hashing function; `None`
+/// when it is NULL, JSON null, or has no exact reading.
+pub fn canonical(stored: Option<&str>) -> Option<(String, Sha256Hex)> {
     stored
         .and_then(|t| crate::canon::jsonb::read_exact(t).ok())
         .filter(|p| !p.is_null())
-        .and_then(|p| crate::canon::cser::canonical(&p).ok())
-}
-
-/// The digest an approver signs: of the cser-v1 form, when there is one.
-pub fn digest(canonical: Option<&str>) -> Option<Sha256Hex> {
-    canonical.map(|c| Sha256Hex::of(c.as_bytes()))
+        .and_then(|p| crate::canon::cser::canonical_digest(&p).ok())
 }
 
 /// Why the guarded insert recorded no vote: this identity had voted
@@ -87,14 +83,10 @@ mod tests {
 
     #[test]
     fn the_digest_is_of_the_canonical_form_and_null_has_none() {
-        let c = canonical(Some(r#"{"b": 1, "a": [true, null]}"#)).expect("reads");
+        let (c, d) = canonical(Some(r#"{"b": 1, "a": [true, null]}"#)).expect("reads");
         assert_eq!(c, r#"{"a":[true,null],"b":1}"#);
-        assert_eq!(
-            digest(Some(&c)).expect("digest").as_str(),
-            Sha256Hex::of(c.as_bytes()).as_str()
-        );
+        assert_eq!(d.as_str(), Sha256Hex::of(c.as_bytes()).as_str());
         assert_eq!(canonical(Some("null")), None);
         assert_eq!(canonical(None), None);
-        assert!(digest(None).is_none());
     }
 }

@@ -206,11 +206,6 @@ pub fn check_grant_backed(grant: &Grant, backing: &Backing<'_>) -> Result<(), St
     )
 }
 
-/// `decide::grant::check_signed` of the grant checked against `trusted`.
-pub fn check_signed(grant: &Grant, trusted: &TrustedKeys) -> Result<(), Stop> {
-    grant::check_signed(&check_grant(trusted, grant))
-}
-
 /// `decide::execute::check_no_active_grant`, each row's signature checked first.
 pub fn check_no_active_grant(others: &[Grant], trusted: &TrustedKeys) -> Result<(), Stop> {
     execute::check_no_active_grant(&check_grants(trusted, others))

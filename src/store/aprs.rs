@@ -41,14 +41,14 @@ pub fn read_for_review(conn: &mut Conn, apr_code: &str) -> Result<ReviewRead, St
     let found: Option<String> = row.try_get(0).or_fault()?;
     review::require_apr(found.is_some())?;
     let text: Option<String> = row.try_get(3).or_fault()?;
-    let canonical = review::canonical(text.as_deref());
+    let (canonical, digest) = review::canonical(text.as_deref()).unzip();
     let read = ReviewRead {
         facts: quorum::ReviewFacts {
             apr_code: apr_code.to_owned(),
             status: row.try_get(1).or_fault()?,
             proposed_by: row.try_get(2).or_fault()?,
             login: row.try_get(4).or_fault()?,
-            digest: review::digest(canonical.as_deref()),
+            digest,
         },
         payload_text: text,
         canonical,
