@@ -1,5 +1,5 @@
 //! Crash safety kept true by the suite: the handler is stopped at each named
-//! fail point (src/failpoint.rs) by kill -9, or PostgreSQL is stopped
+//! fail point (src/store/failpoint.rs) by kill -9, or PostgreSQL is stopped
 //! immediately under it; then SPEC §7 is checked and a re-run must complete
 //! idempotently. Also the lost-commit paths: a connection lost after COMMIT
 //! reports the true outcome, one that cannot be settled is

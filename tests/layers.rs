@@ -87,7 +87,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's name relative to src/, as "decide/policy.rs".
+/// The file's name relative to src/, as "decide/quorum.rs".
 fn rel(path: &Path) -> String {
     path.strip_prefix(src())
         .expect("under src")

@@ -1,5 +1,5 @@
 //! Property tests of the pure parts, against models written from the
-//! contract (SPEC §5 and §6), not from `policy.rs`:
+//! contract (SPEC §5 and §6), not from `src/decide/`:
 //! - a payload is accepted only if every field is in its accepted set, and
 //!   the code of a refusal is the first that applies in the SPEC's order;
 //! - cser-v1 is idempotent, blind to object key order, and refuses exactly

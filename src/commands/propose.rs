@@ -30,7 +30,7 @@ pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
     };
     let (hash, action_set) = match &manifest {
         Some(m) => (m.hash.as_str().to_owned(), m.action_set.clone()),
-        // The action set comes from the live vocabulary (db::propose).
+        // The action set comes from the live vocabulary (store::aprs::propose).
         None => (args.manifest_hash.clone().unwrap_or_default(), Vec::new()),
     };
     // A bare number is a slip of the hand, not a TTL out of range: usage.

@@ -1,7 +1,7 @@
 //! One command from parsed arguments to a verdict: open the evidence log,
 //! build the command's context, dispatch to its file, mark the verdict
 //! (the role a refusal names, a superuser, a standby), record it. No exit
-//! numbers here (main owns them) and no SQL (db owns it).
+//! numbers here (main owns them) and no SQL (the store owns it).
 
 use super::context::{path_option, Context};
 use super::record::record_evidence;

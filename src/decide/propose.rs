@@ -1,6 +1,6 @@
 //! `propose`: the APR payload `execute` will later judge, built from a
 //! manifest so the hash and action set cannot drift from the file. Pure:
-//! building and checking, with the time passed in; `db::propose` does the
+//! building and checking, with the time passed in; `store::aprs::propose` does the
 //! one insert, and `commands::verdict` renders the `Proposal`.
 
 use crate::decide::facts::Vocabulary;

@@ -2,7 +2,7 @@
 //! the APR must be there, the payload's cser-v1 form and digest (what the
 //! approver signs), and why a vote was not recorded. Pure: the rows are
 //! passed in; nothing here reads the database, a file, the environment or
-//! the clock. (Whether the login may vote at all is `policy::decide_review`.)
+//! the clock. (Whether the login may vote at all is `quorum::decide_review`.)
 
 use crate::canon::cser::Sha256Hex;
 use crate::decide::outcome::Stop;

@@ -21,7 +21,6 @@
 //! - `tx`: one transaction; `sql`: every statement, named.
 //! - `rows`: rows into facts; `grants`, `mint`, `spend`, `aprs`, `read`:
 //!   each command's reads and writes; `durability`: `--durability replicated`.
-//! - `db`: the old front door, re-exporting the above for other folders.
 
 pub mod aprs;
 pub mod conn;

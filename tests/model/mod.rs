@@ -1,6 +1,6 @@
 //! The reference model: what SPEC §4/§5/§7/§9 and the README promise, as a
 //! pure state machine, written from the contract rather than from
-//! `policy.rs`. One function per command returns the code it must answer
+//! `src/decide/`. One function per command returns the code it must answer
 //! and the new state. Payloads are kept abstract: valid (with a plan and a
 //! version that changes when the payload is tampered with) or refused
 //! with a known code.
