@@ -74,21 +74,8 @@ pub(super) fn show(cx: &Context, auth_code: Option<&str>, apr: Option<&str>) -> 
         v.lines = show_lines(&s, state, &signature);
         Ok(v)
     }));
-    match output {
-        // The human form is the grant once: its lines, then the verdict line.
-        Output::Verdict(v)
-            if !cx.settings.json && v.kind() == crate::commands::verdict::Kind::Ok =>
-        {
-            let mut text: String = v.human_results();
-            text.push_str(&format!(
-                "OK {}: {}\n",
-                v.code(),
-                crate::canon::text::escape(&v.message)
-            ));
-            Output::Text(text, v)
-        }
-        other => other,
-    }
+    // The human form is the grant once: its lines, then the verdict line.
+    output.and_then_text(cx.settings.json)
 }
 
 /// `show` for a human: one line a fact, the state in words (the TTL left,
