@@ -332,3 +332,32 @@ fn every_folder_says_what_it_owns() {
         );
     }
 }
+
+/// No process-wide state in the layers that decide, sign, store or run a
+/// command: what one connection learnt reaches the command's verdict as a
+/// value (`Conn::seen`, `Context`), never through a static another layer
+/// reads. Only `disposable/` keeps a registry (its clusters, for teardown).
+#[test]
+fn no_static_state_outside_disposable() {
+    let mut paths = Vec::new();
+    rust_files(&src(), &mut paths);
+    let mut found = Vec::new();
+    for path in &paths {
+        let file = rel(path);
+        if file.starts_with("disposable/") {
+            continue;
+        }
+        let code = production(&std::fs::read_to_string(path).expect("read"));
+        for (n, line) in code.lines().enumerate() {
+            let t = line.trim_start();
+            let t = t
+                .strip_prefix("pub(crate) ")
+                .or_else(|| t.strip_prefix("pub "))
+                .unwrap_or(t);
+            if t.starts_with("static ") || t.starts_with("thread_local!") {
+                found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "process-wide state: {found:#?}");
+}

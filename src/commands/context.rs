@@ -24,21 +24,42 @@ pub struct Context {
     /// Resolving reads the environment and the password and service files
     /// (and warns about a loose password file): once a command.
     target: std::cell::OnceCell<Result<connect::Target, String>>,
+    /// The application_name its connections take when nothing else names
+    /// one: the command and what it works on (pg_stat_activity then says
+    /// which command holds a lock).
+    application_name: String,
+    /// What the command's connections showed (a superuser, a standby), for
+    /// its verdict; noted after each use of a connection (`on`).
+    seen: std::cell::Cell<conn::Seen>,
 }
 
 impl Context {
-    pub fn new(settings: Settings) -> Context {
+    pub fn new(settings: Settings, application_name: String) -> Context {
         Context {
             settings,
             evidence_head: None,
             target: std::cell::OnceCell::new(),
+            application_name,
+            seen: std::cell::Cell::new(conn::Seen::default()),
         }
+    }
+
+    /// Runs `f` on a connection and notes what its sessions showed.
+    pub(super) fn on<T>(&self, conn: &mut conn::Conn, f: impl FnOnce(&mut conn::Conn) -> T) -> T {
+        let result = f(conn);
+        self.seen.set(self.seen.get().and(conn.seen));
+        result
+    }
+
+    /// What every connection of this command showed.
+    pub fn seen(&self) -> conn::Seen {
+        self.seen.get()
     }
 
     /// The connection target, resolved once. `Err` is a usage problem.
     pub fn target(&self) -> Result<connect::Target, String> {
         self.target
-            .get_or_init(|| resolve_now(&self.settings))
+            .get_or_init(|| resolve_now(&self.settings, &self.application_name))
             .clone()
     }
 
@@ -146,7 +167,7 @@ impl Context {
             Ok(c) => c,
             Err(stop) => return Ok(Err((stop, None))),
         };
-        Ok(f(&mut client))
+        Ok(self.on(&mut client, f))
     }
 }
 
@@ -239,7 +260,7 @@ pub(super) fn connect_before(
     })
 }
 
-fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
+fn resolve_now(settings: &Settings, application_name: &str) -> Result<connect::Target, String> {
     let timeouts = Timeouts {
         // The store's default connect timeout, until a connection string,
         // PGCONNECT_TIMEOUT or --connect-timeout says otherwise.
@@ -277,6 +298,7 @@ fn resolve_now(settings: &Settings) -> Result<connect::Target, String> {
         },
         timeouts,
         settings.connect_timeout,
+        application_name,
     )?;
     target.schema = schema;
     Ok(target)

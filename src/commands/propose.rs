@@ -69,7 +69,7 @@ pub(super) fn propose(cx: &Context, args: &ProposeArgs) -> Output {
     };
     let client = connect(&target);
     let result = match (client, args.dry_run) {
-        (Ok(mut c), dry_run) => outcome::propose(&mut c, &request, dry_run),
+        (Ok(mut c), dry_run) => cx.on(&mut c, |c| outcome::propose(c, &request, dry_run)),
         // Only "no database answered" falls back to the offline check; a
         // refused login or a timeout is an answer, and an ERROR.
         (Err(Stop::Fault(Fault::DbUnreachable, _)), true) => {

@@ -10,8 +10,7 @@ use crate::cli::{AprsCommand, Cli, Command, EvidenceCommand};
 use crate::commands::verdict::Verdict;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
-use crate::store::conn;
-use crate::store::connect;
+use crate::store::conn::Seen;
 
 pub use super::output::Output;
 
@@ -29,7 +28,7 @@ pub fn run(cli: &Cli) -> Output {
             | Command::Propose(_)
             | Command::ProposePatch(_)
     );
-    let mut cx = Context::new(cli.settings());
+    let mut cx = Context::new(cli.settings(), application_name(&cli.command));
     let log_path = path_option(&cx.settings.evidence_log, crate::integrity::evidence::ENV);
     let log = match log_path {
         Some(path) if deciding => match cx.log_signer().and_then(|key| {
@@ -41,10 +40,10 @@ pub fn run(cli: &Cli) -> Output {
         },
         _ => None,
     };
-    connect::set_application_name(application_name(&cli.command));
     // The anchor a grant minted now records: the head before deciding.
     cx.evidence_head = log.as_ref().map(|l| l.head_at_open().hash.clone());
-    let output = warn_if_superuser(name_the_role(&cli.command, dispatch(cli, &cx)));
+    let output = name_the_role(&cli.command, dispatch(cli, &cx));
+    let output = warn_if_superuser(cx.seen(), output);
     match log {
         Some(log) => record_evidence(log, command_name(&cli.command), &cx, output),
         None => output,
@@ -69,12 +68,12 @@ fn name_the_role(command: &Command, output: Output) -> Output {
 /// Every verdict of a command that ran as a superuser says so.
 /// And every verdict of a command that read a server in recovery (a
 /// standby, whose data may lag the primary's) carries `in_recovery: true`.
-fn warn_if_superuser(output: Output) -> Output {
+fn warn_if_superuser(seen: Seen, output: Output) -> Output {
     let mark = |mut v: Verdict| {
-        if conn::superuser_seen() {
+        if seen.superuser {
             v = v.detail("warning", SUPERUSER_WARNING);
         }
-        if conn::in_recovery_seen() {
+        if seen.in_recovery {
             v = v.detail("in_recovery", true);
         }
         v

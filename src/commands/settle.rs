@@ -57,7 +57,7 @@ impl Context {
         let target = self.target()?;
         let f = durable(self.durability()?, f);
         let first = match connect(&target) {
-            Ok(mut c) => f(&mut c),
+            Ok(mut c) => self.on(&mut c, &f),
             Err(stop) => return Ok(Err((stop, None))),
         };
         let lost = match &first {
@@ -92,7 +92,7 @@ impl Context {
             // Each try ends by the deadline: its connect timeout is the time
             // left, never a whole one past it.
             let again = match connect_before(&target, Some(deadline)) {
-                Ok(mut c) => match f(&mut c) {
+                Ok(mut c) => match self.on(&mut c, &f) {
                     Err((Stop::Fault(kind, why), _)) if settling_may_retry(kind, &why) => why,
                     settled => return Ok(settled),
                 },

@@ -19,6 +19,8 @@ pub struct Conn {
     pub(crate) schema: crate::store::connect::Schema,
     /// Whether the session is a superuser's, learnt with the first BEGIN.
     pub superuser: Option<bool>,
+    /// What any transaction of this connection showed (`Seen`).
+    pub seen: Seen,
     /// The TLS the session was opened with: a cancel request (see
     /// `Tx::commit`) goes out the same way.
     pub(crate) tls: Option<rustls::ClientConfig>,
@@ -47,6 +49,7 @@ impl Conn {
             timeouts,
             schema,
             superuser: None,
+            seen: Seen::default(),
             tls,
             warnings,
             durability: Durability::Local,
@@ -77,24 +80,25 @@ pub(crate) fn collect_warnings(config: &mut postgres::Config) -> Warnings {
     warnings
 }
 
-/// Set when any transaction of this process ran as a superuser: the
-/// command's verdict then carries a warning (see `run`).
-pub(crate) static SUPERUSER_SEEN: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-pub fn superuser_seen() -> bool {
-    SUPERUSER_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+/// What this connection's sessions showed, learnt with each BEGIN in the
+/// same statement as the other session facts (no round trip added): a
+/// superuser (the command's verdict then carries a warning), a server in
+/// recovery (a standby, whose data may lag the primary: the verdict says
+/// `in_recovery`, issue 20). Read by the command that held the connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub superuser: bool,
+    pub in_recovery: bool,
 }
 
-/// Set when any transaction of this process ran on a server in recovery
-/// (a standby): the verdict then says `in_recovery` (issue 20: what it
-/// read may lag the primary). Learnt in the same statement as the
-/// superuser check, so no round trip is added.
-pub(crate) static IN_RECOVERY_SEEN: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-pub fn in_recovery_seen() -> bool {
-    IN_RECOVERY_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+impl Seen {
+    /// Both: what either saw.
+    pub fn and(self, other: Seen) -> Seen {
+        Seen {
+            superuser: self.superuser || other.superuser,
+            in_recovery: self.in_recovery || other.in_recovery,
+        }
+    }
 }
 
 /// A failed connection attempt, and whether the next host of the list

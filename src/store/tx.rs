@@ -8,7 +8,7 @@ use crate::decide::durability::Durability;
 use crate::decide::outcome::Stop;
 use crate::decide::reject::Fault;
 use crate::store::conn::OrFault;
-use crate::store::conn::{Conn, Warnings, IN_RECOVERY_SEEN, SUPERUSER_SEEN};
+use crate::store::conn::{Conn, Seen, Warnings};
 use crate::store::sql::{begin_transaction, LOCK_FOUND_GRANT};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Row};
@@ -101,12 +101,10 @@ impl<'c> Tx<'c> {
             })
             .unwrap_or((false, true, true, false));
         conn.superuser = Some(superuser);
-        if superuser {
-            SUPERUSER_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        if in_recovery {
-            IN_RECOVERY_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        conn.seen = conn.seen.and(Seen {
+            superuser,
+            in_recovery,
+        });
         if public_creates {
             let _ = conn.client.batch_execute("ROLLBACK");
             return Err(Stop::Fault(

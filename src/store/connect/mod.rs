@@ -296,24 +296,9 @@ fn roots_of(value: &str) -> crate::store::tls::Roots {
     }
 }
 
-/// What a connection calls itself when nothing else names it.
-static APPLICATION_NAME: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
-/// Sets the default application_name for this process's connections (the
-/// command and the APR or grant it works on).
-pub fn set_application_name(name: String) {
-    if let Ok(mut n) = APPLICATION_NAME.lock() {
-        *n = Some(name);
-    }
-}
-
-fn default_application_name() -> String {
-    APPLICATION_NAME
-        .lock()
-        .ok()
-        .and_then(|n| n.clone())
-        .unwrap_or_else(|| "dot-authorize-build-step".into())
-}
+/// What a connection calls itself when nothing else names it and the
+/// caller gives no name of its own (`resolve_with`'s `default_name`).
+pub const APPLICATION_NAME: &str = "dot-authorize-build-step";
 
 /// The home directory libpq uses for its files (~/.pgpass,
 /// ~/.pg_service.conf, ~/.postgresql/): $HOME, else, when it is unset or

@@ -8,12 +8,13 @@ use super::*;
 /// `connect_flag` is `--connect-timeout` when given: it wins over the URL's
 /// `connect_timeout`, which wins over `PGCONNECT_TIMEOUT`, which wins over
 /// `timeouts.connect` (libpq's order, with the flag on top).
+/// `default_name` is the application_name when nothing else names one.
 pub fn resolve(
     db_url: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
     timeouts: Timeouts,
 ) -> Result<Target, String> {
-    resolve_with(db_url, env, timeouts, None)
+    resolve_with(db_url, env, timeouts, None, APPLICATION_NAME)
 }
 
 pub fn resolve_with(
@@ -21,6 +22,7 @@ pub fn resolve_with(
     env: &dyn Fn(&str) -> Option<String>,
     mut timeouts: Timeouts,
     connect_flag: Option<Duration>,
+    default_name: &str,
 ) -> Result<Target, String> {
     let url = db_url.map(str::to_owned).or_else(|| env("DATABASE_URL"));
     let (mut config, mut given) = from_connection_string(url.as_deref())?;
@@ -43,7 +45,7 @@ pub fn resolve_with(
     let host_passwords = passwords(&mut config, &given, env);
     timeouts.connect = connect_timeout(&config, &given, env, connect_flag, timeouts.connect)?;
     config.connect_timeout(timeouts.connect);
-    application_name_and_options(&mut config, &given, env)?;
+    application_name_and_options(&mut config, &given, env, default_name)?;
     Ok(Target {
         config,
         timeouts,
@@ -437,11 +439,12 @@ fn application_name_and_options(
     config: &mut Config,
     given: &Given,
     env: &dyn Fn(&str) -> Option<String>,
+    default_name: &str,
 ) -> Result<(), String> {
     if config.get_application_name().is_none() {
         let name = env("PGAPPNAME")
             .or_else(|| given.get("fallback_application_name").cloned())
-            .unwrap_or_else(default_application_name);
+            .unwrap_or_else(|| default_name.to_owned());
         config.application_name(&name);
     }
     // options (-c settings sent at startup): the URL's, else PGOPTIONS.

@@ -143,6 +143,7 @@ fn connect_timeout_precedence_is_flag_then_url_then_environment() {
         &env,
         Timeouts::default(),
         Some(Duration::from_secs(3)),
+        APPLICATION_NAME,
     )
     .unwrap();
     assert_eq!(secs(t), 3);
