@@ -1,6 +1,8 @@
-//! Canonical forms: the one JSON hasher (cser), JSONB's text, the text of
-//! output and timestamps.
-//! Uses only [`crate::sys`]; never the database, the network or the clock.
+//! Canonical forms: the one JSON hasher (`cser`: nothing else hashes
+//! canonical JSON), JSONB's text (`jsonb`), the one escape of human output
+//! and the one timestamp form, signed and shown alike (`text`).
+//! Uses no other part of the crate; never decides, never reads a file, the
+//! database, the network or the clock.
 
 pub mod cser;
 pub mod jsonb;

@@ -3,13 +3,13 @@
 //! codes (`reject`), the facts (`facts`), and one file per decision:
 //! `validate` (payloads), `manifest`, `quorum` (who counts; the one
 //! proposer rule), `execute`, `grant` (is a row honoured), `consume`,
-//! `revoke`, `propose`, `patch`, `durability`.
+//! `revoke`, `review`, `readback`, `propose`, `patch`, and the option
+//! values `durability` and `limits`.
 //!
 //! Must never touch the file system, the environment, the database, a
 //! process or the clock, and never verify a signature: times are passed
 //! in, and signature results arrive as data from `integrity::verified`
-//! (`tests/layers.rs` holds this). `policy` is the old address, a facade
-//! of re-exports while the layers refactor lands.
+//! (`tests/layers.rs` holds this).
 
 pub mod consume;
 pub mod durability;
