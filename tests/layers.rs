@@ -95,24 +95,43 @@ fn rel(path: &Path) -> String {
         .into_owned()
 }
 
-/// The code of a file without its unit-test modules: everything from a
-/// `#[cfg(test)]` line on is tests by the house's convention (they sit at the
-/// end), and a file that is only unit tests (`x/tests.rs`, included by
-/// `#[cfg(test)] mod tests;`, opening with `//! Unit tests`) has none.
+/// The code of a file without its unit-test items: each `#[cfg(test)]` item
+/// is skipped to its closing brace (code after it still counts), and a file
+/// that is only unit tests (`x/tests.rs`, included by `#[cfg(test)] mod
+/// tests;`, opening with `//! Unit tests`) has none.
 fn production(text: &str) -> String {
     if text.starts_with("//! Unit tests") {
         return String::new();
     }
     let mut out = String::new();
+    // Inside a `#[cfg(test)]` item: the brace depth it opened, or waiting
+    // for its first line.
+    let mut skipping: Option<i64> = None;
+    let mut waiting = false;
     for line in text.lines() {
-        if line.trim_start().starts_with("#[cfg(test)]") {
-            break;
-        }
         // Comments may name anything.
         let code = match line.find("//") {
             Some(i) => &line[..i],
             None => line,
         };
+        if code.trim_start().starts_with("#[cfg(test)]") {
+            waiting = true;
+            continue;
+        }
+        let opens = code.matches('{').count() as i64 - code.matches('}').count() as i64;
+        if waiting {
+            waiting = false;
+            // `mod tests;` (a file of its own) or an item on one line.
+            if opens > 0 {
+                skipping = Some(opens);
+            }
+            continue;
+        }
+        if let Some(depth) = skipping {
+            let depth = depth + opens;
+            skipping = (depth > 0).then_some(depth);
+            continue;
+        }
         out.push_str(code);
         out.push('\n');
     }
@@ -360,4 +379,43 @@ fn no_static_state_outside_disposable() {
         }
     }
     assert!(found.is_empty(), "process-wide state: {found:#?}");
+}
+
+/// Only `integrity::verified` says a signature verified: the facts that
+/// carry a verification result (`SignatureCheck::Verified`, `Ballot`,
+/// `Checked`) are built there and nowhere else in production code. Decide
+/// takes them as data and cannot tell who built them, so this test is what
+/// keeps a "verified" vote or an unforged grant from being made up
+/// elsewhere. A line that matches on one (`=>`, `let`, `for`) is a pattern,
+/// not a construction.
+#[test]
+fn only_integrity_verified_builds_signature_results() {
+    let mut paths = Vec::new();
+    rust_files(&src(), &mut paths);
+    let mut found = Vec::new();
+    for path in &paths {
+        let file = rel(path);
+        if file == "integrity/verified.rs" || file == "decide/facts.rs" {
+            continue;
+        }
+        let code = production(&std::fs::read_to_string(path).expect("read"));
+        for (n, line) in code.lines().enumerate() {
+            let t = line.trim_start();
+            let pattern = t.contains("=>")
+                || t.starts_with("let ")
+                || t.starts_with("for ")
+                || t.contains("if let ")
+                || t.contains("while let ");
+            let builds = ["SignatureCheck::Verified {", "Ballot {", "Checked {"]
+                .iter()
+                .any(|w| t.contains(w));
+            if builds && !pattern {
+                found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "signature results built outside integrity::verified: {found:#?}"
+    );
 }
