@@ -43,22 +43,23 @@ pub fn role_for<S: AsRef<str>>(argv: &[S]) -> &'static str {
 /// The template database every disposable copy is cloned from.
 pub const TEMPLATE_DB: &str = "governance_template";
 
+/// What the governance template database is made of, in order: the
+/// schema, its hardening and the roles (the handler still unbound).
+const TEMPLATE_SQL: &[&str] = &[
+    SCHEMA_SQL,
+    HARDEN_SQL,
+    APPROVALS_BOUND_SQL,
+    HANDLER_ROLE_SQL,
+    REVIEWER_ROLE_SQL,
+    DURABILITY_SQL,
+];
+
 /// Starts a disposable cluster with the governance template loaded (schema
 /// and roles, handler still unbound).
 pub fn governance_cluster(
 ) -> Result<crate::disposable::pgtemp::Cluster, crate::disposable::pgtemp::PgTempError> {
     let cluster = crate::disposable::pgtemp::Cluster::start()?;
-    cluster.create_database(
-        TEMPLATE_DB,
-        &[
-            SCHEMA_SQL,
-            HARDEN_SQL,
-            APPROVALS_BOUND_SQL,
-            HANDLER_ROLE_SQL,
-            REVIEWER_ROLE_SQL,
-            DURABILITY_SQL,
-        ],
-    )?;
+    cluster.create_database(TEMPLATE_DB, TEMPLATE_SQL)?;
     Ok(cluster)
 }
 
@@ -277,16 +278,6 @@ pub fn governance_cluster_with_tls(
     addr: std::net::Ipv4Addr,
 ) -> Result<crate::disposable::pgtemp::Cluster, crate::disposable::pgtemp::PgTempError> {
     let cluster = crate::disposable::pgtemp::Cluster::start_with_tls(cert_pem, key_pem, addr)?;
-    cluster.create_database(
-        TEMPLATE_DB,
-        &[
-            SCHEMA_SQL,
-            HARDEN_SQL,
-            APPROVALS_BOUND_SQL,
-            HANDLER_ROLE_SQL,
-            REVIEWER_ROLE_SQL,
-            DURABILITY_SQL,
-        ],
-    )?;
+    cluster.create_database(TEMPLATE_DB, TEMPLATE_SQL)?;
     Ok(cluster)
 }

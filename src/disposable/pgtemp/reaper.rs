@@ -5,7 +5,8 @@
 //!
 //! It kills only processes this code started, each told apart from a later
 //! process with the same pid by its start time: the server programs it
-//! spawned and still waits on (`output`, recorded in memory), the
+//! spawned and still waits on (`output`, recorded in memory and in the
+//! cluster's `spawned` file, for the reaper of a dead owner), the
 //! postmaster its cluster's `postmaster.pid` names (only when that process
 //! works in the cluster's data directory and started when the file says),
 //! the pooler its own `pgbouncer.pid` names, and the descendants of these.
@@ -118,6 +119,8 @@ impl Teardown {
         let mut roots: Vec<u32> = self
             .spawned
             .iter()
+            .copied()
+            .chain(recorded(&self.root))
             .filter(|s| running(s))
             .map(|s| s.pid)
             .collect();
@@ -141,13 +144,44 @@ pub(super) fn forget(root: &Path) {
     }
 }
 
-/// Notes that `started` runs for the cluster at `root`, until `unrecord`.
+/// Notes that `started` runs for the cluster at `root`, until `unrecord`:
+/// in memory, for this process's teardowns, and in the cluster's own
+/// `SPAWNED` file, so that the reaper of a later process knows what a dead
+/// owner had started (an initdb its kill -9 caught half-way). An entry
+/// left there after the program exits names nothing: a later process with
+/// that pid has another start time.
 pub(super) fn record(root: &Path, started: Started) {
     if let Ok(mut live) = LIVE.lock() {
         if let Some(t) = live.iter_mut().find(|t| t.root == root) {
             t.spawned.push(started);
         }
     }
+    use std::io::Write as _;
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join(SPAWNED))
+    {
+        let _ = writeln!(f, "{} {}", started.pid, started.ticks);
+    }
+}
+
+/// The file in a cluster's directory that lists the server programs
+/// started for it: "pid start-ticks" a line.
+const SPAWNED: &str = "spawned";
+
+/// What the cluster's `SPAWNED` file lists (running or not).
+fn recorded(root: &Path) -> Vec<Started> {
+    let text = fs::read_to_string(root.join(SPAWNED)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (pid, ticks) = l.split_once(' ')?;
+            Some(Started {
+                pid: pid.parse().ok()?,
+                ticks: ticks.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 pub(super) fn unrecord(root: &Path, started: Started) {
